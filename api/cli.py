@@ -1,0 +1,198 @@
+"""The ``estate`` command: everything a user does from a shell, as thin wrappers over services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+app = typer.Typer(help="Shared Estate: one register of every public building in a place.", no_args_is_help=True)
+db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster (when DATABASE_URL is unset).")
+keys_app = typer.Typer(help="Partner API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _engine(owner: bool = False):  # type: ignore[no-untyped-def]
+    """The app-role engine, or with ``owner`` the schema owner's (key management, migrations)."""
+    from api.db import get_engine
+
+    return get_engine(app_role=not owner)
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Create (first time) and start the embedded cluster."""
+    from api.embedded_pg import EmbeddedPostgresError, default_cluster
+    from api.settings import get_settings
+
+    if get_settings().database_url:
+        console.print("DATABASE_URL is set: the embedded cluster is not used.")
+        return
+    try:
+        cluster = default_cluster()
+        cluster.start()
+    except EmbeddedPostgresError as exc:
+        _fail(str(exc))
+    console.print(f"embedded PostgreSQL running on 127.0.0.1:{cluster.port} (data in {cluster.root})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    from api.embedded_pg import default_cluster
+
+    default_cluster().stop()
+    console.print("embedded PostgreSQL stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded cluster (or DATABASE_URL) is in use and running."""
+    from api.embedded_pg import default_cluster, find_bin_dir
+    from api.settings import get_settings
+
+    settings = get_settings()
+    if settings.database_url:
+        console.print("using DATABASE_URL")
+        return
+    if find_bin_dir(settings.pg_bin_dir) is None:
+        console.print("PostgreSQL/PostGIS not installed")
+        raise typer.Exit(3)
+    cluster = default_cluster()
+    state = "running" if cluster.running() else ("stopped" if cluster.initialised() else "not created")
+    console.print(f"embedded PostgreSQL {state} (127.0.0.1:{cluster.port}, {cluster.root})")
+    if state != "running":
+        raise typer.Exit(3)
+
+
+@app.command()
+def migrate(revision: str = "head", down: Annotated[bool, typer.Option(help="downgrade instead")] = False) -> None:
+    """Apply (or with --down, revert to REVISION) the database migrations."""
+    from api import migrate as m
+
+    if down:
+        m.downgrade(revision=revision if revision != "head" else "base")
+    else:
+        m.upgrade(revision=revision)
+    console.print(f"schema {'downgraded' if down else 'upgraded'} to {revision}")
+
+
+@app.command()
+def seed() -> None:
+    """Load the Worcestershire seed (idempotent: twice gives the same rows)."""
+    from api import migrate as m
+    from api.services.seed import load_seed
+
+    m.upgrade()
+    with Progress(console=console) as progress:
+        task = progress.add_task("validating seed", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = load_seed(_engine(), progress=report)
+    console.print(f"seed loaded: {result.summary()}")
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option()] = None,
+    port: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """Run the API (uvicorn)."""
+    import uvicorn
+
+    from api.main import create_app
+    from api.settings import get_settings
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    console.print(f"Shared Estate on http://{host}:{port}/  (map: http://{host}:{port}/map, API docs: /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def up(
+    host: Annotated[Optional[str], typer.Option()] = None,
+    port: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """Start the database, migrate, load the seed and serve: the first README command."""
+    db_start()
+    seed()
+    serve(host=host, port=port)
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="organisation code")],
+    role: Annotated[str, typer.Option(help="reader | writer | admin")] = "reader",
+    label: Annotated[Optional[str], typer.Option()] = None,
+    expires_days: Annotated[Optional[int], typer.Option(min=1)] = None,
+) -> None:
+    """Create an API key; it is printed once and only its hash is kept."""
+    from api import auth
+    from api.db import write_transaction
+    from gis.errors import ValidationFailed
+
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
+    try:
+        with write_transaction(_engine(owner=True), cli_actor()) as conn:
+            key = auth.create_key(conn, org, role, label=label, expires_at=expires)
+    except ValidationFailed as exc:
+        _fail(exc.detail)
+    console.print(f"key for {org} ({role}); store it now, it is not shown again:")
+    print(key["key"])
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (prefix, organisation, role, state); never the keys themselves."""
+    from api import auth
+
+    with _engine(owner=True).connect() as conn:
+        rows = auth.list_keys(conn)
+    table = Table("prefix", "org", "role", "label", "created", "expires", "state")
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "active"
+        table.add_row(r["prefix"], r["org"], r["role"], r["label"] or "", str(r["created_at"])[:19],
+                      str(r["expires_at"] or "")[:19], state)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str) -> None:
+    """Revoke a key by its prefix (the 8 characters after se_)."""
+    from api import auth
+    from api.db import write_transaction
+
+    with write_transaction(_engine(owner=True), cli_actor()) as conn:
+        if not auth.revoke_key(conn, prefix.removeprefix("se_").split("_")[0]):
+            _fail(f"no active key with prefix {prefix}")
+    console.print(f"revoked {prefix}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,69 @@
+"""Database access: one engine per process, transactions that carry their actor.
+
+Every write runs inside :func:`write_transaction`, which records the actor in
+``estate.actor`` for the history triggers; the triggers refuse a write without
+one, so no path can change the register anonymously. Connections drop to the
+``estate_app`` role, which may add to history but never alter or delete it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+
+APP_ROLE = "estate_app"
+
+
+def resolve_database_url() -> str:
+    """Return DATABASE_URL, or start the embedded cluster and return its URL."""
+    from api.settings import get_settings
+
+    url = get_settings().database_url
+    if url:
+        return url
+    from api.embedded_pg import default_cluster
+
+    cluster = default_cluster()
+    cluster.start()
+    return cluster.url()
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str | None = None, app_role: bool = True) -> Engine:
+    """Return a pooled engine; with ``app_role`` each connection runs as estate_app."""
+    engine = create_engine(
+        url or resolve_database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True
+    )
+    if app_role:
+        @event.listens_for(engine, "connect")
+        def _set_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)
+                )
+                if cursor.fetchone():
+                    cursor.execute(f"SET ROLE {APP_ROLE}")
+            dbapi_connection.commit()
+
+    return engine
+
+
+def set_actor(connection: Connection, actor: str) -> None:
+    connection.execute(text("SELECT set_config('estate.actor', :actor, true)"), {"actor": actor})
+
+
+@contextmanager
+def write_transaction(engine: Engine, actor: str) -> Iterator[Connection]:
+    """Yield a connection in a transaction whose writes are attributed to ``actor``."""
+    with engine.begin() as connection:
+        set_actor(connection, actor)
+        yield connection
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        yield connection

@@ -1,0 +1,61 @@
+"""FastAPI dependencies as type aliases: settings, engine, the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine
+
+from api.auth import Principal, anonymous, principal_for_key
+from api.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine_dep(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+
+
+def get_principal(
+    request: Request,
+    settings: SettingsDep,
+    engine: EngineDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """The one place callers are identified; swap this for OAuth2 without touching handlers."""
+    presented = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        presented = authorization[7:].strip()
+    principal = principal_for_key(engine, presented) if presented else anonymous(settings.anonymous_tier)
+    caller = principal.key_id or (request.client.host if request.client else "anonymous")
+    request.app.state.rate_limiter.check(caller)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """Return the version an If-Match header names (ETag "<version>"), or None if absent."""
+    if value is None or value.strip() == "":
+        return None
+    tag = value.split(",")[0].strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    try:
+        return int(tag)
+    except ValueError:
+        return -1  # never matches: answered 412, as for any stale tag
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

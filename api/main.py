@@ -1,0 +1,41 @@
+"""Assemble the FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+
+from api.db import get_engine
+from api.errors import problem, register_error_handlers
+from api.ratelimit import RateLimiter
+from api.routes import health, organisations, properties
+from api.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Shared Estate",
+        version="0.1.0",
+        description="One register of every public building in a place, whoever owns it.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings.database_url)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    register_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return problem(413, "Payload too large",
+                           f"request body over {settings.max_body_bytes} bytes", slug="payload-too-large")
+        return await call_next(request)
+
+    # Other web maps may use our tiles and features (read-only, no credentials).
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
+                       allow_headers=["*"], expose_headers=["ETag", "Content-Crs", "Link"])
+    for module in (health, organisations, properties):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,106 @@
+"""The register API: /properties. Parse, call the service, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import EngineDep, PrincipalDep, SettingsDep, etag, parse_if_match
+from api.services import properties as svc
+from api.services.filters import build_filter
+from api.urls import page_url
+from api.db import write_transaction
+from gis import crs as crs_mod
+from gis import visibility
+from gis.register import PropertyCreate, PropertyFields, validate_property
+
+router = APIRouter(prefix="/properties", tags=["register"])
+
+OwnerQ = Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")]
+RagQ = Annotated[list[str] | None, Query(description="red, amber, green")]
+UseQ = Annotated[list[str] | None, Query(description="use category slug(s)")]
+CrsQ = Annotated[str | None, Query(description="CRS of geometry in the body: CRS84 (default) or EPSG:27700")]
+
+
+@router.get("", summary="List properties (filtered, cursor-paged)")
+def list_properties(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    owner: OwnerQ = None,
+    rag: RagQ = None,
+    use: UseQ = None,
+    town: Annotated[str | None, Query(max_length=100)] = None,
+    postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    min_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    max_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
+                       bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
+    after = svc.decode_cursor(cursor)
+    with engine.connect() as conn:
+        svc.check_organisations(conn, flt.owner)
+        records, next_id = svc.list_records(conn, flt, principal.viewer, limit=limit, after_id=after)
+    items = visibility.project_many(records, principal.viewer, settings.public_rag)
+    next_url = page_url(request, settings, cursor=svc.encode_cursor(next_id)) if next_id else None
+    return {"items": items, "count": len(items), "next": next_url}
+
+
+@router.get("/{property_id}", summary="One property, with its ETag")
+def get_property(property_id: str, response: Response, engine: EngineDep, settings: SettingsDep,
+                 principal: PrincipalDep) -> dict[str, Any]:
+    with engine.connect() as conn:
+        record = svc.get_visible(conn, property_id, principal.viewer, settings.public_rag)
+    response.headers["ETag"] = etag(record["version"])
+    return record
+
+
+@router.post("", status_code=201, summary="Add a property (writer of its owner, or admin)")
+def create_property(body: PropertyCreate, engine: EngineDep, settings: SettingsDep,
+                    principal: PrincipalDep, crs: CrsQ = None) -> JSONResponse:
+    principal.require_writer()
+    values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=True)
+    svc.require_owner(principal.viewer, values["owner"])
+    with write_transaction(engine, principal.actor) as conn:
+        record = svc.create_record(conn, values)
+    return JSONResponse(
+        visibility.project(record, principal.viewer, settings.public_rag), status_code=201,
+        headers={"ETag": etag(record["version"]), "Location": f"/properties/{record['id']}"},
+    )
+
+
+@router.patch("/{property_id}", summary="Change a property; needs If-Match with its ETag")
+def update_property(property_id: str, body: PropertyFields, engine: EngineDep, settings: SettingsDep,
+                    principal: PrincipalDep, crs: CrsQ = None,
+                    if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+    principal.require_writer()
+    values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=False)
+    with write_transaction(engine, principal.actor) as conn:
+        record = svc.update_record(conn, property_id, values, parse_if_match(if_match), principal.viewer)
+    return JSONResponse(visibility.project(record, principal.viewer, settings.public_rag),
+                        headers={"ETag": etag(record["version"])})
+
+
+@router.delete("/{property_id}", status_code=204, summary="Retire a property (soft delete); needs If-Match")
+def delete_property(property_id: str, engine: EngineDep, principal: PrincipalDep,
+                    if_match: Annotated[str | None, Header()] = None) -> Response:
+    principal.require_writer()
+    with write_transaction(engine, principal.actor) as conn:
+        svc.delete_record(conn, property_id, parse_if_match(if_match), principal.viewer)
+    return Response(status_code=204)
+
+
+@router.get("/{property_id}/history", summary="Every change to a property, oldest first")
+def property_history(property_id: str, engine: EngineDep, settings: SettingsDep,
+                     principal: PrincipalDep) -> dict[str, Any]:
+    with engine.connect() as conn:
+        changes = svc.history(conn, property_id, principal.viewer, settings.public_rag)
+    return {"property_id": property_id, "changes": changes}

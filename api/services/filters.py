@@ -1,0 +1,138 @@
+"""The one filter every listing shares: /properties, OGC items, tiles and exports."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gis import crs as crs_mod
+from gis import visibility
+from gis.errors import FieldError, ValidationFailed
+from gis.vocab import Rag, UseCategory, values
+
+
+@dataclass
+class PropertyFilter:
+    owner: list[str] = field(default_factory=list)
+    rag: list[str] = field(default_factory=list)
+    use: list[str] = field(default_factory=list)
+    town: str | None = None
+    postcode: str | None = None  # prefix, spaces ignored
+    q: str | None = None  # name contains, case-insensitive
+    bbox: tuple[float, float, float, float] | None = None  # lon/lat (CRS84)
+    min_value_gbp: int | None = None
+    max_value_gbp: int | None = None
+    include_deleted: bool = False
+
+    def where(self, viewer: visibility.Viewer, alias: str = "p") -> tuple[str, dict[str, Any]]:
+        """Return an SQL predicate and its parameters; every clause can use an index."""
+        clauses = [visibility.sql_filter(viewer, alias)]
+        params: dict[str, Any] = visibility.sql_params(viewer)
+        if not self.include_deleted:
+            clauses.append(f"{alias}.deleted_at IS NULL")
+        if self.owner:
+            clauses.append(f"{alias}.owner = ANY(:f_owner)")
+            params["f_owner"] = self.owner
+        if self.rag:
+            clauses.append(f"{visibility.sql_column('rag', viewer, alias)} = ANY(:f_rag)")
+            params["f_rag"] = self.rag
+        if self.use:
+            clauses.append(f"{alias}.use_category = ANY(:f_use)")
+            params["f_use"] = self.use
+        if self.town:
+            clauses.append(f"lower({alias}.post_town) = lower(:f_town)")
+            params["f_town"] = self.town.strip()
+        if self.postcode:
+            clauses.append(f"upper(replace({alias}.postcode, ' ', '')) LIKE :f_postcode")
+            params["f_postcode"] = self.postcode.replace(" ", "").upper().replace("%", "") + "%"
+        if self.q:
+            clauses.append(f"({alias}.name ILIKE :f_q OR {alias}.postcode ILIKE :f_q)")
+            params["f_q"] = "%" + self.q.replace("%", "").replace("_", "\\_") + "%"
+        if self.bbox:
+            clauses.append(
+                f"{alias}.geom && ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_maxx, :bb_maxy, 4326)"
+            )
+            params.update(zip(("bb_minx", "bb_miny", "bb_maxx", "bb_maxy"), self.bbox, strict=True))
+        value = visibility.sql_column("value_gbp", viewer, alias)
+        if self.min_value_gbp is not None:
+            clauses.append(f"{value} >= :f_min_value")
+            params["f_min_value"] = self.min_value_gbp
+        if self.max_value_gbp is not None:
+            clauses.append(f"{value} <= :f_max_value")
+            params["f_max_value"] = self.max_value_gbp
+        return " AND ".join(clauses), params
+
+
+def _split(raw: str | list[str] | None) -> list[str]:
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def parse_bbox(raw: str | None, bbox_crs: crs_mod.Crs = crs_mod.CRS84) -> tuple[float, float, float, float] | None:
+    """Parse ``minx,miny,maxx,maxy`` in ``bbox_crs`` and return it in lon/lat."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        numbers = [float(part) for part in raw.split(",")]
+    except ValueError:
+        raise ValidationFailed([FieldError("bbox", "expected four numbers: minx,miny,maxx,maxy")]) from None
+    if len(numbers) == 6:  # 3D bbox: drop the heights
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise ValidationFailed([FieldError("bbox", "expected four finite numbers: minx,miny,maxx,maxy")])
+    a, b, c, d = numbers
+    if bbox_crs.lat_first:
+        a, b, c, d = b, a, d, c
+    if bbox_crs.srid == crs_mod.BNG_SRID:
+        t = crs_mod.transformer(crs_mod.BNG_SRID, crs_mod.WGS84_SRID)
+        # Transform the whole edge, not just corners: a BNG box is not a lon/lat box.
+        minx, miny, maxx, maxy = t.transform_bounds(a, b, c, d, densify_pts=21)
+        return (minx, miny, maxx, maxy)
+    if not (-180 <= a <= 180 and -180 <= c <= 180 and -90 <= b <= 90 and -90 <= d <= 90):
+        raise ValidationFailed([FieldError("bbox", "coordinates are not degrees; for metres send bbox-crs=EPSG:27700")])
+    if a > c or b > d:
+        raise ValidationFailed([FieldError("bbox", "min must not exceed max (minx,miny,maxx,maxy)")])
+    return (a, b, c, d)
+
+
+def build_filter(
+    *,
+    owner: str | list[str] | None = None,
+    rag: str | list[str] | None = None,
+    use: str | list[str] | None = None,
+    town: str | None = None,
+    postcode: str | None = None,
+    q: str | None = None,
+    bbox: str | None = None,
+    bbox_crs: str | None = None,
+    min_value_gbp: int | None = None,
+    max_value_gbp: int | None = None,
+) -> PropertyFilter:
+    """Validate query parameters into a PropertyFilter, naming any bad parameter."""
+    errors: list[FieldError] = []
+    rags, uses = _split(rag), _split(use)
+    bad_rag = [r for r in rags if r not in values(Rag)]
+    if bad_rag:
+        errors.append(FieldError("rag", f"unknown RAG {bad_rag[0]!r}; one of {', '.join(values(Rag))}"))
+    bad_use = [u for u in uses if u not in values(UseCategory)]
+    if bad_use:
+        errors.append(FieldError("use", f"unknown use {bad_use[0]!r}; one of {', '.join(values(UseCategory))}"))
+    if min_value_gbp is not None and max_value_gbp is not None and min_value_gbp > max_value_gbp:
+        errors.append(FieldError("min_value_gbp", "must not exceed max_value_gbp"))
+    parsed_bbox = None
+    try:
+        parsed_crs = crs_mod.parse_crs(bbox_crs)
+        parsed_bbox = parse_bbox(bbox, parsed_crs)
+    except crs_mod.CrsError as exc:
+        errors.append(FieldError("bbox-crs", str(exc)))
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return PropertyFilter(
+        owner=_split(owner), rag=rags, use=uses, town=town or None, postcode=postcode or None,
+        q=q or None, bbox=parsed_bbox, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp,
+    )

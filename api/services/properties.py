@@ -1,0 +1,276 @@
+"""Reading and writing properties: the register's own SQL, called by routes, CLI and sync."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from api.services.filters import PropertyFilter
+from gis import visibility
+from gis.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    PreconditionRequired,
+    PropertyNotFound,
+    ValidationFailed,
+    VersionMismatch,
+)
+
+# Every stored column as the API names it; geometry comes out as GeoJSON.
+RECORD_SELECT = """
+    p.id::text AS id, p.owner, p.asset_ref, p.uprn, p.name, p.street_number, p.street, p.post_town,
+    p.postcode, ST_AsGeoJSON(p.geom, 7)::json AS geometry, ST_AsGeoJSON(p.footprint, 7)::json AS footprint,
+    p.tenure, p.tenure_detail, p.holding_type, p.use_category, p.gia_m2, p.site_area_ha,
+    p.utilisation_pct, p.fte, p.value_gbp, p.valuation_basis, p.valuation_date::text AS valuation_date,
+    p.running_cost_gbp_pa, p.maintenance_backlog_gbp, p.condition, p.listed_grade,
+    p.lease_expiry_date::text AS lease_expiry_date, p.rag, p.rag_reason, p.rag_set_by,
+    p.rag_set_at, p.disposal_stage, p.disposal_blockers, p.sensitive, p.version,
+    p.created_at, p.created_by, p.updated_at, p.updated_by, p.deleted_at, p.deleted_by
+"""
+
+
+def _record(row: Mapping[str, Any]) -> dict[str, Any]:
+    record = dict(row)
+    for key in ("rag_set_at", "created_at", "updated_at", "deleted_at"):
+        if record.get(key) is not None:
+            record[key] = record[key].isoformat()
+    if record.get("disposal_blockers") is None:
+        record["disposal_blockers"] = []
+    return record
+
+
+def _parse_uuid(property_id: str) -> str:
+    try:
+        return str(uuid.UUID(str(property_id)))
+    except ValueError:
+        raise PropertyNotFound(f"no property with id {property_id!r}") from None
+
+
+def get_record(conn: Connection, property_id: str, *, for_update: bool = False,
+               include_deleted: bool = False) -> dict[str, Any]:
+    """Return the full stored record (all tiers); callers project it for their viewer."""
+    pid = _parse_uuid(property_id)
+    lock = " FOR UPDATE OF p" if for_update else ""
+    deleted = "" if include_deleted else " AND p.deleted_at IS NULL"
+    row = conn.execute(
+        text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
+    ).mappings().first()
+    if row is None:
+        raise PropertyNotFound(f"no property with id {pid}")
+    return _record(row)
+
+
+def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer,
+                public_rag: bool = True) -> dict[str, Any]:
+    record = get_record(conn, property_id)
+    projected = visibility.project(record, viewer, public_rag)
+    if projected is None:
+        # The same answer as for an id that does not exist: hidden means absent.
+        raise PropertyNotFound(f"no property with id {record['id']}")
+    return projected
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        return str(uuid.UUID(json.loads(base64.urlsafe_b64decode(padded))["after"]))
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        raise ValidationFailed([FieldError("cursor", "not a cursor this service issued")]) from None
+
+
+def list_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer, *, limit: int,
+                 after_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Return one keyset page (ordered by id) and the id to continue after, if more remain.
+
+    Keyset paging on the primary key: each page is an index range scan, and a
+    row inserted behind the cursor neither repeats nor shifts later pages.
+    """
+    where, params = flt.where(viewer)
+    if after_id:
+        where += " AND p.id > :after_id"
+        params["after_id"] = after_id
+    params["limit"] = limit + 1
+    rows = conn.execute(
+        text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id LIMIT :limit"), params
+    ).mappings().all()
+    records = [_record(r) for r in rows[:limit]]
+    next_id = records[-1]["id"] if len(rows) > limit else None
+    return records, next_id
+
+
+def count_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer,
+                  exact_up_to: int) -> tuple[int, bool]:
+    """Return (count, exact). Counts exactly up to ``exact_up_to``, then uses the planner's estimate."""
+    where, params = flt.where(viewer)
+    params["cap"] = exact_up_to + 1
+    capped = conn.execute(
+        text(f"SELECT count(*) FROM (SELECT 1 FROM property p WHERE {where} LIMIT :cap) s"), params
+    ).scalar_one()
+    if capped <= exact_up_to:
+        return capped, True
+    plan = conn.execute(
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM property p WHERE {where}"), params
+    ).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"]), False
+
+
+def check_organisations(conn: Connection, codes: list[str], field_name: str = "owner") -> None:
+    """Raise ValidationFailed naming ``field_name`` if any organisation code is unknown."""
+    if not codes:
+        return
+    known = set(conn.execute(
+        text("SELECT code FROM organisation WHERE code = ANY(:codes)"), {"codes": list(set(codes))}
+    ).scalars())
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise ValidationFailed([FieldError(field_name, f"unknown organisation {unknown[0]!r}")])
+
+
+def _assignments(values: Mapping[str, Any]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Return (column, SQL expression) pairs and bound parameters for validated values."""
+    pairs: list[tuple[str, str]] = []
+    params: dict[str, Any] = {}
+    for name, value in values.items():
+        param = f"v_{name}"
+        if name in ("geom", "footprint"):
+            pairs.append((name, f"ST_GeomFromEWKT(:{param})" if value is not None else "NULL"))
+        else:
+            pairs.append((name, f":{param}"))
+        params[param] = value
+    return pairs, params
+
+
+def create_record(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Insert one validated record and return it as stored."""
+    check_organisations(conn, [values["owner"]])
+    pairs, params = _assignments(values)
+    columns = ", ".join(name for name, _ in pairs)
+    exprs = ", ".join(expr for _, expr in pairs)
+    try:
+        with conn.begin_nested():
+            new_id = conn.execute(
+                text(f"INSERT INTO property ({columns}) VALUES ({exprs}) RETURNING id::text"), params
+            ).scalar_one()
+    except IntegrityError as exc:
+        if "property_owner_asset_ref_key" in str(exc.orig):
+            raise Conflict(
+                f"{values['owner']} already has a property with asset_ref {values['asset_ref']!r}",
+                field="asset_ref",
+            ) from None
+        raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
+    return get_record(conn, new_id)
+
+
+def _constraint_message(message: str) -> str:
+    first = message.splitlines()[0]
+    return first.replace("new row for relation \"property\" violates ", "violates ")
+
+
+def require_version(expected: int | None, current: int, property_id: str) -> None:
+    if expected is None:
+        raise PreconditionRequired("send If-Match with the record's ETag (its version) to change it")
+    if expected != current:
+        raise VersionMismatch(
+            f"property {property_id} is at version {current}, not {expected}; reload and reapply",
+            current_version=current,
+        )
+
+
+def require_owner(viewer: visibility.Viewer, record_owner: str) -> None:
+    if viewer.admin:
+        return
+    if viewer.org != record_owner:
+        raise Forbidden("a key can change only its own organisation's records")
+
+
+def update_record(conn: Connection, property_id: str, values: Mapping[str, Any],
+                  expected_version: int | None, viewer: visibility.Viewer) -> dict[str, Any]:
+    """Apply a validated partial update under If-Match and return the stored record."""
+    current = get_record(conn, property_id, for_update=True)
+    require_owner(viewer, current["owner"])
+    require_version(expected_version, current["version"], current["id"])
+    if values:
+        pairs, params = _assignments(values)
+        sets = ", ".join(f"{name} = {expr}" for name, expr in pairs)
+        params["id"] = current["id"]
+        try:
+            with conn.begin_nested():
+                conn.execute(text(f"UPDATE property SET {sets} WHERE id = :id"), params)
+        except IntegrityError as exc:
+            if "property_owner_asset_ref_key" in str(exc.orig):
+                raise Conflict(f"asset_ref {values.get('asset_ref')!r} is already used", field="asset_ref") from None
+            raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
+    return get_record(conn, current["id"])
+
+
+def delete_record(conn: Connection, property_id: str, expected_version: int | None,
+                  viewer: visibility.Viewer) -> None:
+    """Soft-delete: the record leaves every listing but its history stays."""
+    current = get_record(conn, property_id, for_update=True)
+    require_owner(viewer, current["owner"])
+    require_version(expected_version, current["version"], current["id"])
+    conn.execute(
+        text("UPDATE property SET deleted_at = now(), deleted_by = current_setting('estate.actor') WHERE id = :id"),
+        {"id": current["id"]},
+    )
+
+
+def history(conn: Connection, property_id: str, viewer: visibility.Viewer,
+            public_rag: bool = True) -> list[dict[str, Any]]:
+    """Return every change to a property, oldest first, each side projected for the viewer."""
+    pid = _parse_uuid(property_id)
+    rows = conn.execute(
+        text("""SELECT id, action, actor, changed_at, version, owner, before, after
+                FROM property_history WHERE property_id = :id ORDER BY id"""),
+        {"id": pid},
+    ).mappings().all()
+    if not rows:
+        raise PropertyNotFound(f"no property with id {pid}")
+    out = []
+    for row in rows:
+        before = _history_side(row["before"], viewer, public_rag)
+        after = _history_side(row["after"], viewer, public_rag)
+        if before is None and after is None:
+            continue
+        tier = viewer.tier_for(row["owner"])
+        out.append({
+            "id": row["id"], "action": row["action"], "version": row["version"],
+            "actor": row["actor"] if tier >= visibility.Tier.partner else None,
+            "changed_at": row["changed_at"].isoformat(), "before": before, "after": after,
+        })
+    if not out:
+        raise PropertyNotFound(f"no property with id {pid}")
+    return out
+
+
+def _history_side(side: Mapping[str, Any] | None, viewer: visibility.Viewer,
+                  public_rag: bool) -> dict[str, Any] | None:
+    if side is None:
+        return None
+    record = dict(side)
+    record["geometry"] = record.pop("geom", None)
+    return visibility.project(record, viewer, public_rag)
+
+
+def iter_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer,
+                 batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Yield every matching record in id order, one keyset page at a time (bounded memory)."""
+    after: str | None = None
+    while True:
+        records, after = list_records(conn, flt, viewer, limit=batch, after_id=after)
+        yield from records
+        if after is None:
+            return

@@ -1,0 +1,67 @@
+"""Settings read from the environment (prefix ``ESTATE_``, plus plain ``DATABASE_URL``).
+
+Validators fail at start-up, so a bad setting stops the service before it
+serves a wrong answer.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESTATE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "ESTATE_DATABASE_URL"),
+        description="PostgreSQL URL of an existing PostGIS server; unset = embedded cluster",
+    )
+    data_dir: Path = Field(default=PROJECT_ROOT / ".estate", description="embedded cluster folder")
+    pg_port: int = Field(default=54329, ge=1024, le=65535, description="embedded cluster port")
+    pg_bin_dir: Path | None = Field(default=None, description="PostgreSQL binaries; found if unset")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str | None = Field(default=None, description="base URL for links behind a proxy")
+
+    anonymous_tier: Literal["public", "partner"] = Field(
+        default="public",
+        description="what callers without a key see: public fields only, or partner fields",
+    )
+    public_rag: bool = Field(default=True, description="show RAG of non-sensitive records publicly")
+
+    page_limit_default: int = Field(default=100, ge=1, le=10_000)
+    page_limit_max: int = Field(default=10_000, ge=1, le=100_000)
+    exact_count_limit: int = Field(
+        default=100_000, ge=0, description="numberMatched is exact up to this count, estimated beyond"
+    )
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    sync_batch_max: int = Field(default=10_000, ge=1, le=100_000)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    feed_retention_days: int = Field(default=90, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        if not url.startswith(("postgresql", "postgres://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,91 @@
+"""Errors of the register's domain. The HTTP layer maps each to a status in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    """One problem with one field; ``index`` is the record's position in a batch."""
+
+    field: str
+    message: str
+    index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+class RegisterError(Exception):
+    """Base of every error the register raises on purpose; ``detail`` is safe to show."""
+
+    title = "Register error"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+@dataclass
+class _Errors:
+    errors: list[FieldError] = field(default_factory=list)
+
+
+class ValidationFailed(RegisterError):
+    title = "Invalid input"
+
+    def __init__(self, errors: list[FieldError], detail: str = "") -> None:
+        self.errors = errors
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        super().__init__(detail or f"{summary}{more}")
+
+
+class NotFound(RegisterError):
+    title = "Not found"
+
+
+class PropertyNotFound(NotFound):
+    title = "Property not found"
+
+
+class OrganisationNotFound(NotFound):
+    title = "Organisation not found"
+
+
+class VersionMismatch(RegisterError):
+    title = "Version mismatch"
+
+
+class PreconditionRequired(RegisterError):
+    title = "Precondition required"
+
+
+class Unauthenticated(RegisterError):
+    title = "Authentication required"
+
+
+class Forbidden(RegisterError):
+    title = "Forbidden"
+
+
+class Conflict(RegisterError):
+    title = "Conflict"
+
+
+class Gone(RegisterError):
+    title = "Gone"
+
+
+class PayloadTooLarge(RegisterError):
+    title = "Payload too large"
+
+
+class RateLimited(RegisterError):
+    title = "Too many requests"

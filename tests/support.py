@@ -1,0 +1,48 @@
+"""Helpers shared by tests: headers, fingerprints of the register, sample records."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+
+def auth_header(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def register_fingerprint(engine: Engine) -> tuple[Any, ...]:
+    """A digest of everything a write could change: any difference means the register changed."""
+    with engine.connect() as conn:
+        props = conn.execute(text(
+            "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') "
+            "FROM (SELECT id, version, deleted_at, geom, value_gbp, name FROM property) t"
+        )).one()
+        history = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM property_history")).one()
+        orgs = conn.execute(text("SELECT count(*) FROM organisation")).scalar_one()
+    return (tuple(props), tuple(history), orgs)
+
+
+def point(lon: float = -2.2200, lat: float = 52.1920) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def new_property(owner: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "owner": owner,
+        "asset_ref": f"T-{hashlib.sha1(os.urandom(8)).hexdigest()[:10]}",
+        "name": "Test Building",
+        "post_town": "Worcester",
+        "postcode": "WR1 2AB",
+        "geometry": point(),
+        "use_category": "office",
+        "tenure": "freehold",
+        "gia_m2": 850.0,
+        "value_gbp": 1_250_000,
+        "rag": "amber",
+        "rag_reason": "half empty since 2009",
+    }
+    body.update(overrides)
+    return body
