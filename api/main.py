@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.ratelimit import RateLimiter
-from api.routes import health, organisations, properties
+from api.routes import health, maps, ogc, organisations, properties
 from api.settings import Settings, get_settings
 
 
@@ -36,6 +37,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Other web maps may use our tiles and features (read-only, no credentials).
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["ETag", "Content-Crs", "Link"])
-    for module in (health, organisations, properties):
+    for module in (health, ogc, organisations, properties, maps):
         app.include_router(module.router)
+    app.mount("/static/vendor/leaflet", StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
+              name="vendor-leaflet")
+    app.mount("/static/vendor/leaflet.vectorgrid",
+              StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False), name="vendor-vectorgrid")
+    app.mount("/static", StaticFiles(directory=maps.STATIC_DIR), name="static")
     return app

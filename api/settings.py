@@ -36,6 +36,7 @@ class Settings(BaseSettings):
         default="public",
         description="what callers without a key see: public fields only, or partner fields",
     )
+    online_basemap: bool = Field(default=True, description="offer the OpenStreetMap basemap on /map")
     public_rag: bool = Field(default=True, description="show RAG of non-sensitive records publicly")
 
     page_limit_default: int = Field(default=100, ge=1, le=10_000)

@@ -45,7 +45,8 @@ def list_properties(
 ) -> dict[str, Any]:
     flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
                        bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
-    after = svc.decode_cursor(cursor)
+    position = svc.decode_cursor(cursor)
+    after = position[1] if position and position[0] == "after" else None
     with engine.connect() as conn:
         svc.check_organisations(conn, flt.owner)
         records, next_id = svc.list_records(conn, flt, principal.viewer, limit=limit, after_id=after)

@@ -12,6 +12,9 @@ from gis.errors import FieldError, ValidationFailed
 from gis.vocab import Rag, UseCategory, values
 
 
+UNRATED = "unrated"  # rag filter value for buildings with no rating (or one the caller may not see)
+
+
 @dataclass
 class PropertyFilter:
     owner: list[str] = field(default_factory=list)
@@ -35,8 +38,13 @@ class PropertyFilter:
             clauses.append(f"{alias}.owner = ANY(:f_owner)")
             params["f_owner"] = self.owner
         if self.rag:
-            clauses.append(f"{visibility.sql_column('rag', viewer, alias)} = ANY(:f_rag)")
-            params["f_rag"] = self.rag
+            rag = visibility.sql_column("rag", viewer, alias)
+            rated = [r for r in self.rag if r != UNRATED]
+            parts = [f"{rag} = ANY(:f_rag)"] if rated else []
+            if UNRATED in self.rag:
+                parts.append(f"{rag} IS NULL")
+            clauses.append("(" + " OR ".join(parts) + ")")
+            params["f_rag"] = rated
         if self.use:
             clauses.append(f"{alias}.use_category = ANY(:f_use)")
             params["f_use"] = self.use
@@ -114,9 +122,9 @@ def build_filter(
     """Validate query parameters into a PropertyFilter, naming any bad parameter."""
     errors: list[FieldError] = []
     rags, uses = _split(rag), _split(use)
-    bad_rag = [r for r in rags if r not in values(Rag)]
+    bad_rag = [r for r in rags if r not in (*values(Rag), UNRATED)]
     if bad_rag:
-        errors.append(FieldError("rag", f"unknown RAG {bad_rag[0]!r}; one of {', '.join(values(Rag))}"))
+        errors.append(FieldError("rag", f"unknown RAG {bad_rag[0]!r}; one of {', '.join(values(Rag))}, {UNRATED}"))
     bad_use = [u for u in uses if u not in values(UseCategory)]
     if bad_use:
         errors.append(FieldError("use", f"unknown use {bad_use[0]!r}; one of {', '.join(values(UseCategory))}"))

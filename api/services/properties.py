@@ -77,38 +77,56 @@ def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer,
     return projected
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+def encode_cursor(property_id: str, direction: str = "after") -> str:
+    """An opaque page token: continue after (or before) a record id."""
+    payload = json.dumps({direction: property_id}).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def decode_cursor(token: str | None) -> str | None:
+def decode_cursor(token: str | None) -> tuple[str, str] | None:
+    """Return (direction, id) from a token this service issued; raise ValidationFailed otherwise."""
     if not token:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
-        return str(uuid.UUID(json.loads(base64.urlsafe_b64decode(padded))["after"]))
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        payload = json.loads(base64.urlsafe_b64decode(padded))
+        (direction, value), = payload.items()
+        if direction not in ("after", "before"):
+            raise ValueError(direction)
+        return direction, str(uuid.UUID(value))
+    except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError):
         raise ValidationFailed([FieldError("cursor", "not a cursor this service issued")]) from None
 
 
 def list_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer, *, limit: int,
-                 after_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """Return one keyset page (ordered by id) and the id to continue after, if more remain.
+                 after_id: str | None = None, before_id: str | None = None,
+                 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Return one keyset page in id order and the id to continue after, if more remain.
 
     Keyset paging on the primary key: each page is an index range scan, and a
     row inserted behind the cursor neither repeats nor shifts later pages.
+    With ``before_id`` the page is the one ending just before that id (for
+    ``prev`` links); the second value is then the id to go back from, if any.
     """
     where, params = flt.where(viewer)
+    order = "ASC"
     if after_id:
         where += " AND p.id > :after_id"
         params["after_id"] = after_id
+    if before_id:
+        where += " AND p.id < :before_id"
+        params["before_id"] = before_id
+        order = "DESC"
     params["limit"] = limit + 1
     rows = conn.execute(
-        text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id LIMIT :limit"), params
+        text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"), params
     ).mappings().all()
     records = [_record(r) for r in rows[:limit]]
-    next_id = records[-1]["id"] if len(rows) > limit else None
-    return records, next_id
+    more = len(rows) > limit
+    if before_id:
+        records.reverse()
+        return records, (records[0]["id"] if more and records else None)
+    return records, (records[-1]["id"] if more and records else None)
 
 
 def count_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer,

@@ -50,6 +50,8 @@ def upgrade() -> None:
         f"""
         CREATE TABLE property (
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            -- Integer feature id for vector tiles (MVT ids must be integers).
+            fid bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
             owner text NOT NULL REFERENCES organisation(code),
             asset_ref text NOT NULL CHECK (length(asset_ref) BETWEEN 1 AND 100),
             uprn bigint CHECK (uprn BETWEEN 1 AND 999999999999),
@@ -59,7 +61,10 @@ def upgrade() -> None:
             post_town text CHECK (length(post_town) <= 100),
             postcode text CHECK (length(postcode) <= 10),
             geom geometry(Point, 4326),
+            -- Metric and web-mercator copies kept by the database: distances in metres
+            -- (co-location) and tiles read indexed geometry without per-row transforms.
             geom_bng geometry(Point, 27700) GENERATED ALWAYS AS (ST_Transform(geom, 27700)) STORED,
+            geom_3857 geometry(Point, 3857) GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED,
             footprint geometry(MultiPolygon, 4326) CHECK (footprint IS NULL OR ST_IsValid(footprint)),
             tenure text {_in('tenure', vocab.Tenure)},
             tenure_detail text {_in('tenure_detail', vocab.TenureDetail)},
@@ -99,6 +104,7 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX property_geom_idx ON property USING gist (geom) WHERE deleted_at IS NULL")
     op.execute("CREATE INDEX property_geom_bng_idx ON property USING gist (geom_bng) WHERE deleted_at IS NULL")
+    op.execute("CREATE INDEX property_geom_3857_idx ON property USING gist (geom_3857) WHERE deleted_at IS NULL")
     op.execute("CREATE INDEX property_owner_idx ON property (owner, id)")
     op.execute("CREATE INDEX property_rag_idx ON property (rag, id)")
     op.execute("CREATE INDEX property_use_idx ON property (use_category, id)")
@@ -169,8 +175,8 @@ def upgrade() -> None:
           NEW.version := OLD.version; NEW.created_at := OLD.created_at; NEW.created_by := OLD.created_by;
           NEW.updated_at := OLD.updated_at; NEW.updated_by := OLD.updated_by;
           NEW.rag_set_by := OLD.rag_set_by; NEW.rag_set_at := OLD.rag_set_at;
-          -- geom_bng is generated after BEFORE triggers, so it is left out of the comparison.
-          IF to_jsonb(NEW) - 'geom_bng' = to_jsonb(OLD) - 'geom_bng'
+          -- geom_bng/geom_3857 are generated after BEFORE triggers, so it is left out of the comparison.
+          IF to_jsonb(NEW) - 'geom_bng' - 'geom_3857' = to_jsonb(OLD) - 'geom_bng' - 'geom_3857'
              AND NEW.geom IS NOT DISTINCT FROM OLD.geom AND NEW.footprint IS NOT DISTINCT FROM OLD.footprint THEN
             RETURN NULL;
           END IF;
@@ -193,7 +199,7 @@ def upgrade() -> None:
         BEGIN
           INSERT INTO property_history (property_id, owner, action, actor, version, before, after)
           SELECT n.id, n.owner, 'insert', estate_actor(), n.version, NULL,
-                 to_jsonb(n) - 'geom_bng' - 'geom' - 'footprint'
+                 to_jsonb(n) - 'geom_bng' - 'geom_3857' - 'fid' - 'geom' - 'footprint'
                    || jsonb_build_object('geom', ST_AsGeoJSON(n.geom)::jsonb,
                                          'footprint', ST_AsGeoJSON(n.footprint)::jsonb)
           FROM new_rows n;
@@ -207,10 +213,10 @@ def upgrade() -> None:
           SELECT n.id, n.owner,
                  CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN 'delete' ELSE 'update' END,
                  estate_actor(), n.version,
-                 to_jsonb(o) - 'geom_bng' - 'geom' - 'footprint'
+                 to_jsonb(o) - 'geom_bng' - 'geom_3857' - 'fid' - 'geom' - 'footprint'
                    || jsonb_build_object('geom', ST_AsGeoJSON(o.geom)::jsonb,
                                          'footprint', ST_AsGeoJSON(o.footprint)::jsonb),
-                 to_jsonb(n) - 'geom_bng' - 'geom' - 'footprint'
+                 to_jsonb(n) - 'geom_bng' - 'geom_3857' - 'fid' - 'geom' - 'footprint'
                    || jsonb_build_object('geom', ST_AsGeoJSON(n.geom)::jsonb,
                                          'footprint', ST_AsGeoJSON(n.footprint)::jsonb)
           FROM new_rows n JOIN old_rows o ON o.id = n.id;
@@ -222,7 +228,7 @@ def upgrade() -> None:
         BEGIN
           INSERT INTO property_history (property_id, owner, action, actor, version, before, after)
           SELECT o.id, o.owner, 'delete', estate_actor(), o.version + 1,
-                 to_jsonb(o) - 'geom_bng' - 'geom' - 'footprint'
+                 to_jsonb(o) - 'geom_bng' - 'geom_3857' - 'fid' - 'geom' - 'footprint'
                    || jsonb_build_object('geom', ST_AsGeoJSON(o.geom)::jsonb,
                                          'footprint', ST_AsGeoJSON(o.footprint)::jsonb),
                  NULL
@@ -270,6 +276,7 @@ def upgrade() -> None:
         GRANT SELECT ON feed_state TO estate_app;
         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO estate_app;
         GRANT SELECT ON spatial_ref_sys TO estate_app;
+        GRANT SELECT ON alembic_version TO estate_app;
         """
     )
 

@@ -19,7 +19,8 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
     ("BNG sent as lon/lat", {"geometry": {"type": "Point", "coordinates": [385000, 254800]}}, "", "geometry", "British National Grid"),
     ("swapped lat/lon", {"geometry": {"type": "Point", "coordinates": [52.19, -2.22]}}, "", "geometry", "swapped"),
     ("degrees sent as BNG", {"geometry": {"type": "Point", "coordinates": [-2.22, 52.19]}}, "?crs=EPSG:27700", "geometry", "degrees"),
-    ("swapped easting/northing", {"geometry": {"type": "Point", "coordinates": [254800, 385000]}}, "?crs=EPSG:27700", "geometry", "swapped"),
+    # A Highland point swapped: (800000, 300000) lies east of the grid, so the swap is detectable.
+    ("swapped easting/northing", {"geometry": {"type": "Point", "coordinates": [800000, 300000]}}, "?crs=EPSG:27700", "geometry", "swapped"),
     ("negative value", {"value_gbp": -5}, "", "value_gbp", "greater than or equal"),
     ("fractional pounds", {"value_gbp": 10.5}, "", "value_gbp", "integer"),
     ("value as text", {"value_gbp": "1000"}, "", "value_gbp", "integer"),
@@ -39,7 +40,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
 @pytest.mark.parametrize(("case", "overrides", "query", "field", "words"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_naming_the_field(client, seeded, make_key, case, overrides, query, field, words) -> None:  # type: ignore[no-untyped-def]
     headers = {**auth_header(make_key("worcestershire-cc", "writer")), "Content-Type": "application/json"}
-    body = new_property("worcestershire-cc", **overrides)
+    body = {**new_property("worcestershire-cc"), **overrides}
     before = register_fingerprint(seeded)
     # json.dumps writes NaN/Infinity literals, as a careless client would.
     response = client.post(f"/properties{query}", content=json.dumps(body), headers=headers)

@@ -1,0 +1,43 @@
+"""The map page and the browser assets it needs, served by the app itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import text
+
+from api.deps import EngineDep, SettingsDep
+from api.services import tiles as tile_svc
+from api.urls import base_url
+from gis.maps import MapConfig, build_map_html
+from gis.vocab import UseCategory, values
+
+router = APIRouter(tags=["map"])
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+VENDOR_DIRS = {
+    # npm packages (package.json), installed by scripts/setup.sh
+    "leaflet": Path(__file__).resolve().parents[2] / "node_modules" / "leaflet" / "dist",
+    "leaflet.vectorgrid": Path(__file__).resolve().parents[2] / "node_modules" / "leaflet.vectorgrid" / "dist",
+}
+
+
+@router.get("/map", response_class=HTMLResponse, summary="The estate map (HTML)")
+def estate_map(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    base = base_url(request, settings)
+    with engine.connect() as conn:
+        bounds = tile_svc.register_bounds(conn)
+        owners = [dict(r) for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()]
+    hubs = f"{base}/colocation/candidates?f=geojson&limit=50" if getattr(request.app.state, "has_colocation", False) else None
+    config = MapConfig(
+        static_base=f"{base}/static",
+        tiles_url=f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}",
+        api_base=base,
+        bounds=bounds,
+        owners=owners,
+        uses=list(values(UseCategory)),
+        hubs_url=hubs,
+        online_basemap=settings.online_basemap,
+    )
+    return HTMLResponse(build_map_html(config), headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,201 @@
+"""OGC API – Features (Part 1 core, GeoJSON, OpenAPI 3.0, HTML; Part 2 CRS) and vector tiles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from api.deps import EngineDep, PrincipalDep, SettingsDep, etag
+from api.errors import BadRequest
+from api.html import render_document
+from api.services import features as ogc
+from api.services import properties as svc
+from api.services import tiles as tile_svc
+from api.services.filters import build_filter
+from api.urls import base_url, page_url
+from gis import crs as crs_mod
+from gis import layers, visibility
+from gis.errors import NotFound, ValidationFailed
+
+router = APIRouter(tags=["OGC API – Features"])
+TILE_RULES = layers.TileRules()
+FQ = Annotated[str | None, Query(description="json (default) or html")]
+
+
+def _wants_html(request: Request, f: str | None) -> bool:
+    if f is not None:
+        if f not in ("json", "html", "geojson"):
+            raise BadRequest(f"unsupported format f={f!r}; use json or html")
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept
+
+
+def _crs_or_400(value: str | None, name: str) -> crs_mod.Crs:
+    try:
+        return crs_mod.parse_crs(value)
+    except crs_mod.CrsError as exc:
+        raise BadRequest(f"{name}: {exc}", parameter=name) from None
+
+
+def _respond(request: Request, f: str | None, doc: dict[str, Any], title: str,
+             media_type: str = "application/json", headers: dict[str, str] | None = None) -> Response:
+    if _wants_html(request, f):
+        return HTMLResponse(render_document(title, doc), headers=headers)
+    return JSONResponse(doc, media_type=media_type, headers=headers)
+
+
+@router.get("/", summary="Landing page")
+def landing(request: Request, settings: SettingsDep, f: FQ = None) -> Response:
+    return _respond(request, f, ogc.landing_document(base_url(request, settings)), "Shared Estate")
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance(request: Request, f: FQ = None) -> Response:
+    return _respond(request, f, {"conformsTo": ogc.CONFORMANCE}, "Conformance")
+
+
+def _collections(request: Request, settings: Any, engine: Any) -> list[dict[str, Any]]:
+    base = base_url(request, settings)
+    with engine.connect() as conn:
+        bounds = tile_svc.register_bounds(conn)
+    collections = [ogc.collection_document(base, bounds)]
+    extra = getattr(request.app.state, "extra_collections", {})
+    for cid, spec in extra.items():
+        collections.append(ogc.collection_document(base, bounds, cid=cid, title=spec["title"],
+                                                   description=spec["description"], tiles=False))
+    return collections
+
+
+@router.get("/collections", summary="Collections")
+def collections(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
+    base = base_url(request, settings)
+    doc = {"links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+           "collections": _collections(request, settings, engine),
+           "crs": [c.uri for c in crs_mod.SUPPORTED_CRS]}
+    return _respond(request, f, doc, "Collections")
+
+
+@router.get("/collections/properties", summary="The properties collection")
+def collection(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
+    doc = _collections(request, settings, engine)[0]
+    return _respond(request, f, doc, doc["title"])
+
+
+@router.get("/collections/properties/queryables", summary="Queryable properties")
+def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
+    return JSONResponse(ogc.queryables_document(base_url(request, settings)), media_type="application/schema+json")
+
+
+@router.get("/collections/properties/items", summary="Buildings as GeoJSON features (keyset-paged)")
+def items(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    crs: Annotated[str | None, Query(description="CRS84 (default), EPSG:4326 or EPSG:27700")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    owner: Annotated[list[str] | None, Query()] = None,
+    rag: Annotated[list[str] | None, Query()] = None,
+    use: Annotated[list[str] | None, Query()] = None,
+    town: Annotated[str | None, Query(max_length=100)] = None,
+    postcode: Annotated[str | None, Query(max_length=10)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    min_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    max_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    f: FQ = None,
+) -> Response:
+    out_crs = _crs_or_400(crs, "crs")
+    _crs_or_400(bbox_crs, "bbox-crs")
+    try:
+        flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
+                           bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
+    except ValidationFailed as exc:
+        if any(e.field == "bbox" for e in exc.errors):
+            raise BadRequest(exc.detail, parameter="bbox") from None
+        raise
+    position = svc.decode_cursor(cursor)
+    after = position[1] if position and position[0] == "after" else None
+    before = position[1] if position and position[0] == "before" else None
+    with engine.connect() as conn:
+        svc.check_organisations(conn, flt.owner)
+        records, more_id = svc.list_records(conn, flt, principal.viewer, limit=limit, after_id=after,
+                                            before_id=before)
+        matched, exact = svc.count_records(conn, flt, principal.viewer, settings.exact_count_limit)
+    base = base_url(request, settings)
+    visible = visibility.project_many(records, principal.viewer, settings.public_rag)
+    features = [ogc.to_feature(r, out_crs, base) for r in visible]
+    links = [{"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
+             {"href": f"{base}/collections/properties", "rel": "collection", "type": "application/json"}]
+    has_next = (more_id is not None) if not before else bool(records)
+    has_prev = bool(records) and (before is None and after is not None or before is not None and more_id is not None)
+    if records and has_next:
+        links.append({"href": page_url(request, settings, cursor=svc.encode_cursor(records[-1]["id"])),
+                      "rel": "next", "type": ogc.GEOJSON, "title": "next page"})
+    if records and has_prev:
+        links.append({"href": page_url(request, settings, cursor=svc.encode_cursor(records[0]["id"], "before")),
+                      "rel": "prev", "type": ogc.GEOJSON, "title": "previous page"})
+    doc = ogc.items_document(features, number_matched=matched, exact=exact, links=links)
+    headers = {"Content-Crs": f"<{out_crs.uri}>"}
+    return _respond(request, f, doc, "Public buildings", media_type=ogc.GEOJSON, headers=headers)
+
+
+@router.get("/collections/properties/items/{feature_id}", summary="One building as a GeoJSON feature")
+def item(feature_id: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep,
+         crs: Annotated[str | None, Query()] = None, f: FQ = None) -> Response:
+    out_crs = _crs_or_400(crs, "crs")
+    with engine.connect() as conn:
+        record = svc.get_visible(conn, feature_id, principal.viewer, settings.public_rag)
+    feature = ogc.to_feature(record, out_crs, base_url(request, settings))
+    headers = {"Content-Crs": f"<{out_crs.uri}>", "ETag": etag(record["version"])}
+    return _respond(request, f, feature, record.get("name") or "Building", media_type=ogc.GEOJSON, headers=headers)
+
+
+@router.get("/collections/properties/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON for the vector tiles")
+def tilejson(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+    base = base_url(request, settings)
+    with engine.connect() as conn:
+        bounds = tile_svc.register_bounds(conn)
+    url = f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+    return JSONResponse(layers.tilejson(url, bounds, TILE_RULES), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get(
+    "/collections/properties/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}",
+    summary="A Mapbox Vector Tile of buildings",
+    response_class=Response,
+    responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+)
+def tile(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    tileMatrix: int,  # noqa: N803 - the OGC path parameter names
+    tileRow: int,  # noqa: N803
+    tileCol: int,  # noqa: N803
+    owner: Annotated[list[str] | None, Query()] = None,
+    rag: Annotated[list[str] | None, Query()] = None,
+    use: Annotated[list[str] | None, Query()] = None,
+    town: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    if not layers.valid_tile(tileMatrix, tileRow, tileCol):
+        raise NotFound(f"no tile {tileMatrix}/{tileRow}/{tileCol} in WebMercatorQuad")
+    flt = build_filter(owner=owner, rag=rag, use=use, town=town)
+    with engine.connect() as conn:
+        result = tile_svc.render_tile(conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES,
+                                      settings.public_rag)
+    headers = {
+        "ETag": result.etag,
+        "Cache-Control": "public, max-age=60" if principal.role == "anonymous" else "private, max-age=60",
+        "Vary": "Authorization, X-API-Key",
+        "X-Tile-Mode": result.mode,
+    }
+    if request.headers.get("if-none-match") == result.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(result.data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

@@ -1,0 +1,89 @@
+"""Vector tiles of the properties layer, built by PostGIS (ST_AsMVT) from indexed geometry."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from api.services.filters import PropertyFilter
+from gis import visibility
+from gis.layers import TILE_BUFFER, TILE_EXTENT, TileRules, tile_bounds_3857, value_band_sql
+
+
+@dataclass(frozen=True)
+class Tile:
+    data: bytes
+    mode: str  # points | clusters
+    count: int
+
+    @property
+    def etag(self) -> str:
+        # The tile's bytes carry every attribute drawn, so a change to any
+        # building in the tile changes its ETag, and nothing else does.
+        return '"' + hashlib.sha256(self.data).hexdigest()[:32] + '"'
+
+
+def _envelope_params(zoom: int, row: int, col: int) -> dict[str, float]:
+    minx, miny, maxx, maxy = tile_bounds_3857(zoom, row, col)
+    margin = (maxx - minx) * TILE_BUFFER / TILE_EXTENT
+    return {"t_minx": minx, "t_miny": miny, "t_maxx": maxx, "t_maxy": maxy,
+            "q_minx": minx - margin, "q_miny": miny - margin, "q_maxx": maxx + margin, "q_maxy": maxy + margin}
+
+
+def render_tile(conn: Connection, zoom: int, row: int, col: int, flt: PropertyFilter,
+                viewer: visibility.Viewer, rules: TileRules, public_rag: bool = True) -> Tile:
+    """Return the MVT for one WebMercatorQuad tile, aggregated by ``rules`` when dense."""
+    where, params = flt.where(viewer)
+    params.update(_envelope_params(zoom, row, col))
+    in_tile = "p.geom_3857 && ST_MakeEnvelope(:q_minx, :q_miny, :q_maxx, :q_maxy, 3857)"
+    env = "ST_MakeEnvelope(:t_minx, :t_miny, :t_maxx, :t_maxy, 3857)"
+    count = 0
+    if zoom >= rules.points_min_zoom:
+        params["cap"] = rules.max_points_per_tile + 1
+        count = conn.execute(text(
+            f"SELECT count(*) FROM (SELECT 1 FROM property p WHERE {where} AND {in_tile} LIMIT :cap) s"
+        ), params).scalar_one()
+    mode = rules.mode_for(zoom, count)
+    rag = visibility.sql_column("rag", viewer, "p", public_rag)
+    if mode == "points":
+        value = visibility.sql_column("value_gbp", viewer, "p", public_rag)
+        sql = f"""
+            SELECT ST_AsMVT(t, 'properties', {TILE_EXTENT}, 'geom', 'fid') FROM (
+              SELECT p.fid, p.id::text AS id, p.name, p.owner, {rag} AS rag, p.use_category AS use,
+                     {value_band_sql(value)} AS value_band,
+                     ST_AsMVTGeom(p.geom_3857, {env}, {TILE_EXTENT}, {TILE_BUFFER}, true) AS geom
+              FROM property p WHERE {where} AND {in_tile}
+            ) t WHERE t.geom IS NOT NULL"""
+    else:
+        params["cell_m"] = (params["t_maxx"] - params["t_minx"]) / rules.grid_cells_per_side
+        sql = f"""
+            SELECT ST_AsMVT(t, 'property_clusters', {TILE_EXTENT}, 'geom') FROM (
+              SELECT count(*) AS count,
+                     count(*) FILTER (WHERE {rag} = 'red') AS red,
+                     count(*) FILTER (WHERE {rag} = 'amber') AS amber,
+                     count(*) FILTER (WHERE {rag} = 'green') AS green,
+                     count(*) FILTER (WHERE {rag} IS NULL) AS unrated,
+                     ST_AsMVTGeom(ST_Centroid(ST_Collect(p.geom_3857)), {env}, {TILE_EXTENT}, {TILE_BUFFER}, true) AS geom
+              FROM property p WHERE {where} AND {in_tile}
+              GROUP BY ST_SnapToGrid(p.geom_3857, :t_minx, :t_miny, :cell_m, :cell_m)
+            ) t WHERE t.geom IS NOT NULL"""
+    data = conn.execute(text(sql), params).scalar_one()
+    return Tile(bytes(data or b""), mode, count)
+
+
+def register_bounds(conn: Connection) -> tuple[float, float, float, float]:
+    """Lon/lat extent of the register: the planner's estimate (cheap at any size), else a scan."""
+    row = conn.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_EstimatedExtent('public', 'property', 'geom')::geometry AS e) s"
+    )).one()
+    if row[0] is None:
+        row = conn.execute(text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            "(SELECT ST_Extent(geom) AS e FROM property WHERE deleted_at IS NULL) s"
+        )).one()
+    if row[0] is None:
+        return (-8.75, 49.8, 1.85, 60.95)
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
