@@ -82,8 +82,11 @@ def _controls_html(config: MapConfig) -> str:
         <button id="estate-filter-apply" type="button">Apply</button>
       </details>
       <details><summary>Partner key</summary>
-        <input id="estate-key" type="password" placeholder="se_..." aria-label="API key" size="14">
-        <button id="estate-key-apply" type="button">Use</button>
+        <form id="estate-key-form" onsubmit="return false">
+          <input id="estate-key" type="password" placeholder="se_..." aria-label="API key" size="14"
+                 autocomplete="off">
+          <button id="estate-key-apply" type="button">Use</button>
+        </form>
       </details>
       <div id="estate-status" role="status"></div>
     </div>"""

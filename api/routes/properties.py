@@ -69,8 +69,9 @@ def create_property(body: PropertyCreate, engine: EngineDep, settings: SettingsD
                     principal: PrincipalDep, crs: CrsQ = None) -> JSONResponse:
     principal.require_writer()
     values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=True)
-    svc.require_owner(principal.viewer, values["owner"])
     with write_transaction(engine, principal.actor) as conn:
+        svc.check_organisations(conn, [values["owner"]])
+        svc.require_owner(principal.viewer, values["owner"])
         record = svc.create_record(conn, values)
     return JSONResponse(
         visibility.project(record, principal.viewer, settings.public_rag), status_code=201,

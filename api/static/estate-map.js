@@ -1,6 +1,7 @@
 /* Shared Estate map: vector-tile layers per RAG and per owner, popups, search, filters.
    Everything it loads comes from this service; the OSM basemap is optional. */
-(function () {
+// folium creates the Leaflet map in an inline script at the end of the body, so start on load.
+window.addEventListener("load", function () {
   "use strict";
   var cfg = window.ESTATE_MAP_CONFIG;
   var map = window[cfg.mapName];
@@ -192,4 +193,4 @@
 
   loadHubs().then(buildLayers);
   window.ESTATE_MAP = { map: map, overlays: function () { return overlays; }, openRecord: openRecord };
-})();
+});

@@ -1,0 +1,181 @@
+"""Patch tables: the spellings councils really publish, mapped onto the register's vocabularies.
+
+Each table lists variants as people write them; lookups ignore case, spaces
+and punctuation, so "Free hold", "FREEHOLD " and "freehold" need no entry.
+A value that is in no table is never guessed: the importer leaves the field
+empty and reports it, and the fix is a new line here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gis.vocab import HoldingType, Tenure, TenureDetail, UseCategory
+
+
+def compact(text: str) -> str:
+    """Return ``text`` lower-cased with "&" read as "and" and everything but letters and digits removed."""
+    return re.sub(r"[^a-z0-9]", "", text.casefold().replace("&", "and"))
+
+
+@dataclass(frozen=True)
+class PatchMatch:
+    value: str
+    patched: bool  # True when a variant spelling was read, not just a change of case or spacing
+
+
+@dataclass(frozen=True)
+class PatchTable:
+    vocabulary: type[StrEnum]
+    variants: dict[str, StrEnum]
+    _index: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index = {compact(member.value): member.value for member in self.vocabulary}
+        for variant, member in self.variants.items():
+            key = compact(variant)
+            if index.get(key, member.value) != member.value:
+                raise ValueError(f"patch {variant!r} conflicts with {index[key]!r}")
+            index[key] = member.value
+        object.__setattr__(self, "_index", index)
+
+    def lookup(self, raw: str) -> PatchMatch | None:
+        """Return the vocabulary slug ``raw`` stands for, or None when it is not known."""
+        key = compact(raw)
+        value = self._index.get(key)
+        if value is None:
+            return None
+        return PatchMatch(value, patched=key != compact(value))
+
+
+TENURE = PatchTable(
+    Tenure,
+    {
+        "F/H": Tenure.freehold,
+        "FH": Tenure.freehold,
+        "Freehold (owned)": Tenure.freehold,
+        "Owned freehold": Tenure.freehold,
+        "L/H": Tenure.leasehold,
+        "LH": Tenure.leasehold,
+        "Long Leasehold": Tenure.leasehold,
+        "Long Lease": Tenure.leasehold,
+        "Short Leasehold": Tenure.leasehold,
+        "Short Lease": Tenure.leasehold,
+        "Leased": Tenure.leasehold,
+        "Leased in": Tenure.leasehold,
+        "Lease": Tenure.leasehold,
+    },
+)
+
+TENURE_DETAIL = PatchTable(
+    TenureDetail,
+    {
+        "Operational": TenureDetail.occupied,
+        "Owner occupied": TenureDetail.occupied,
+        "In occupation": TenureDetail.occupied,
+        "Ground Lease": TenureDetail.ground_leasehold,
+        "Ground Leased": TenureDetail.ground_leasehold,
+        "Ground Lease out": TenureDetail.ground_leasehold,
+        "Lease": TenureDetail.leasehold,
+        "Leased": TenureDetail.leasehold,
+        "Leased out": TenureDetail.leasehold,
+        "Sub-lease": TenureDetail.sub_leasehold,
+        "Sub leased": TenureDetail.sub_leasehold,
+        "Sub-let": TenureDetail.sub_leasehold,
+        "License": TenureDetail.licence,
+        "Licenced": TenureDetail.licence,
+        "Licensed": TenureDetail.licence,
+        "Void": TenureDetail.vacant,
+        "Empty": TenureDetail.vacant,
+        "Unoccupied": TenureDetail.vacant,
+    },
+)
+
+HOLDING_TYPE = PatchTable(
+    HoldingType,
+    {
+        "Land & Building": HoldingType.land_and_building,
+        "Land and Buildings": HoldingType.land_and_building,
+        "Building and Land": HoldingType.land_and_building,
+        "Buildings and Land": HoldingType.land_and_building,
+        "Land & Bldg": HoldingType.land_and_building,
+        "Land & Bldgs": HoldingType.land_and_building,
+        "L&B": HoldingType.land_and_building,
+        "Bldg": HoldingType.building,
+        "Bldgs": HoldingType.building,
+        "Buildings": HoldingType.building,
+        "Building only": HoldingType.building,
+        "Land only": HoldingType.land,
+        "Open land": HoldingType.land,
+    },
+)
+
+# Keyword -> use category, checked in order, first whole-word match wins. The
+# order is the point: "Library Car Park" is a car park and "Town Hall" is an
+# office, so those phrases come before "library" and "hall".
+USE_KEYWORDS: tuple[tuple[str, UseCategory], ...] = (
+    ("car park", UseCategory.other),
+    ("car parks", UseCategory.other),
+    ("parking", UseCategory.other),
+    ("customer service", UseCategory.customer_service_centre),
+    ("customer services", UseCategory.customer_service_centre),
+    ("one stop shop", UseCategory.customer_service_centre),
+    ("town hall", UseCategory.office),
+    ("county hall", UseCategory.office),
+    ("guildhall", UseCategory.office),
+    ("civic centre", UseCategory.office),
+    ("council house", UseCategory.office),
+    ("library", UseCategory.library),
+    ("libraries", UseCategory.library),
+    ("school", UseCategory.school),
+    ("schools", UseCategory.school),
+    ("academy", UseCategory.school),
+    ("police", UseCategory.police_station),
+    ("fire", UseCategory.fire_station),
+    ("hospital", UseCategory.hospital),
+    ("health", UseCategory.health_centre),
+    ("clinic", UseCategory.health_centre),
+    ("crematorium", UseCategory.crematorium_cemetery),
+    ("cemetery", UseCategory.crematorium_cemetery),
+    ("cemeteries", UseCategory.crematorium_cemetery),
+    ("burial ground", UseCategory.crematorium_cemetery),
+    ("leisure", UseCategory.leisure),
+    ("swimming", UseCategory.leisure),
+    ("sports centre", UseCategory.leisure),
+    ("community centre", UseCategory.community_centre),
+    ("community hall", UseCategory.community_centre),
+    ("village hall", UseCategory.community_centre),
+    ("hall", UseCategory.community_centre),
+    ("court", UseCategory.court),
+    ("courts", UseCategory.court),
+    ("jobcentre", UseCategory.jobcentre),
+    ("job centre", UseCategory.jobcentre),
+    ("depot", UseCategory.depot),
+    ("depots", UseCategory.depot),
+    ("office", UseCategory.office),
+    ("offices", UseCategory.office),
+    ("allotment", UseCategory.land),
+    ("allotments", UseCategory.land),
+    ("open space", UseCategory.land),
+    ("playing field", UseCategory.land),
+    ("playing fields", UseCategory.land),
+)
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.sub(r"[^a-z0-9]+", " ", text.casefold()).split()) + " "
+
+
+def use_category_for(raw: str) -> UseCategory | None:
+    """Return the use category a free-text use or asset type names, or None when no keyword matches."""
+    key = compact(raw)
+    for member in UseCategory:
+        if key == compact(member.value):
+            return member
+    words = _words(raw)
+    for keyword, category in USE_KEYWORDS:
+        if f" {keyword} " in words:
+            return category
+    return None

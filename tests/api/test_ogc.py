@@ -1,0 +1,106 @@
+"""OGC API – Features: landing, conformance, collections, items paging, CRS (Part 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gis.crs import lonlat_to_bng
+from support import auth_header
+
+
+def test_landing_page_links_the_standard_resources(client) -> None:  # type: ignore[no-untyped-def]
+    rels = {link["rel"] for link in client.get("/").json()["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
+
+
+def test_conformance_declares_core_geojson_and_crs(client) -> None:  # type: ignore[no-untyped-def]
+    classes = client.get("/conformance").json()["conformsTo"]
+    assert any(c.endswith("ogcapi-features-1/1.0/conf/core") for c in classes)
+    assert any(c.endswith("ogcapi-features-1/1.0/conf/geojson") for c in classes)
+    assert any(c.endswith("ogcapi-features-2/1.0/conf/crs") for c in classes)
+
+
+def test_collection_lists_supported_crs_and_extent(client) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/collections/properties").json()
+    assert "http://www.opengis.net/def/crs/EPSG/0/27700" in doc["crs"]
+    minx, miny, maxx, maxy = doc["extent"]["spatial"]["bbox"][0]
+    assert -3.0 < minx < maxx < -1.5 and 51.9 < miny < maxy < 52.6  # Worcestershire
+
+
+def test_items_are_geojson_with_numbers_as_numbers(client, make_key) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/collections/properties/items?limit=5&use=office", headers=auth_header(make_key("hmcts", "reader")))
+    assert response.headers["content-type"].startswith("application/geo+json")
+    assert response.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    doc = response.json()
+    assert doc["type"] == "FeatureCollection" and doc["numberReturned"] == 5
+    props = doc["features"][0]["properties"]
+    assert isinstance(props["gia_m2"], float) and isinstance(props["value_gbp"], int)
+
+
+def test_next_and_prev_links_walk_the_whole_collection_once(client) -> None:  # type: ignore[no-untyped-def]
+    first = client.get("/collections/properties/items?limit=400").json()
+    total = first["numberMatched"]
+    seen = [f["id"] for f in first["features"]]
+    pages = [first]
+    doc = first
+    while (nxt := next((lk["href"] for lk in doc["links"] if lk["rel"] == "next"), None)):
+        doc = client.get(nxt).json()
+        pages.append(doc)
+        seen += [f["id"] for f in doc["features"]]
+    assert len(seen) == len(set(seen)) == total
+    prev = next(lk["href"] for lk in pages[-1]["links"] if lk["rel"] == "prev")
+    back = client.get(prev).json()
+    assert [f["id"] for f in back["features"]] == [f["id"] for f in pages[-2]["features"]]
+
+
+def test_crs_27700_matches_pyproj_within_a_centimetre(client) -> None:  # type: ignore[no-untyped-def]
+    wgs = client.get("/collections/properties/items?limit=50").json()["features"]
+    bng = client.get("/collections/properties/items?limit=50&crs=EPSG:27700")
+    assert bng.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/EPSG/0/27700>"
+    for a, b in zip(wgs, bng.json()["features"], strict=True):
+        e, n = lonlat_to_bng(*a["geometry"]["coordinates"])
+        assert b["geometry"]["coordinates"] == pytest.approx([e, n], abs=0.01)
+
+
+def test_epsg_4326_is_latitude_first(client) -> None:  # type: ignore[no-untyped-def]
+    crs84 = client.get("/collections/properties/items?limit=1").json()["features"][0]
+    epsg = client.get("/collections/properties/items?limit=1&crs=EPSG:4326").json()["features"][0]
+    assert epsg["geometry"]["coordinates"] == crs84["geometry"]["coordinates"][::-1]
+
+
+@pytest.mark.parametrize("param", ["crs=EPSG:3857", "bbox-crs=EPSG:2154&bbox=1,2,3,4", "crs=nonsense"])
+def test_unsupported_crs_is_400_not_ignored(client, param) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(f"/collections/properties/items?{param}")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_bbox_crs_27700_selects_the_same_buildings(client) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/collections/properties/items?bbox=403000,242500,405500,244800&bbox-crs=EPSG:27700&limit=1000").json()
+    assert doc["numberMatched"] > 0
+    for f in doc["features"]:
+        e, n = lonlat_to_bng(*f["geometry"]["coordinates"])
+        assert 403000 <= e <= 405500 and 242500 <= n <= 244800
+
+
+def test_property_filters_apply_to_items(client) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/collections/properties/items?owner=dwp-jcp&limit=1000").json()
+    assert doc["numberMatched"] == doc["numberReturned"] > 0
+    assert {f["properties"]["owner"] for f in doc["features"]} == {"dwp-jcp"}
+
+
+def test_single_item_has_etag_and_html_view(client) -> None:  # type: ignore[no-untyped-def]
+    fid = client.get("/collections/properties/items?limit=1").json()["features"][0]["id"]
+    response = client.get(f"/collections/properties/items/{fid}")
+    assert response.status_code == 200 and response.headers["ETag"]
+    html = client.get(f"/collections/properties/items/{fid}?f=html")
+    assert html.headers["content-type"].startswith("text/html")
+    assert response.json()["properties"]["name"] in html.text
+
+
+def test_sensitive_records_are_not_public_features(client, seeded) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with seeded.connect() as conn:
+        hidden = conn.execute(text("SELECT id::text FROM property WHERE sensitive LIMIT 1")).scalar_one()
+    assert client.get(f"/collections/properties/items/{hidden}").status_code == 404
