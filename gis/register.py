@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import shapely
@@ -37,14 +37,29 @@ NonNegative = Annotated[float, Field(ge=0, lt=1e12, strict=True)]
 
 class PointGeometry(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    type: str = Field(pattern="^Point$")
+    type: Literal["Point"]
     coordinates: list[Annotated[float, Field(strict=True)]] = Field(min_length=2, max_length=3)
 
 
-class AreaGeometry(BaseModel):
+Position = Annotated[list[Annotated[float, Field(strict=True)]], Field(min_length=2, max_length=3)]
+Ring = Annotated[list[Position], Field(min_length=4, max_length=100_000)]
+
+
+class PolygonGeometry(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    type: str = Field(pattern="^(Polygon|MultiPolygon)$")
-    coordinates: list[Any] = Field(min_length=1, max_length=10_000)
+    type: Literal["Polygon"]
+    coordinates: list[Ring] = Field(min_length=1, max_length=1_000)
+
+
+class MultiPolygonGeometry(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    type: Literal["MultiPolygon"]
+    coordinates: list[Annotated[list[Ring], Field(min_length=1, max_length=1_000)]] = Field(
+        min_length=1, max_length=1_000
+    )
+
+
+AreaGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
 
 
 class PropertyFields(BaseModel):
@@ -126,10 +141,10 @@ def _point_wkt(geometry: PointGeometry, crs: crs_mod.Crs) -> str:
     return f"SRID=4326;POINT({lon!r} {lat!r})"
 
 
-def _footprint_wkt(footprint: AreaGeometry, crs: crs_mod.Crs) -> str:
+def _footprint_wkt(footprint: PolygonGeometry | MultiPolygonGeometry, crs: crs_mod.Crs) -> str:
     try:
         area = shape(footprint.model_dump())
-    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+    except (ValueError, TypeError, IndexError, AttributeError, KeyError, shapely.errors.GEOSException) as exc:
         raise crs_mod.CoordinateError(f"not a valid GeoJSON {footprint.type}: {exc}") from exc
     coords = shapely.get_coordinates(area)
     if coords.size == 0 or not all(math.isfinite(v) for v in coords.ravel()):

@@ -9,6 +9,7 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 packages=(postgresql-15 postgresql-15-postgis-3 gdal-bin python3-venv)
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ $want_test == 1 ]]; then packages+=(chromium); fi
 
 missing=()
@@ -42,4 +43,9 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   .venv/bin/python -m pip install -q -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import api, gis, fastapi, geoalchemy2, pyogrio" || { echo "python install failed" >&2; exit 1; }
   touch "$stamp"
+fi
+
+# Browser libraries the map page serves itself (Leaflet, Leaflet.VectorGrid), pinned in package-lock.json.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
