@@ -1,0 +1,95 @@
+"""GIS exports: GET /exports/properties.{gpkg,zip,geojson,fgb,kml,csv}. Parse, call the service, stream the file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from starlette.types import Receive, Scope, Send
+
+from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.services import exports as svc
+from api.services.filters import build_filter
+from gis import exports as writer
+from gis.errors import NotFound
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+
+OwnerQ = Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")]
+RagQ = Annotated[list[str] | None, Query(description="red, amber, green")]
+UseQ = Annotated[list[str] | None, Query(description="use category slug(s)")]
+CrsQ = Annotated[str | None, Query(
+    description="EPSG:27700 (British National Grid; default for gpkg, zip, fgb, csv) or EPSG:4326. "
+                "GeoJSON and KML are always WGS84 longitude/latitude.")]
+
+
+class TemporaryFileResponse(FileResponse):
+    """A FileResponse that deletes its folder once sent, or when the client goes away mid-download."""
+
+    def __init__(self, path: Path, folder: Path, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.folder = folder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@router.get(
+    "/properties.{extension}",
+    summary="Download the register as a GIS file (GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV)",
+    response_class=FileResponse,
+    responses={200: {"content": {f.media_type: {} for f in writer.FORMATS.values()},
+                     "description": "the file, as an attachment"}},
+)
+def export_properties(
+    extension: str,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    owner: OwnerQ = None,
+    rag: RagQ = None,
+    use: UseQ = None,
+    town: Annotated[str | None, Query(max_length=100)] = None,
+    postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    min_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    max_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    crs: CrsQ = None,
+) -> FileResponse:
+    fmt = writer.FORMATS.get(extension.lower())
+    if fmt is None:
+        raise NotFound(f"no export /exports/properties.{extension}; formats: "
+                       + ", ".join(f"properties.{key}" for key in writer.FORMATS))
+    out_crs = writer.resolve_crs(fmt, crs)
+    flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
+                       bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
+    folder = Path(tempfile.mkdtemp(prefix="estate-export-"))
+    try:
+        path = folder / fmt.filename
+        with engine.connect() as conn:
+            result = svc.export_properties(conn, path, fmt, out_crs, flt, principal.viewer,
+                                           public_rag=settings.public_rag)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    stamp = dt.date.today().strftime("%Y%m%d")
+    filename = f"shared-estate-properties-{stamp}-epsg{out_crs.srid}.{fmt.extension}"
+    return TemporaryFileResponse(
+        result.path, folder, media_type=fmt.media_type, filename=filename,
+        headers={
+            # What a viewer may download depends on their key: never from a shared cache.
+            "Cache-Control": "private, no-store",
+            "Content-Crs": f"<{out_crs.uri}>",
+            "X-Feature-Count": str(result.count),
+        },
+    )

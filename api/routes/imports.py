@@ -1,0 +1,112 @@
+"""Imports: a council's Transparency Code CSV into the register. Parse the request, call the service, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+from starlette.types import Message
+
+from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.services import imports as svc
+from api.services.properties import require_owner
+from gis.errors import FieldError, PayloadTooLarge, ValidationFailed
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+# Media types a raw CSV body may carry: browsers and spreadsheets label CSV inconsistently.
+CSV_MEDIA_TYPES = frozenset({
+    "text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream",
+})
+MULTIPART = "multipart/form-data"
+
+_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        MULTIPART: {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        "text/csv": {"schema": {"type": "string"}},
+    },
+}
+
+
+@router.post(
+    "/transparency",
+    summary="Import a Transparency Code land and building assets CSV (writer of the owner, or admin)",
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses={
+        200: {"description": "dry run, or nothing changed: summary and quality report"},
+        201: {"description": "records written: summary and quality report"},
+        422: {"description": "strict mode with rejected rows (errors[].index is the file row); nothing written"},
+    },
+)
+async def import_transparency(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    owner: Annotated[str, Query(min_length=2, max_length=63, description="organisation code of the file")],
+    dry_run: Annotated[bool, Query(description="report what would happen; write nothing")] = False,
+    strict: Annotated[bool, Query(description="write nothing unless every row is good")] = False,
+) -> JSONResponse:
+    principal.require_writer()
+    require_owner(principal.viewer, owner)
+    data = await _csv_bytes(request, settings.max_body_bytes)
+    outcome = await run_in_threadpool(
+        svc.import_transparency, engine, data, owner, actor=principal.actor, dry_run=dry_run, strict=strict
+    )
+    return JSONResponse(
+        {"summary": outcome.summary(), "report": outcome.report},
+        status_code=201 if outcome.written else 200,
+    )
+
+
+async def _csv_bytes(request: Request, limit_bytes: int) -> bytes:
+    """Return the CSV file from a multipart ``file`` field or a raw CSV body, refusing more than ``limit_bytes``."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != MULTIPART and media_type not in CSV_MEDIA_TYPES:
+        raise HTTPException(415, f"send multipart/form-data with a 'file' field, or a text/csv body (got {media_type or 'no Content-Type'})")
+    # The app refuses an oversized Content-Length up front; a chunked body has none, so count as it arrives.
+    body = await _read_capped(request, limit_bytes)
+    if media_type != MULTIPART:
+        return body
+    form = await Request(request.scope, _replay(body)).form()
+    upload = form.get("file")
+    if isinstance(upload, UploadFile):
+        return await upload.read()
+    if isinstance(upload, str) and upload:
+        return upload.encode("utf-8")  # curl -F 'file=<assets.csv' sends the file as a text field
+    raise ValidationFailed([FieldError("file", "is required: a multipart field named 'file' holding the CSV")])
+
+
+async def _read_capped(request: Request, limit_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLarge(f"request body over {limit_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes):  # type: ignore[no-untyped-def]
+    """A receive channel that hands back a body already read, so the form parser can read it again."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

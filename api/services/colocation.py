@@ -1,0 +1,419 @@
+"""Co-location candidates and host flags: the SQL half of the analysis (rules in gis/colocation.py).
+
+PostGIS does the spatial work next to its indexes: it filters the register to
+the buildings that can share, prunes with ``ST_ClusterDBSCAN`` those that can
+be in no hub (no neighbour, or only one owner in their cluster), and lists each
+remaining building's neighbours within ``distance_m`` with ``ST_DWithin`` on
+the GIST-indexed ``geom_bng`` (EPSG:27700 metres). Python then forms the hubs
+(:func:`gis.colocation.find_candidates`) from those rows.
+
+Visibility: the analysis sees exactly what the viewer may see. Sensitive
+records are not in the public's analysis at all, and every field is read
+through :func:`gis.visibility.sql_column`, so a figure hidden from the viewer
+is unknown to the arithmetic too (it cannot leak through a sum or a score).
+The public sees no money: capital, savings, transition cost and payback are
+null for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from api.services.filters import PropertyFilter, parse_bbox
+from api.services.properties import check_organisations
+from gis import colocation as domain
+from gis import visibility
+from gis.errors import FieldError, ValidationFailed
+from gis.visibility import Tier, Viewer
+
+# Everything: the CLI and the capital receipts model read the whole register.
+ADMIN = Viewer(Tier.owner, admin=True)
+
+LIMIT_MAX = 1_000
+
+
+def need_sql(fte: str, utilisation_pct: str, gia_m2: str) -> str:
+    """The space-need rule of gis.colocation.space_need as an SQL expression.
+
+    Rounded to thousandths of a m², as the Python arithmetic compares needs.
+    """
+    return f"""round((CASE
+        WHEN {fte} IS NOT NULL THEN {fte} * :m2_per_fte
+        WHEN {gia_m2} IS NOT NULL AND {utilisation_pct} IS NOT NULL THEN {gia_m2} * {utilisation_pct} / 100.0
+        ELSE coalesce({gia_m2}, 0) END)::numeric, 3)"""
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    """A validated request: the rules, which buildings enter, and which candidates come out."""
+
+    rules: domain.ColocationRules
+    town: str | None = None
+    bbox: tuple[float, float, float, float] | None = None  # lon/lat: only buildings inside enter
+    owners: tuple[str, ...] = ()  # keep candidates in which one of these bodies takes part
+    limit: int | None = None
+    partners: tuple[str, ...] = ()  # if given, only these bodies' buildings enter the analysis
+
+
+def _split(raw: str | Sequence[str] | None) -> list[str]:
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else list(raw)
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def build_query(
+    conn: Connection | None = None,
+    *,
+    distance_m: float = domain.DEFAULT_DISTANCE_M,
+    min_owners: int = domain.DEFAULT_MIN_OWNERS,
+    uses: str | Sequence[str] | None = None,
+    town: str | None = None,
+    owner: str | Sequence[str] | None = None,
+    bbox: str | None = None,
+    limit: int | None = None,
+    m2_per_fte: float = domain.DEFAULT_M2_PER_FTE,
+    relocation_gbp_per_m2: float = domain.DEFAULT_RELOCATION_GBP_PER_M2,
+    partners: str | Sequence[str] | None = None,
+) -> CandidateQuery:
+    """Validate every parameter at once; raise ValidationFailed naming each bad one.
+
+    ``owner`` keeps the hubs one of those bodies takes part in (the analysis
+    itself is unchanged, so the hubs are the same as without it);
+    ``partners`` instead limits the analysis to those bodies' buildings ("what
+    could these partners share among themselves"). With ``conn``, organisation
+    codes are checked against the register too.
+    """
+    use_list = _split(uses)
+    errors: list[FieldError] = []
+    rules = domain.ColocationRules(
+        distance_m=distance_m, min_owners=min_owners,
+        uses=tuple(dict.fromkeys(use_list)) if uses is not None else domain.SHAREABLE_USES,
+        m2_per_fte=m2_per_fte, relocation_gbp_per_m2=relocation_gbp_per_m2,
+    )
+    try:
+        rules.validate()
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= LIMIT_MAX):
+        errors.append(FieldError("limit", f"must be between 1 and {LIMIT_MAX}"))
+    parsed_bbox = None
+    try:
+        parsed_bbox = parse_bbox(bbox)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    owners = tuple(dict.fromkeys(_split(owner)))
+    partner_codes = tuple(dict.fromkeys(_split(partners)))
+    for name, codes in (("owner", owners), ("partners", partner_codes)):
+        if conn is not None and codes:
+            try:
+                check_organisations(conn, list(codes), name)
+            except ValidationFailed as exc:
+                errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return CandidateQuery(rules=rules, town=(town or "").strip() or None, bbox=parsed_bbox, owners=owners,
+                          limit=limit, partners=partner_codes)
+
+
+def load_buildings(
+    conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
+) -> tuple[list[domain.Building], list[tuple[str, str]]]:
+    """Return the buildings that could be in a hub and the pairs within walking distance.
+
+    One statement, linear in the buildings: filter, DBSCAN to prune, then each
+    survivor's neighbours by an index probe on ``geom_bng``. No step joins two
+    intermediate results (the planner cannot size those), so the plan stays a
+    scan, a sort for the window functions and one index probe per survivor.
+    """
+    rules = query.rules
+    flt = PropertyFilter(owner=list(query.partners), use=list(rules.uses), town=query.town, bbox=query.bbox)
+    params: dict[str, Any] = {}
+
+    def in_analysis(alias: str) -> str:
+        # gis.colocation.in_analysis in SQL, on the viewer's projection of each field.
+        where, flt_params = flt.where(viewer, alias=alias)
+        params.update(flt_params)  # the same names and values for every alias
+        stage = visibility.sql_column("disposal_stage", viewer, alias, public_rag)
+        return (f"{where} AND {alias}.geom_bng IS NOT NULL"
+                f" AND {alias}.tenure_detail IS DISTINCT FROM 'vacant'"
+                f" AND ({stage} IS NULL OR {stage} <> ALL(:leaving))")
+
+    def col(name: str) -> str:
+        return visibility.sql_column(name, viewer, "p", public_rag)
+
+    params.update(distance_m=float(rules.distance_m), min_owners=rules.min_owners,
+                  leaving=sorted(domain.LEAVING_STAGES))
+    sql = f"""
+        WITH s AS (
+            SELECT p.id, p.owner, p.geom_bng, p.geom,
+                   p.name, p.use_category, p.post_town, p.gia_m2, p.tenure, p.tenure_detail,
+                   {col('utilisation_pct')} AS utilisation_pct, {col('fte')} AS fte,
+                   {col('value_gbp')} AS value_gbp, {col('running_cost_gbp_pa')} AS running_cost_gbp_pa,
+                   {col('condition')} AS condition, {col('rag')} AS rag,
+                   {col('disposal_stage')} AS disposal_stage,
+                   {col('lease_expiry_date')}::text AS lease_expiry_date,
+                   ST_ClusterDBSCAN(p.geom_bng, eps := :distance_m, minpoints := 2) OVER () AS cid
+            FROM property p
+            WHERE {in_analysis('p')}
+        ),
+        ranked AS (
+            -- Distinct owners per cluster with window functions (no join back).
+            SELECT s.*, dense_rank() OVER (PARTITION BY s.cid ORDER BY s.owner) AS owner_rank
+            FROM s WHERE s.cid IS NOT NULL
+        ),
+        keep AS (
+            SELECT r.*, max(r.owner_rank) OVER (PARTITION BY r.cid) AS cluster_owners FROM ranked r
+        )
+        SELECT k.id::text AS id, k.owner, k.name, k.use_category, k.post_town,
+               ST_X(k.geom_bng) AS x_m, ST_Y(k.geom_bng) AS y_m, ST_X(k.geom) AS lon, ST_Y(k.geom) AS lat,
+               k.gia_m2, k.utilisation_pct, k.fte, k.value_gbp, k.running_cost_gbp_pa, k.condition,
+               k.tenure, k.tenure_detail, k.rag, k.disposal_stage, k.lease_expiry_date, nb.ids AS neighbour_ids
+        FROM keep k
+        CROSS JOIN LATERAL (
+            -- Neighbours passing the same filter are in the same cluster, so
+            -- they survived too: no need to look them up in keep.
+            SELECT coalesce(array_agg(q.id::text), '{{}}') AS ids
+            FROM property q
+            WHERE q.id > k.id AND ST_DWithin(q.geom_bng, k.geom_bng, :distance_m) AND {in_analysis('q')}
+        ) nb
+        WHERE k.cluster_owners >= :min_owners
+        ORDER BY k.id
+    """
+    rows = conn.execute(text(sql), params).mappings().all()
+    buildings: list[domain.Building] = []
+    pairs: list[tuple[str, str]] = []
+    for row in rows:
+        buildings.append(domain.Building.from_mapping(row))
+        pairs.extend((row["id"], other) for other in row["neighbour_ids"])
+    return buildings, pairs
+
+
+def owner_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
+    codes = sorted(set(codes))
+    if not codes:
+        return {}
+    rows = conn.execute(text("SELECT code, name FROM organisation WHERE code = ANY(:codes)"), {"codes": codes})
+    return {code: name for code, name in rows}
+
+
+def find_colocation_candidates(
+    conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
+) -> list[domain.Candidate]:
+    """Return the candidate hubs for a validated query, best score first (at most ``query.limit``)."""
+    buildings, pairs = load_buildings(conn, viewer, query, public_rag)
+    names = owner_names(conn, (b.owner for b in buildings))
+    candidates = domain.find_candidates(buildings, pairs, query.rules, names)
+    if query.owners:
+        wanted = set(query.owners)
+        candidates = [c for c in candidates if wanted.intersection(c.owners)]
+    return candidates[: query.limit] if query.limit else candidates
+
+
+def shows_money(viewer: Viewer) -> bool:
+    """The public sees no money at all (DESIGN §3: values are for partners)."""
+    return viewer.admin or viewer.tier >= Tier.partner
+
+
+def _round(value: float | None, places: int = 1) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def candidate_to_dict(
+    candidate: domain.Candidate, viewer: Viewer, rank: int, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON form of a candidate: every number, its members and reasons."""
+    c = candidate
+    money = shows_money(viewer)
+    names = names or {}
+    outline = domain.candidate_outline(c)
+    return {
+        "id": c.id,
+        "rank": rank,
+        "score": c.score,
+        "score_parts": {k: round(v, 1) for k, v in domain.score_parts(c).items()},
+        "reasons": list(c.reasons),
+        "town": c.host.post_town,
+        "owners": list(c.owners),
+        "owner_names": [names.get(o, o) for o in c.owners],
+        "host": {
+            "id": c.host.id, "name": c.host.name, "owner": c.host.owner, "use_category": c.host.use_category,
+            "post_town": c.host.post_town, "gia_m2": c.host.gia_m2, "condition": c.host.condition,
+            "tenure": c.host.tenure, "geometry": domain.geojson(domain.host_point(c)),
+        },
+        "members": [
+            {
+                "id": m.building.id, "name": m.building.name, "owner": m.building.owner,
+                "use_category": m.building.use_category, "post_town": m.building.post_town,
+                "gia_m2": m.building.gia_m2, "need_m2": _round(m.need.m2), "need_basis": m.need.basis.value,
+                "distance_to_host_m": _round(m.distance_to_host_m), "released": m.released,
+                "value_gbp": m.building.value_gbp if money else None,
+                "running_cost_gbp_pa": m.building.running_cost_gbp_pa if money else None,
+            }
+            for m in c.members
+        ],
+        "member_count": len(c.members),
+        "released_count": c.released_count,
+        "host_need_m2": _round(c.host_need_m2),
+        "moved_m2": _round(c.moved_m2),
+        "space_needed_m2": _round(c.space_needed_m2),
+        "host_spare_m2": _round(c.host_spare_m2),
+        "fits": c.fits,
+        "extra_space_m2": _round(c.extra_space_m2),
+        "max_distance_m": _round(c.max_distance_m),
+        "capital_value_gbp": c.capital_value_gbp if money else None,
+        "running_cost_saved_gbp_pa": c.running_cost_saved_gbp_pa if money else None,
+        "transition_cost_gbp": c.transition_cost_gbp if money else None,
+        "payback_years": _round(c.payback_years, 2) if money else None,
+        "geometry": domain.geojson(outline),
+    }
+
+
+def candidates_json(
+    conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
+) -> dict[str, Any]:
+    """The JSON answer: ranked candidates with every number, and the assumptions used."""
+    candidates = find_colocation_candidates(conn, viewer, query, public_rag)
+    names = owner_names(conn, (o for c in candidates for o in c.owners))
+    return {
+        "candidates": [candidate_to_dict(c, viewer, rank, names) for rank, c in enumerate(candidates, 1)],
+        "count": len(candidates),
+        "parameters": parameters(query),
+    }
+
+
+def parameters(query: CandidateQuery) -> dict[str, Any]:
+    r = query.rules
+    return {
+        "distance_m": r.distance_m, "min_owners": r.min_owners, "uses": list(r.uses),
+        "m2_per_fte": r.m2_per_fte, "relocation_gbp_per_m2": r.relocation_gbp_per_m2,
+        "town": query.town, "owner": list(query.owners) or None,
+        "bbox": list(query.bbox) if query.bbox else None, "limit": query.limit,
+        "partners": list(query.partners) or None,
+    }
+
+
+def candidate_feature(
+    candidate: domain.Candidate, viewer: Viewer, rank: int, names: Mapping[str, str] | None = None,
+    geometry: str = "outline",
+) -> dict[str, Any]:
+    """One GeoJSON Feature: the group's outline (or the host point) with the headline numbers."""
+    c = candidate
+    money = shows_money(viewer)
+    names = names or {}
+    shape = domain.candidate_outline(c) if geometry == "outline" else domain.host_point(c)
+    return {
+        "type": "Feature",
+        "id": c.id,
+        "geometry": domain.geojson(shape),
+        "properties": {
+            "id": c.id,
+            "rank": rank,
+            "score": c.score,
+            "town": c.host.post_town,
+            "owners": list(c.owners),
+            "owner_names": [names.get(o, o) for o in c.owners],
+            "host_id": c.host.id,
+            "host_name": c.host.name,
+            "host_geometry": domain.geojson(domain.host_point(c)),
+            "member_ids": list(c.member_ids),
+            "released_count": c.released_count,
+            "space_needed_m2": _round(c.space_needed_m2),
+            "fits": c.fits,
+            "extra_space_m2": _round(c.extra_space_m2),
+            "capital_value_gbp": c.capital_value_gbp if money else None,
+            "running_cost_saved_gbp_pa": c.running_cost_saved_gbp_pa if money else None,
+            "transition_cost_gbp": c.transition_cost_gbp if money else None,
+            "payback_years": _round(c.payback_years, 2) if money else None,
+            "reasons": list(c.reasons),
+        },
+    }
+
+
+def candidates_feature_collection(
+    conn: Connection,
+    viewer: Viewer,
+    query: CandidateQuery | None = None,
+    *,
+    geometry: str = "outline",
+    public_rag: bool = True,
+    **params: Any,
+) -> dict[str, Any]:
+    """GeoJSON FeatureCollection of the candidates, best first (OGC collection, map hub layer).
+
+    Pass a validated ``query``, or the same keyword parameters as
+    :func:`build_query`. ``geometry`` is ``"outline"`` (the group's hull, 25 m
+    round) or ``"host"`` (the host building's point).
+    """
+    if geometry not in ("outline", "host"):
+        raise ValidationFailed([FieldError("geometry", "one of outline, host")])
+    if query is None:
+        query = build_query(conn, **params)
+    candidates = find_colocation_candidates(conn, viewer, query, public_rag)
+    names = owner_names(conn, (o for c in candidates for o in c.owners))
+    return {
+        "type": "FeatureCollection",
+        "features": [candidate_feature(c, viewer, rank, names, geometry) for rank, c in enumerate(candidates, 1)],
+        "numberReturned": len(candidates),
+        "parameters": parameters(query),
+    }
+
+
+def host_flags(
+    conn: Connection,
+    distance_m: float = domain.DEFAULT_DISTANCE_M,
+    uses: Sequence[str] | None = None,
+    *,
+    m2_per_fte: float = domain.DEFAULT_M2_PER_FTE,
+    viewer: Viewer = ADMIN,
+) -> dict[str, tuple[bool, bool]]:
+    """For each non-red, non-vacant building in a shareable use: (own_host_nearby, partner_host_nearby).
+
+    A host is another building in a shareable use within ``distance_m`` that
+    holds a service (not vacant, not on its way out), has a floor area, and
+    whose spare space (GIA less its own need) takes this building's need: of
+    the same owner (own) or of another (partner). Each building is judged
+    alone: two may both count on the same spare room (the candidates analysis
+    is the one that adds needs up). One statement; an index probe per building.
+    """
+    rules = domain.ColocationRules(
+        distance_m=distance_m, uses=tuple(uses) if uses is not None else domain.SHAREABLE_USES,
+        m2_per_fte=m2_per_fte,
+    ).validate()
+    params: dict[str, Any] = visibility.sql_params(viewer)
+    params.update(distance_m=float(rules.distance_m), uses=list(rules.uses), m2_per_fte=rules.m2_per_fte,
+                  leaving=sorted(domain.LEAVING_STAGES))
+
+    def col(name: str, alias: str) -> str:
+        return visibility.sql_column(name, viewer, alias)
+
+    def need(alias: str) -> str:
+        # The need rule on the viewer's projection of each field.
+        return need_sql(col("fte", alias), col("utilisation_pct", alias), f"{alias}.gia_m2")
+
+    sql = f"""
+        SELECT s.id::text AS id, coalesce(h.own, false) AS own, coalesce(h.partner, false) AS partner
+        FROM property s
+        CROSS JOIN LATERAL (
+            SELECT bool_or(q.owner = s.owner) AS own, bool_or(q.owner <> s.owner) AS partner
+            FROM property q
+            WHERE q.deleted_at IS NULL AND q.id <> s.id
+              AND ST_DWithin(q.geom_bng, s.geom_bng, :distance_m)
+              AND {visibility.sql_filter(viewer, 'q')}
+              AND q.use_category = ANY(:uses)
+              AND q.tenure_detail IS DISTINCT FROM 'vacant'
+              AND ({col('disposal_stage', 'q')} IS NULL OR {col('disposal_stage', 'q')} <> ALL(:leaving))
+              AND q.gia_m2 > 0
+              AND round(q.gia_m2::numeric, 3) - {need('q')} >= {need('s')}
+        ) h
+        WHERE s.deleted_at IS NULL AND s.geom_bng IS NOT NULL
+          AND {visibility.sql_filter(viewer, 's')}
+          AND s.use_category = ANY(:uses)
+          AND s.tenure_detail IS DISTINCT FROM 'vacant'
+          AND {col('rag', 's')} IS DISTINCT FROM 'red'
+    """
+    return {row.id: (row.own, row.partner) for row in conn.execute(text(sql), params)}
