@@ -19,6 +19,8 @@ db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster (when DATAB
 keys_app = typer.Typer(help="Partner API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+import_app = typer.Typer(help="Import councils' asset files (Transparency Code CSV, vector layers).")
+app.add_typer(import_app, name="import")
 console = Console()
 
 
@@ -188,6 +190,17 @@ def keys_revoke(prefix: str) -> None:
         if not auth.revoke_key(conn, prefix.removeprefix("se_").split("_")[0]):
             _fail(f"no active key with prefix {prefix}")
     console.print(f"revoked {prefix}")
+
+
+def _wire_commands() -> None:
+    """Commands that live in api/commands/, one module per capability."""
+    from api.commands.imports import import_transparency, import_vector
+
+    import_app.command("transparency")(import_transparency)
+    import_app.command("vector")(import_vector)
+
+
+_wire_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry point

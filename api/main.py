@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.ratelimit import RateLimiter
-from api.routes import health, maps, ogc, organisations, properties, sync
+from api.routes import health, imports, maps, ogc, organisations, properties, sync
 from api.settings import Settings, get_settings
 
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Other web maps may use our tiles and features (read-only, no credentials).
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["ETag", "Content-Crs", "Link"])
-    for module in (health, ogc, organisations, properties, sync, maps):
+    for module in (health, ogc, organisations, properties, sync, imports, maps):
         app.include_router(module.router)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
               name="vendor-leaflet")

@@ -20,7 +20,7 @@ FORMATS = ("json", "geojson")
 
 @router.get(
     "/candidates",
-    summary="Co-location candidates: buildings of two or more bodies within walking distance, ranked by score",
+    summary="Co-location candidates: two or more bodies within walking distance, best score first",
     responses={200: {"content": {GEOJSON: {}}, "description": "JSON list, or GeoJSON with f=geojson"}},
 )
 def list_candidates(
@@ -33,11 +33,20 @@ def list_candidates(
     min_owners: Annotated[int, Query(description="distinct bodies a hub needs (at least 2)")] = (
         domain.DEFAULT_MIN_OWNERS
     ),
-    uses: Annotated[list[str] | None, Query(description="use categories that may share; repeat or comma-separate; "
-                                            f"default {', '.join(domain.SHAREABLE_USES)}")] = None,
+    uses: Annotated[
+        list[str] | None,
+        Query(
+            description="use categories that may share; repeat or comma-separate; "
+            f"default {', '.join(domain.SHAREABLE_USES)}"
+        ),
+    ] = None,
     town: Annotated[str | None, Query(max_length=100, description="only buildings in this post town")] = None,
-    owner: Annotated[list[str] | None, Query(description="only hubs in which one of these bodies takes part")] = None,
-    bbox: Annotated[str | None, Query(description="only buildings inside minLon,minLat,maxLon,maxLat")] = None,
+    owner: Annotated[
+        list[str] | None, Query(description="only hubs in which one of these bodies takes part")
+    ] = None,
+    bbox: Annotated[
+        str | None, Query(description="only buildings inside minLon,minLat,maxLon,maxLat")
+    ] = None,
     limit: Annotated[int, Query(description=f"at most this many candidates (1-{svc.LIMIT_MAX})")] = 20,
     m2_per_fte: Annotated[float, Query(description="workspace per FTE, m²")] = domain.DEFAULT_M2_PER_FTE,
     relocation_gbp_per_m2: Annotated[float, Query(description="one-off moving cost per m² moved, £")] = (
@@ -51,11 +60,20 @@ def list_candidates(
     as_geojson = f == "geojson" or (f is None and accept is not None and GEOJSON in accept)
     with engine.connect() as conn:
         query = svc.build_query(
-            conn, distance_m=distance_m, min_owners=min_owners, uses=uses, town=town, owner=owner, bbox=bbox,
-            limit=limit, m2_per_fte=m2_per_fte, relocation_gbp_per_m2=relocation_gbp_per_m2,
+            conn,
+            distance_m=distance_m,
+            min_owners=min_owners,
+            uses=uses,
+            town=town,
+            owner=owner,
+            bbox=bbox,
+            limit=limit,
+            m2_per_fte=m2_per_fte,
+            relocation_gbp_per_m2=relocation_gbp_per_m2,
         )
         if as_geojson:
-            body = svc.candidates_feature_collection(conn, principal.viewer, query,
-                                                     public_rag=settings.public_rag)
+            body = svc.candidates_feature_collection(
+                conn, principal.viewer, query, public_rag=settings.public_rag
+            )
             return JSONResponse(body, media_type=GEOJSON)
         return svc.candidates_json(conn, principal.viewer, query, public_rag=settings.public_rag)

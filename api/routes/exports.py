@@ -1,4 +1,7 @@
-"""GIS exports: GET /exports/properties.{gpkg,zip,geojson,fgb,kml,csv}. Parse, call the service, stream the file."""
+"""GIS exports: GET /exports/properties.{gpkg,zip,geojson,fgb,kml,csv}.
+
+Parse, call the service, stream the file.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +19,20 @@ from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.services import exports as svc
 from api.services.filters import build_filter
 from gis import exports as writer
-from gis.errors import NotFound
+from gis.errors import FieldError, NotFound, ValidationFailed
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
 OwnerQ = Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")]
 RagQ = Annotated[list[str] | None, Query(description="red, amber, green")]
 UseQ = Annotated[list[str] | None, Query(description="use category slug(s)")]
-CrsQ = Annotated[str | None, Query(
-    description="EPSG:27700 (British National Grid; default for gpkg, zip, fgb, csv) or EPSG:4326. "
-                "GeoJSON and KML are always WGS84 longitude/latitude.")]
+CrsQ = Annotated[
+    str | None,
+    Query(
+        description="EPSG:27700 (British National Grid; default for gpkg, zip, fgb, csv) or EPSG:4326. "
+        "GeoJSON and KML are always WGS84 longitude/latitude."
+    ),
+]
 
 
 class TemporaryFileResponse(FileResponse):
@@ -44,10 +51,15 @@ class TemporaryFileResponse(FileResponse):
 
 @router.get(
     "/properties.{extension}",
-    summary="Download the register as a GIS file (GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV)",
+    summary="Download the register as a GIS file "
+    "(GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV)",
     response_class=FileResponse,
-    responses={200: {"content": {f.media_type: {} for f in writer.FORMATS.values()},
-                     "description": "the file, as an attachment"}},
+    responses={
+        200: {
+            "content": {f.media_type: {} for f in writer.FORMATS.values()},
+            "description": "the file, as an attachment",
+        }
+    },
 )
 def export_properties(
     extension: str,
@@ -68,24 +80,49 @@ def export_properties(
 ) -> FileResponse:
     fmt = writer.FORMATS.get(extension.lower())
     if fmt is None:
-        raise NotFound(f"no export /exports/properties.{extension}; formats: "
-                       + ", ".join(f"properties.{key}" for key in writer.FORMATS))
-    out_crs = writer.resolve_crs(fmt, crs)
-    flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
-                       bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
+        raise NotFound(
+            f"no export /exports/properties.{extension}; formats: "
+            + ", ".join(f"properties.{key}" for key in writer.FORMATS)
+        )
+    errors: list[FieldError] = []  # report every bad parameter at once, not the first
+    try:
+        out_crs = writer.resolve_crs(fmt, crs)
+    except ValidationFailed as exc:
+        errors += exc.errors
+    try:
+        flt = build_filter(
+            owner=owner,
+            rag=rag,
+            use=use,
+            town=town,
+            postcode=postcode,
+            q=q,
+            bbox=bbox,
+            bbox_crs=bbox_crs,
+            min_value_gbp=min_value_gbp,
+            max_value_gbp=max_value_gbp,
+        )
+    except ValidationFailed as exc:
+        errors += exc.errors
+    if errors:
+        raise ValidationFailed(errors)
     folder = Path(tempfile.mkdtemp(prefix="estate-export-"))
     try:
         path = folder / fmt.filename
         with engine.connect() as conn:
-            result = svc.export_properties(conn, path, fmt, out_crs, flt, principal.viewer,
-                                           public_rag=settings.public_rag)
+            result = svc.export_properties(
+                conn, path, fmt, out_crs, flt, principal.viewer, public_rag=settings.public_rag
+            )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     stamp = dt.date.today().strftime("%Y%m%d")
     filename = f"shared-estate-properties-{stamp}-epsg{out_crs.srid}.{fmt.extension}"
     return TemporaryFileResponse(
-        result.path, folder, media_type=fmt.media_type, filename=filename,
+        result.path,
+        folder,
+        media_type=fmt.media_type,
+        filename=filename,
         headers={
             # What a viewer may download depends on their key: never from a shared cache.
             "Cache-Control": "private, no-store",

@@ -1,4 +1,4 @@
-"""Imports: a council's Transparency Code CSV into the register. Parse the request, call the service, return."""
+"""Imports: a council's Transparency Code CSV into the register. Parse, call the service, return."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
-from starlette.types import Message
+from starlette.types import Message, Receive
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.services import imports as svc
@@ -45,7 +45,7 @@ _REQUEST_BODY: dict[str, Any] = {
     responses={
         200: {"description": "dry run, or nothing changed: summary and quality report"},
         201: {"description": "records written: summary and quality report"},
-        422: {"description": "strict mode with rejected rows (errors[].index is the file row); nothing written"},
+        422: {"description": "strict mode and rows rejected (errors[].index = file row); nothing written"},
     },
 )
 async def import_transparency(
@@ -70,21 +70,22 @@ async def import_transparency(
 
 
 async def _csv_bytes(request: Request, limit_bytes: int) -> bytes:
-    """Return the CSV file from a multipart ``file`` field or a raw CSV body, refusing more than ``limit_bytes``."""
+    """Return the CSV from a multipart ``file`` field or a raw CSV body of at most ``limit_bytes``."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != MULTIPART and media_type not in CSV_MEDIA_TYPES:
-        raise HTTPException(415, f"send multipart/form-data with a 'file' field, or a text/csv body (got {media_type or 'no Content-Type'})")
+        got = media_type or "no Content-Type"
+        raise HTTPException(415, f"send multipart/form-data with a 'file' field or text/csv, not {got}")
     # The app refuses an oversized Content-Length up front; a chunked body has none, so count as it arrives.
     body = await _read_capped(request, limit_bytes)
     if media_type != MULTIPART:
         return body
-    form = await Request(request.scope, _replay(body)).form()
-    upload = form.get("file")
-    if isinstance(upload, UploadFile):
-        return await upload.read()
-    if isinstance(upload, str) and upload:
-        return upload.encode("utf-8")  # curl -F 'file=<assets.csv' sends the file as a text field
-    raise ValidationFailed([FieldError("file", "is required: a multipart field named 'file' holding the CSV")])
+    async with Request(request.scope, _replay(body)).form() as form:  # closes the spooled upload
+        upload = form.get("file")
+        if isinstance(upload, UploadFile):
+            return await upload.read()
+        if isinstance(upload, str) and upload:
+            return upload.encode("utf-8")  # curl -F 'file=<assets.csv' sends the file as a text field
+    raise ValidationFailed([FieldError("file", "is required: a multipart field named 'file' with the CSV")])
 
 
 async def _read_capped(request: Request, limit_bytes: int) -> bytes:
@@ -98,7 +99,7 @@ async def _read_capped(request: Request, limit_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes):  # type: ignore[no-untyped-def]
+def _replay(body: bytes) -> Receive:
     """A receive channel that hands back a body already read, so the form parser can read it again."""
     sent = False
 

@@ -91,9 +91,11 @@ def build_query(
     use_list = _split(uses)
     errors: list[FieldError] = []
     rules = domain.ColocationRules(
-        distance_m=distance_m, min_owners=min_owners,
+        distance_m=distance_m,
+        min_owners=min_owners,
         uses=tuple(dict.fromkeys(use_list)) if uses is not None else domain.SHAREABLE_USES,
-        m2_per_fte=m2_per_fte, relocation_gbp_per_m2=relocation_gbp_per_m2,
+        m2_per_fte=m2_per_fte,
+        relocation_gbp_per_m2=relocation_gbp_per_m2,
     )
     try:
         rules.validate()
@@ -116,8 +118,14 @@ def build_query(
                 errors.extend(exc.errors)
     if errors:
         raise ValidationFailed(errors)
-    return CandidateQuery(rules=rules, town=(town or "").strip() or None, bbox=parsed_bbox, owners=owners,
-                          limit=limit, partners=partner_codes)
+    return CandidateQuery(
+        rules=rules,
+        town=(town or "").strip() or None,
+        bbox=parsed_bbox,
+        owners=owners,
+        limit=limit,
+        partners=partner_codes,
+    )
 
 
 def load_buildings(
@@ -125,10 +133,9 @@ def load_buildings(
 ) -> tuple[list[domain.Building], list[tuple[str, str]]]:
     """Return the buildings that could be in a hub and the pairs within walking distance.
 
-    One statement, linear in the buildings: filter, DBSCAN to prune, then each
-    survivor's neighbours by an index probe on ``geom_bng``. No step joins two
-    intermediate results (the planner cannot size those), so the plan stays a
-    scan, a sort for the window functions and one index probe per survivor.
+    One statement: the filter (indexed), ``ST_ClusterDBSCAN`` to prune, window
+    functions to count each cluster's owners, and the pairs by a hash join on
+    grid cells of side ``distance_m`` confirmed by ``ST_DWithin``.
     """
     rules = query.rules
     flt = PropertyFilter(owner=list(query.partners), use=list(rules.uses), town=query.town, bbox=query.bbox)
@@ -139,51 +146,64 @@ def load_buildings(
         where, flt_params = flt.where(viewer, alias=alias)
         params.update(flt_params)  # the same names and values for every alias
         stage = visibility.sql_column("disposal_stage", viewer, alias, public_rag)
-        return (f"{where} AND {alias}.geom_bng IS NOT NULL"
-                f" AND {alias}.tenure_detail IS DISTINCT FROM 'vacant'"
-                f" AND ({stage} IS NULL OR {stage} <> ALL(:leaving))")
+        return (
+            f"{where} AND {alias}.geom_bng IS NOT NULL"
+            f" AND {alias}.tenure_detail IS DISTINCT FROM 'vacant'"
+            f" AND ({stage} IS NULL OR {stage} <> ALL(:leaving))"
+        )
 
     def col(name: str) -> str:
         return visibility.sql_column(name, viewer, "p", public_rag)
 
-    params.update(distance_m=float(rules.distance_m), min_owners=rules.min_owners,
-                  leaving=sorted(domain.LEAVING_STAGES))
+    params.update(
+        distance_m=float(rules.distance_m), min_owners=rules.min_owners, leaving=sorted(domain.LEAVING_STAGES)
+    )
     sql = f"""
         WITH s AS (
             SELECT p.id, p.owner, p.geom_bng, p.geom,
                    p.name, p.use_category, p.post_town, p.gia_m2, p.tenure, p.tenure_detail,
-                   {col('utilisation_pct')} AS utilisation_pct, {col('fte')} AS fte,
-                   {col('value_gbp')} AS value_gbp, {col('running_cost_gbp_pa')} AS running_cost_gbp_pa,
-                   {col('condition')} AS condition, {col('rag')} AS rag,
-                   {col('disposal_stage')} AS disposal_stage,
-                   {col('lease_expiry_date')}::text AS lease_expiry_date,
+                   {col("utilisation_pct")} AS utilisation_pct, {col("fte")} AS fte,
+                   {col("value_gbp")} AS value_gbp, {col("running_cost_gbp_pa")} AS running_cost_gbp_pa,
+                   {col("condition")} AS condition, {col("rag")} AS rag,
+                   {col("disposal_stage")} AS disposal_stage,
+                   {col("lease_expiry_date")}::text AS lease_expiry_date,
                    ST_ClusterDBSCAN(p.geom_bng, eps := :distance_m, minpoints := 2) OVER () AS cid
             FROM property p
-            WHERE {in_analysis('p')}
+            WHERE {in_analysis("p")}
         ),
         ranked AS (
             -- Distinct owners per cluster with window functions (no join back).
             SELECT s.*, dense_rank() OVER (PARTITION BY s.cid ORDER BY s.owner) AS owner_rank
             FROM s WHERE s.cid IS NOT NULL
         ),
-        keep AS (
-            SELECT r.*, max(r.owner_rank) OVER (PARTITION BY r.cid) AS cluster_owners FROM ranked r
+        keep AS MATERIALIZED (
+            SELECT c.*, ST_X(c.geom_bng) AS x_m, ST_Y(c.geom_bng) AS y_m,
+                   floor(ST_X(c.geom_bng) / :distance_m)::bigint AS gx,
+                   floor(ST_Y(c.geom_bng) / :distance_m)::bigint AS gy
+            FROM (SELECT r.*, max(r.owner_rank) OVER (PARTITION BY r.cid) AS cluster_owners FROM ranked r) c
+            WHERE c.cluster_owners >= :min_owners
+        ),
+        pairs AS (
+            -- Pairs within distance_m by an equi-join on grid cells: a neighbour
+            -- lies in the same cell of side distance_m or one of the eight round
+            -- it. Half of those eight suffice (each pair of cells meets once),
+            -- so every survivor meets only nearby survivors, with no index probe.
+            SELECT a.id AS a_id, b.id::text AS b_id
+            FROM keep a
+            CROSS JOIN (VALUES (0, 0), (0, 1), (1, -1), (1, 0), (1, 1)) AS o(dx, dy)
+            JOIN keep b ON b.gx = a.gx + o.dx AND b.gy = a.gy + o.dy
+            WHERE (a.id < b.id OR (o.dx, o.dy) <> (0, 0)) AND ST_DWithin(a.geom_bng, b.geom_bng, :distance_m)
         )
         SELECT k.id::text AS id, k.owner, k.name, k.use_category, k.post_town,
-               ST_X(k.geom_bng) AS x_m, ST_Y(k.geom_bng) AS y_m, ST_X(k.geom) AS lon, ST_Y(k.geom) AS lat,
+               k.x_m, k.y_m, ST_X(k.geom) AS lon, ST_Y(k.geom) AS lat,
                k.gia_m2, k.utilisation_pct, k.fte, k.value_gbp, k.running_cost_gbp_pa, k.condition,
-               k.tenure, k.tenure_detail, k.rag, k.disposal_stage, k.lease_expiry_date, nb.ids AS neighbour_ids
+               k.tenure, k.tenure_detail, k.rag, k.disposal_stage, k.lease_expiry_date,
+               coalesce(n.ids, '{{}}') AS neighbour_ids
         FROM keep k
-        CROSS JOIN LATERAL (
-            -- Neighbours passing the same filter are in the same cluster, so
-            -- they survived too: no need to look them up in keep.
-            SELECT coalesce(array_agg(q.id::text), '{{}}') AS ids
-            FROM property q
-            WHERE q.id > k.id AND ST_DWithin(q.geom_bng, k.geom_bng, :distance_m) AND {in_analysis('q')}
-        ) nb
-        WHERE k.cluster_owners >= :min_owners
+        LEFT JOIN (SELECT a_id, array_agg(b_id) AS ids FROM pairs GROUP BY a_id) n ON n.a_id = k.id
         ORDER BY k.id
     """
+    _analysis_settings(conn)
     rows = conn.execute(text(sql), params).mappings().all()
     buildings: list[domain.Building] = []
     pairs: list[tuple[str, str]] = []
@@ -193,11 +213,21 @@ def load_buildings(
     return buildings, pairs
 
 
+def _analysis_settings(conn: Connection) -> None:
+    # DBSCAN's cost estimate trips the JIT threshold, and compiling the plan
+    # costs more (1-2 s at 200,000 rows) than it saves; and the sorts of a
+    # national run (a few hundred thousand rows) should stay in memory.
+    conn.execute(text("SET LOCAL jit = off"))
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
 def owner_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
     codes = sorted(set(codes))
     if not codes:
         return {}
-    rows = conn.execute(text("SELECT code, name FROM organisation WHERE code = ANY(:codes)"), {"codes": codes})
+    rows = conn.execute(
+        text("SELECT code, name FROM organisation WHERE code = ANY(:codes)"), {"codes": codes}
+    )
     return {code: name for code, name in rows}
 
 
@@ -241,16 +271,28 @@ def candidate_to_dict(
         "owners": list(c.owners),
         "owner_names": [names.get(o, o) for o in c.owners],
         "host": {
-            "id": c.host.id, "name": c.host.name, "owner": c.host.owner, "use_category": c.host.use_category,
-            "post_town": c.host.post_town, "gia_m2": c.host.gia_m2, "condition": c.host.condition,
-            "tenure": c.host.tenure, "geometry": domain.geojson(domain.host_point(c)),
+            "id": c.host.id,
+            "name": c.host.name,
+            "owner": c.host.owner,
+            "use_category": c.host.use_category,
+            "post_town": c.host.post_town,
+            "gia_m2": c.host.gia_m2,
+            "condition": c.host.condition,
+            "tenure": c.host.tenure,
+            "geometry": domain.geojson(domain.host_point(c)),
         },
         "members": [
             {
-                "id": m.building.id, "name": m.building.name, "owner": m.building.owner,
-                "use_category": m.building.use_category, "post_town": m.building.post_town,
-                "gia_m2": m.building.gia_m2, "need_m2": _round(m.need.m2), "need_basis": m.need.basis.value,
-                "distance_to_host_m": _round(m.distance_to_host_m), "released": m.released,
+                "id": m.building.id,
+                "name": m.building.name,
+                "owner": m.building.owner,
+                "use_category": m.building.use_category,
+                "post_town": m.building.post_town,
+                "gia_m2": m.building.gia_m2,
+                "need_m2": _round(m.need.m2),
+                "need_basis": m.need.basis.value,
+                "distance_to_host_m": _round(m.distance_to_host_m),
+                "released": m.released,
                 "value_gbp": m.building.value_gbp if money else None,
                 "running_cost_gbp_pa": m.building.running_cost_gbp_pa if money else None,
             }
@@ -289,16 +331,24 @@ def candidates_json(
 def parameters(query: CandidateQuery) -> dict[str, Any]:
     r = query.rules
     return {
-        "distance_m": r.distance_m, "min_owners": r.min_owners, "uses": list(r.uses),
-        "m2_per_fte": r.m2_per_fte, "relocation_gbp_per_m2": r.relocation_gbp_per_m2,
-        "town": query.town, "owner": list(query.owners) or None,
-        "bbox": list(query.bbox) if query.bbox else None, "limit": query.limit,
+        "distance_m": r.distance_m,
+        "min_owners": r.min_owners,
+        "uses": list(r.uses),
+        "m2_per_fte": r.m2_per_fte,
+        "relocation_gbp_per_m2": r.relocation_gbp_per_m2,
+        "town": query.town,
+        "owner": list(query.owners) or None,
+        "bbox": list(query.bbox) if query.bbox else None,
+        "limit": query.limit,
         "partners": list(query.partners) or None,
     }
 
 
 def candidate_feature(
-    candidate: domain.Candidate, viewer: Viewer, rank: int, names: Mapping[str, str] | None = None,
+    candidate: domain.Candidate,
+    viewer: Viewer,
+    rank: int,
+    names: Mapping[str, str] | None = None,
     geometry: str = "outline",
 ) -> dict[str, Any]:
     """One GeoJSON Feature: the group's outline (or the host point) with the headline numbers."""
@@ -357,7 +407,9 @@ def candidates_feature_collection(
     names = owner_names(conn, (o for c in candidates for o in c.owners))
     return {
         "type": "FeatureCollection",
-        "features": [candidate_feature(c, viewer, rank, names, geometry) for rank, c in enumerate(candidates, 1)],
+        "features": [
+            candidate_feature(c, viewer, rank, names, geometry) for rank, c in enumerate(candidates, 1)
+        ],
         "numberReturned": len(candidates),
         "parameters": parameters(query),
     }
@@ -378,15 +430,20 @@ def host_flags(
     whose spare space (GIA less its own need) takes this building's need: of
     the same owner (own) or of another (partner). Each building is judged
     alone: two may both count on the same spare room (the candidates analysis
-    is the one that adds needs up). One statement; an index probe per building.
+    is the one that adds needs up). One statement of scans, sorts and equi-joins.
     """
     rules = domain.ColocationRules(
-        distance_m=distance_m, uses=tuple(uses) if uses is not None else domain.SHAREABLE_USES,
+        distance_m=distance_m,
+        uses=tuple(uses) if uses is not None else domain.SHAREABLE_USES,
         m2_per_fte=m2_per_fte,
     ).validate()
     params: dict[str, Any] = visibility.sql_params(viewer)
-    params.update(distance_m=float(rules.distance_m), uses=list(rules.uses), m2_per_fte=rules.m2_per_fte,
-                  leaving=sorted(domain.LEAVING_STAGES))
+    params.update(
+        distance_m=float(rules.distance_m),
+        uses=list(rules.uses),
+        m2_per_fte=rules.m2_per_fte,
+        leaving=sorted(domain.LEAVING_STAGES),
+    )
 
     def col(name: str, alias: str) -> str:
         return visibility.sql_column(name, viewer, alias)
@@ -395,25 +452,35 @@ def host_flags(
         # The need rule on the viewer's projection of each field.
         return need_sql(col("fte", alias), col("utilisation_pct", alias), f"{alias}.gia_m2")
 
+    stage = col("disposal_stage", "p")
     sql = f"""
-        SELECT s.id::text AS id, coalesce(h.own, false) AS own, coalesce(h.partner, false) AS partner
-        FROM property s
-        CROSS JOIN LATERAL (
-            SELECT bool_or(q.owner = s.owner) AS own, bool_or(q.owner <> s.owner) AS partner
-            FROM property q
-            WHERE q.deleted_at IS NULL AND q.id <> s.id
-              AND ST_DWithin(q.geom_bng, s.geom_bng, :distance_m)
-              AND {visibility.sql_filter(viewer, 'q')}
-              AND q.use_category = ANY(:uses)
-              AND q.tenure_detail IS DISTINCT FROM 'vacant'
-              AND ({col('disposal_stage', 'q')} IS NULL OR {col('disposal_stage', 'q')} <> ALL(:leaving))
-              AND q.gia_m2 > 0
-              AND round(q.gia_m2::numeric, 3) - {need('q')} >= {need('s')}
-        ) h
-        WHERE s.deleted_at IS NULL AND s.geom_bng IS NOT NULL
-          AND {visibility.sql_filter(viewer, 's')}
-          AND s.use_category = ANY(:uses)
-          AND s.tenure_detail IS DISTINCT FROM 'vacant'
-          AND {col('rag', 's')} IS DISTINCT FROM 'red'
+        WITH shareable AS MATERIALIZED (
+            SELECT p.id, p.owner, p.geom_bng,
+                   floor(ST_X(p.geom_bng) / :distance_m)::bigint AS gx,
+                   floor(ST_Y(p.geom_bng) / :distance_m)::bigint AS gy,
+                   {need("p")} AS need_m2,
+                   round(p.gia_m2::numeric, 3) - {need("p")} AS spare_m2,
+                   p.tenure_detail IS DISTINCT FROM 'vacant' AND p.gia_m2 > 0
+                       AND ({stage} IS NULL OR {stage} <> ALL(:leaving)) AS can_host,
+                   p.tenure_detail IS DISTINCT FROM 'vacant'
+                       AND {col("rag", "p")} IS DISTINCT FROM 'red' AS is_subject
+            FROM property p
+            WHERE p.deleted_at IS NULL AND p.geom_bng IS NOT NULL AND {visibility.sql_filter(viewer, "p")}
+              AND p.use_category = ANY(:uses)
+        ),
+        host AS (SELECT * FROM shareable WHERE can_host)
+        -- Each building meets the hosts in its grid cell (side distance_m) and
+        -- the eight round it: an equi-join, then ST_DWithin confirms.
+        SELECT s.id::text AS id,
+               coalesce(bool_or(h.owner = s.owner), false) AS own,
+               coalesce(bool_or(h.owner <> s.owner), false) AS partner
+        FROM shareable s
+        CROSS JOIN (VALUES (-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0), (0, 1), (1, -1), (1, 0), (1, 1))
+            AS o(dx, dy)
+        LEFT JOIN host h ON h.gx = s.gx + o.dx AND h.gy = s.gy + o.dy AND h.id <> s.id
+                        AND h.spare_m2 >= s.need_m2 AND ST_DWithin(h.geom_bng, s.geom_bng, :distance_m)
+        WHERE s.is_subject
+        GROUP BY s.id
     """
+    _analysis_settings(conn)
     return {row.id: (row.own, row.partner) for row in conn.execute(text(sql), params)}

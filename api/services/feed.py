@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from api.services.properties import state_to_record
 from gis import visibility
 from gis.errors import FieldError, Gone, ValidationFailed
 
@@ -35,9 +36,7 @@ def _entry(row: Any, viewer: visibility.Viewer, public_rag: bool) -> dict[str, A
     def side(state: dict[str, Any] | None) -> dict[str, Any] | None:
         if state is None:
             return None
-        record = dict(state)
-        record["geometry"] = record.pop("geom", None)
-        return visibility.project(record, viewer, public_rag)
+        return visibility.project(state_to_record(state), viewer, public_rag)
 
     before, after = side(row["before"]), side(row["after"])
     if before is None and after is None:

@@ -274,13 +274,19 @@ def history(conn: Connection, property_id: str, viewer: visibility.Viewer,
     return out
 
 
+def state_to_record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A history/feed state (as the database's property_state() writes it) in the API's record shape."""
+    record = dict(state)
+    lon, lat = record.pop("lon", None), record.pop("lat", None)
+    record["geometry"] = {"type": "Point", "coordinates": [lon, lat]} if lon is not None else None
+    return record
+
+
 def _history_side(side: Mapping[str, Any] | None, viewer: visibility.Viewer,
                   public_rag: bool) -> dict[str, Any] | None:
     if side is None:
         return None
-    record = dict(side)
-    record["geometry"] = record.pop("geom", None)
-    return visibility.project(record, viewer, public_rag)
+    return visibility.project(state_to_record(side), viewer, public_rag)
 
 
 def iter_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer,

@@ -59,6 +59,7 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "X Co-ordinate",
         "X",
         "OSGBGridRefEast",
+        "Map reference (GeoX) easting",  # our own export's heading
     ),
     "northing": (
         "GeoY",
@@ -68,9 +69,10 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Y Co-ordinate",
         "Y",
         "OSGBGridRefNorth",
+        "Map reference (GeoY) northing",
     ),
-    "lat": ("Latitude", "Lat"),
-    "lon": ("Longitude", "Long", "Lon", "Lng"),
+    "lat": ("Latitude", "Lat", "Map reference (GeoY) latitude"),
+    "lon": ("Longitude", "Long", "Lon", "Lng", "Map reference (GeoX) longitude"),
     "tenure": ("TenureType", "Tenure Type", "Tenure Category", "Tenure"),
     "tenure_detail": ("TenureDetail", "Tenure Detail"),
     "holding_type": ("HoldingType", "Holding Type", "Holding"),

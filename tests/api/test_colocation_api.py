@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import Engine
+from support import auth_header, new_property
 
 from api.db import write_transaction
 from api.services.properties import create_record
 from gis.register import validate_property
-from support import auth_header, new_property
 
 # West of the Wyre Forest, 4 km from the integration tests' spot and over 3 km
 # from any seed building; each test also has a post town of its own.
@@ -44,10 +44,20 @@ class Place:
 
     def add(self, name: str, owner: str, east_m: float, north_m: float, **fields: Any) -> str:
         lon, lat = TO_WGS84.transform(ORIGIN_E + east_m, ORIGIN_N + north_m)
-        values: dict[str, Any] = {"use_category": "office", "gia_m2": 2000.0, "fte": 40.0,
-                                  "running_cost_gbp_pa": 90_000, **fields}
-        body = new_property(owner, name=name, post_town=self.town,
-                            geometry={"type": "Point", "coordinates": [lon, lat]}, **values)
+        values: dict[str, Any] = {
+            "use_category": "office",
+            "gia_m2": 2000.0,
+            "fte": 40.0,
+            "running_cost_gbp_pa": 90_000,
+            **fields,
+        }
+        body = new_property(
+            owner,
+            name=name,
+            post_town=self.town,
+            geometry={"type": "Point", "coordinates": [lon, lat]},
+            **values,
+        )
         with write_transaction(self.engine, "test:colocation-api") as conn:
             return create_record(conn, validate_property(body, creating=True))["id"]
 
@@ -79,8 +89,9 @@ def _errors(response: Any) -> list[str]:
         ({"f": "xml"}, "f"),
     ],
 )
-def test_bad_parameters_answer_422_naming_the_parameter(client: TestClient, params: dict[str, Any],
-                                                        field: str) -> None:
+def test_bad_parameters_answer_422_naming_the_parameter(
+    client: TestClient, params: dict[str, Any], field: str
+) -> None:
     assert field in _errors(client.get("/colocation/candidates", params=params))
 
 
@@ -98,8 +109,9 @@ def test_candidates_come_ranked_by_score_with_every_number(
     place.add("C", c, 2000, 0)
     place.add("D", a, 2100, 0)
 
-    response = client.get("/colocation/candidates", params={"town": place.town},
-                          headers=auth_header(make_key(a, "reader")))
+    response = client.get(
+        "/colocation/candidates", params={"town": place.town}, headers=auth_header(make_key(a, "reader"))
+    )
 
     assert response.status_code == 200
     body = response.json()
@@ -107,8 +119,18 @@ def test_candidates_come_ranked_by_score_with_every_number(
     assert len(scores) == 2 and scores == sorted(scores, reverse=True)
     assert [cand["rank"] for cand in body["candidates"]] == [1, 2]
     first = body["candidates"][0]
-    for key in ("id", "reasons", "owners", "host", "members", "released_count", "space_needed_m2", "fits",
-                "extra_space_m2", *MONEY):
+    for key in (
+        "id",
+        "reasons",
+        "owners",
+        "host",
+        "members",
+        "released_count",
+        "space_needed_m2",
+        "fits",
+        "extra_space_m2",
+        *MONEY,
+    ):
         assert key in first
     assert first["capital_value_gbp"] == 1_250_000  # one released building at new_property's value
     assert body["parameters"]["distance_m"] == 800
@@ -121,8 +143,9 @@ def test_geojson_is_a_feature_collection_of_outlines(
     place.add("B", make_org(), 150, 100)
 
     by_param = client.get("/colocation/candidates", params={"town": place.town, "f": "geojson"})
-    by_header = client.get("/colocation/candidates", params={"town": place.town},
-                           headers={"Accept": "application/geo+json"})
+    by_header = client.get(
+        "/colocation/candidates", params={"town": place.town}, headers={"Accept": "application/geo+json"}
+    )
 
     for response in (by_param, by_header):
         assert response.status_code == 200
@@ -135,8 +158,17 @@ def test_geojson_is_a_feature_collection_of_outlines(
         lon, lat = feature["geometry"]["coordinates"][0][0]
         assert -2.6 < lon < -2.4 and 52.3 < lat < 52.4
         props = feature["properties"]
-        for key in ("id", "score", "owners", "host_name", "released_count", "capital_value_gbp",
-                    "running_cost_saved_gbp_pa", "payback_years", "reasons"):
+        for key in (
+            "id",
+            "score",
+            "owners",
+            "host_name",
+            "released_count",
+            "capital_value_gbp",
+            "running_cost_saved_gbp_pa",
+            "payback_years",
+            "reasons",
+        ):
             assert key in props
         assert props["id"] == feature["id"]
         assert props["host_geometry"]["type"] == "Point"
@@ -156,8 +188,9 @@ def test_public_viewers_see_no_money_and_nothing_of_sensitive_buildings(
 
     public = client.get("/colocation/candidates", params={"town": place.town})
     public_geo = client.get("/colocation/candidates", params={"town": place.town, "f": "geojson"})
-    partner = client.get("/colocation/candidates", params={"town": place.town},
-                         headers=auth_header(make_key(one, "reader")))
+    partner = client.get(
+        "/colocation/candidates", params={"town": place.town}, headers=auth_header(make_key(one, "reader"))
+    )
 
     assert public.status_code == public_geo.status_code == partner.status_code == 200
     (seen,) = public.json()["candidates"]
@@ -194,8 +227,11 @@ def test_owner_filter_keeps_only_hubs_that_body_is_in(
 def test_the_seed_answers_with_the_evesham_hub_near_the_top(
     client: TestClient, make_key: Callable[[str, str], str]
 ) -> None:
-    response = client.get("/colocation/candidates", params={"limit": 10},
-                          headers={**auth_header(make_key("wychavon", "reader")), "Accept": "application/json"})
+    response = client.get(
+        "/colocation/candidates",
+        params={"limit": 10},
+        headers={**auth_header(make_key("wychavon", "reader")), "Accept": "application/json"},
+    )
     assert response.status_code == 200
     towns = [cand["town"] for cand in response.json()["candidates"]]
     assert "Evesham" in towns

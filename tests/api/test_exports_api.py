@@ -11,13 +11,13 @@ from typing import Any
 import pyogrio
 import pytest
 from sqlalchemy import Engine
+from support import auth_header
 
 from api.db import write_transaction
 from api.routes.exports import router
 from api.services import properties as props
 from gis import exports as ex
 from gis.register import validate_property
-from support import auth_header
 
 CANARY = 987654321
 EXTENSIONS = list(ex.FORMATS)
@@ -34,13 +34,31 @@ def _exports_routes(app) -> None:  # type: ignore[no-untyped-def]
 def org(seeded: Engine, make_org) -> str:  # type: ignore[no-untyped-def]
     """Our organisation: one sensitive canary, one public record with a value, one unrated."""
     code = make_org()
-    base = {"owner": code, "post_town": "Pershore", "use_category": "office",
-            "geometry": {"type": "Point", "coordinates": [-2.0751, 52.1102]}}
+    base = {
+        "owner": code,
+        "post_town": "Pershore",
+        "use_category": "office",
+        "geometry": {"type": "Point", "coordinates": [-2.0751, 52.1102]},
+    }
     records = [
-        {**base, "asset_ref": "A-CANARY", "name": f"Canary Lodge {CANARY}", "value_gbp": CANARY,
-         "sensitive": True, "rag": "green", "rag_reason": "empty"},
-        {**base, "asset_ref": "A-VALUED", "name": "Valued Hall", "value_gbp": 123_456_789_012,
-         "rag": "green", "rag_reason": "surplus", "gia_m2": 640.25},
+        {
+            **base,
+            "asset_ref": "A-CANARY",
+            "name": f"Canary Lodge {CANARY}",
+            "value_gbp": CANARY,
+            "sensitive": True,
+            "rag": "green",
+            "rag_reason": "empty",
+        },
+        {
+            **base,
+            "asset_ref": "A-VALUED",
+            "name": "Valued Hall",
+            "value_gbp": 123_456_789_012,
+            "rag": "green",
+            "rag_reason": "surplus",
+            "gia_m2": 640.25,
+        },
         {**base, "asset_ref": "A-UNRATED", "name": "Unrated Store"},
     ]
     with write_transaction(seeded, "test-exports-api") as conn:
@@ -49,8 +67,13 @@ def org(seeded: Engine, make_org) -> str:  # type: ignore[no-untyped-def]
     return code
 
 
-def download(client, ext: str, tmp_path: Path, headers: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
-             **params: Any) -> tuple[Any, Path]:
+def download(
+    client,
+    ext: str,
+    tmp_path: Path,
+    headers: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+    **params: Any,
+) -> tuple[Any, Path]:
     response = client.get(f"/exports/properties.{ext}", params=params, headers=headers or {})
     target = tmp_path / f"download.{ext}"
     target.write_bytes(response.content)
@@ -79,7 +102,9 @@ def listed(client, headers: dict[str, str] | None = None, **params: Any) -> int:
 
 
 @pytest.mark.parametrize("ext", EXTENSIONS)
-def test_every_format_downloads_as_an_attachment_gdal_opens(client, org: str, tmp_path: Path, ext: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_format_downloads_as_an_attachment_gdal_opens(
+    client, org: str, tmp_path: Path, ext: str
+) -> None:  # type: ignore[no-untyped-def]
     fmt = ex.FORMATS[ext]
     response, path = download(client, ext, tmp_path, owner=f"{org},malvern-hills")
     assert response.status_code == 200, response.text
@@ -89,11 +114,16 @@ def test_every_format_downloads_as_an_attachment_gdal_opens(client, org: str, tm
     assert "no-store" in response.headers["cache-control"]
     expected = listed(client, owner=f"{org},malvern-hills")
     assert int(response.headers["x-feature-count"]) == expected
-    assert len(pyogrio.read_dataframe(gdal_source(path), layer=ex.LAYER_NAME if ext == "gpkg" else None)) == expected
+    assert (
+        len(pyogrio.read_dataframe(gdal_source(path), layer=ex.LAYER_NAME if ext == "gpkg" else None))
+        == expected
+    )
 
 
 @pytest.mark.parametrize("ext", EXTENSIONS)
-def test_public_download_has_no_values_and_no_sensitive_record(client, org: str, tmp_path: Path, ext: str) -> None:  # type: ignore[no-untyped-def]
+def test_public_download_has_no_values_and_no_sensitive_record(
+    client, org: str, tmp_path: Path, ext: str
+) -> None:  # type: ignore[no-untyped-def]
     response, path = download(client, ext, tmp_path, owner=org)
     assert response.status_code == 200, response.text
     assert response.headers["x-feature-count"] == "2"  # the canary does not exist for the public
@@ -103,7 +133,9 @@ def test_public_download_has_no_values_and_no_sensitive_record(client, org: str,
     assert not {"value_gbp", "VALUE_GBP"} & set(layer_info(path)["fields"])
 
 
-def test_a_partner_key_downloads_values_and_sensitive_records(client, org: str, make_key, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_partner_key_downloads_values_and_sensitive_records(
+    client, org: str, make_key, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     headers = auth_header(make_key(org, "reader"))
     response, path = download(client, "gpkg", tmp_path, headers=headers, owner=org)
     assert response.status_code == 200
@@ -123,34 +155,60 @@ def test_a_filter_gives_the_same_count_as_the_properties_api(client, tmp_path: P
     assert expected > 0
     assert int(response.headers["x-feature-count"]) == expected
     options = {"AUTODETECT_TYPE": "YES"} if ext == "csv" else {}
-    frame = pyogrio.read_dataframe(gdal_source(path), layer=ex.LAYER_NAME if ext == "gpkg" else None, **options)
+    frame = pyogrio.read_dataframe(
+        gdal_source(path), layer=ex.LAYER_NAME if ext == "gpkg" else None, **options
+    )
     assert len(frame) == expected and set(frame["rag"]) == {"green"}
 
 
-@pytest.mark.parametrize(("ext", "crs", "srid"), [
-    ("gpkg", None, 27700), ("gpkg", "EPSG:4326", 4326), ("fgb", None, 27700), ("zip", "EPSG:4326", 4326),
-    ("geojson", None, 4326), ("kml", None, 4326),
-])
-def test_british_national_grid_by_default_and_wgs84_on_request(client, org: str, tmp_path: Path, ext: str,  # type: ignore[no-untyped-def]
-                                                                crs: str | None, srid: int) -> None:
+@pytest.mark.parametrize(
+    ("ext", "crs", "srid"),
+    [
+        ("gpkg", None, 27700),
+        ("gpkg", "EPSG:4326", 4326),
+        ("fgb", None, 27700),
+        ("zip", "EPSG:4326", 4326),
+        ("geojson", None, 4326),
+        ("kml", None, 4326),
+    ],
+)
+def test_british_national_grid_by_default_and_wgs84_on_request(
+    client,
+    org: str,
+    tmp_path: Path,
+    ext: str,  # type: ignore[no-untyped-def]
+    crs: str | None,
+    srid: int,
+) -> None:
     response, path = download(client, ext, tmp_path, owner=org, **({"crs": crs} if crs else {}))
     assert response.status_code == 200
     assert layer_info(path)["crs"] == f"EPSG:{srid}"
     assert response.headers["content-crs"].endswith(f"/{srid}>") or "CRS84" in response.headers["content-crs"]
 
 
-@pytest.mark.parametrize(("ext", "params", "field"), [
-    ("geojson", {"crs": "EPSG:27700"}, "crs"),
-    ("kml", {"crs": "EPSG:27700"}, "crs"),
-    ("gpkg", {"crs": "EPSG:3857"}, "crs"),
-    ("csv", {"rag": "purple"}, "rag"),
-    ("fgb", {"owner": "no-such-body"}, "owner"),
-])
-def test_bad_parameters_are_422_naming_the_parameter(client, ext: str, params: dict[str, str], field: str) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("ext", "params", "field"),
+    [
+        ("geojson", {"crs": "EPSG:27700"}, "crs"),
+        ("kml", {"crs": "EPSG:27700"}, "crs"),
+        ("gpkg", {"crs": "EPSG:3857"}, "crs"),
+        ("csv", {"rag": "purple"}, "rag"),
+        ("fgb", {"owner": "no-such-body"}, "owner"),
+    ],
+)
+def test_bad_parameters_are_422_naming_the_parameter(
+    client, ext: str, params: dict[str, str], field: str
+) -> None:  # type: ignore[no-untyped-def]
     response = client.get(f"/exports/properties.{ext}", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_every_bad_parameter_is_named_at_once(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/exports/properties.geojson", params={"crs": "EPSG:27700", "rag": "purple"})
+    assert response.status_code == 422
+    assert sorted(e["field"] for e in response.json()["errors"]) == ["crs", "rag"]
 
 
 def test_geojson_refusal_says_why(client) -> None:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from pyproj import Transformer
 from shapely.geometry import Point
 from shapely.strtree import STRtree
 from sqlalchemy import Engine, text
+from support import new_property
 
 from api.db import write_transaction
 from api.services import colocation as svc
@@ -30,7 +31,6 @@ from api.services.properties import create_record
 from api.services.seed import SEED_DIR, read_csv, seed_row_to_input
 from gis import colocation as domain
 from gis.register import validate_property
-from support import new_property
 
 TO_BNG = Transformer.from_crs(4326, 27700, always_xy=True)
 TO_WGS84 = Transformer.from_crs(27700, 4326, always_xy=True)
@@ -41,7 +41,9 @@ HOST_FLAGS_SPOT = (SPOT_E + 4_000.0, SPOT_N)
 # seed tests analyse the seed's bodies only.
 SEED_BODIES = tuple(row["code"] for row in read_csv(SEED_DIR / "organisations.csv"))
 EVESHAM_FOUR = {
-    "Evesham Police Station", "Evesham Customer Service Centre", "Wychavon Council Offices, Evesham",
+    "Evesham Police Station",
+    "Evesham Customer Service Centre",
+    "Wychavon Council Offices, Evesham",
     "Evesham Jobcentre Plus",
 }
 
@@ -49,7 +51,9 @@ EVESHAM_FOUR = {
 class Scenario:
     """Buildings placed in metres from a spot, each in the scenario's own post town."""
 
-    def __init__(self, engine: Engine, make_org: Callable[..., str], origin: tuple[float, float] = (SPOT_E, SPOT_N)):
+    def __init__(
+        self, engine: Engine, make_org: Callable[..., str], origin: tuple[float, float] = (SPOT_E, SPOT_N)
+    ):
         self.engine = engine
         self.make_org = make_org
         self.origin = origin
@@ -62,8 +66,13 @@ class Scenario:
     def add(self, label: str, owner: str, east_m: float, north_m: float, **fields: Any) -> str:
         """Add a building ``east_m``/``north_m`` metres from the origin (EPSG:27700); return its id."""
         lon, lat = TO_WGS84.transform(self.origin[0] + east_m, self.origin[1] + north_m)
-        body = new_property(owner, name=label, post_town=self.town,
-                            geometry={"type": "Point", "coordinates": [lon, lat]}, **fields)
+        body = new_property(
+            owner,
+            name=label,
+            post_town=self.town,
+            geometry={"type": "Point", "coordinates": [lon, lat]},
+            **fields,
+        )
         with write_transaction(self.engine, "test:colocation") as conn:
             record = create_record(conn, validate_property(body, creating=True))
         self.ids[label] = record["id"]
@@ -85,8 +94,15 @@ def scenario(engine: Engine, make_org: Callable[..., str]) -> Scenario:
 
 
 def _office(**overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {"use_category": "office", "gia_m2": 1000.0, "fte": 40.0, "condition": "B",
-                              "tenure": "freehold", "value_gbp": 1_000_000, "running_cost_gbp_pa": 80_000}
+    fields: dict[str, Any] = {
+        "use_category": "office",
+        "gia_m2": 1000.0,
+        "fte": 40.0,
+        "condition": "B",
+        "tenure": "freehold",
+        "value_gbp": 1_000_000,
+        "running_cost_gbp_pa": 80_000,
+    }
     fields.update(overrides)
     return fields
 
@@ -100,9 +116,15 @@ def test_scenario_spot_is_clear_of_the_seed() -> None:
 
 
 def test_four_owners_within_300_m_form_one_candidate(scenario: Scenario) -> None:
-    uses = {"police": "police_station", "county": "customer_service_centre", "district": "office",
-            "jobcentre": "jobcentre"}
-    for (label, use), (east, north) in zip(uses.items(), [(0, 0), (150, 0), (0, 200), (120, 160)], strict=True):
+    uses = {
+        "police": "police_station",
+        "county": "customer_service_centre",
+        "district": "office",
+        "jobcentre": "jobcentre",
+    }
+    for (label, use), (east, north) in zip(
+        uses.items(), [(0, 0), (150, 0), (0, 200), (120, 160)], strict=True
+    ):
         scenario.add(label, scenario.org(), east, north, **_office(use_category=use))
 
     candidates = scenario.candidates()
@@ -123,7 +145,9 @@ def test_buildings_of_one_owner_alone_are_never_a_candidate(scenario: Scenario) 
 
 
 @pytest.mark.parametrize(("separation_m", "expected"), [(799.5, 1), (800.5, 0)])
-def test_distance_threshold_holds_at_the_boundary(scenario: Scenario, separation_m: float, expected: int) -> None:
+def test_distance_threshold_holds_at_the_boundary(
+    scenario: Scenario, separation_m: float, expected: int
+) -> None:
     scenario.add("west", scenario.org(), 0, 0, **_office())
     # On a diagonal, so neither axis alone decides the distance.
     step = separation_m / math.sqrt(2)
@@ -169,15 +193,64 @@ def test_host_choice_and_space_arithmetic_match_the_hand_calculation(scenario: S
     # floor area comes first. A and D both fit (A: 2,400 >= 1,900; D: 2,200 >=
     # 1,500) in the same condition, and A is freehold: A hosts.
     a, b, d = scenario.org(), scenario.org(), scenario.org()
-    scenario.add("A", a, 0, 0, **_office(gia_m2=3000.0, fte=60.0, condition="B", tenure="freehold",
-                                          value_gbp=3_000_000, running_cost_gbp_pa=150_000))
-    scenario.add("B", b, 100, 0, **_office(use_category="jobcentre", gia_m2=800.0, fte=None, utilisation_pct=50.0,
-                                            condition="A", tenure="leasehold", value_gbp=500_000,
-                                            running_cost_gbp_pa=90_000))
-    scenario.add("C", d, 0, 120, **_office(use_category="library", gia_m2=500.0, fte=None, condition="C",
-                                            value_gbp=700_000, running_cost_gbp_pa=40_000))
-    scenario.add("D", b, 150, 150, **_office(gia_m2=3200.0, fte=100.0, condition="B", tenure="leasehold",
-                                              value_gbp=2_000_000, running_cost_gbp_pa=120_000))
+    scenario.add(
+        "A",
+        a,
+        0,
+        0,
+        **_office(
+            gia_m2=3000.0,
+            fte=60.0,
+            condition="B",
+            tenure="freehold",
+            value_gbp=3_000_000,
+            running_cost_gbp_pa=150_000,
+        ),
+    )
+    scenario.add(
+        "B",
+        b,
+        100,
+        0,
+        **_office(
+            use_category="jobcentre",
+            gia_m2=800.0,
+            fte=None,
+            utilisation_pct=50.0,
+            condition="A",
+            tenure="leasehold",
+            value_gbp=500_000,
+            running_cost_gbp_pa=90_000,
+        ),
+    )
+    scenario.add(
+        "C",
+        d,
+        0,
+        120,
+        **_office(
+            use_category="library",
+            gia_m2=500.0,
+            fte=None,
+            condition="C",
+            value_gbp=700_000,
+            running_cost_gbp_pa=40_000,
+        ),
+    )
+    scenario.add(
+        "D",
+        b,
+        150,
+        150,
+        **_office(
+            gia_m2=3200.0,
+            fte=100.0,
+            condition="B",
+            tenure="leasehold",
+            value_gbp=2_000_000,
+            running_cost_gbp_pa=120_000,
+        ),
+    )
 
     (hub,) = scenario.candidates()
 
@@ -245,8 +318,13 @@ def test_host_flags_say_whether_own_or_partner_buildings_nearby_can_take_the_ser
     p = s.add("P", x, 0, 0, **_office(gia_m2=1000.0, fte=30.0, rag="amber"))
     q = s.add("Q", x, 300, 0, **_office(gia_m2=2000.0, fte=100.0, rag="red", rag_reason="the HQ"))
     # R (Y) needs 500: X's P (700 spare) and Q (1,000 spare) could take it; none of Y's.
-    r = s.add("R", y, 0, 400, **_office(use_category="jobcentre", gia_m2=600.0, fte=50.0, rag="green",
-                                         rag_reason="half empty"))
+    r = s.add(
+        "R",
+        y,
+        0,
+        400,
+        **_office(use_category="jobcentre", gia_m2=600.0, fte=50.0, rag="green", rag_reason="half empty"),
+    )
     # S (Y) needs 100, 1,500 m from everyone: nobody nearby.
     t = s.add("S", y, 1500, 1500, **_office(gia_m2=5000.0, fte=10.0))
     # A vacant building next to R hosts nobody and needs no host.
@@ -283,9 +361,16 @@ def _seed_buildings_in_python(rules: domain.ColocationRules) -> list[domain.Buil
         data = seed_row_to_input(row)
         lon, lat = float(row["lon"]), float(row["lat"])
         east, north = TO_BNG.transform(lon, lat)
-        building = domain.Building.from_mapping({
-            **data, "id": f"{data['owner']}/{data['asset_ref']}", "x_m": east, "y_m": north, "lon": lon, "lat": lat,
-        })
+        building = domain.Building.from_mapping(
+            {
+                **data,
+                "id": f"{data['owner']}/{data['asset_ref']}",
+                "x_m": east,
+                "y_m": north,
+                "lon": lon,
+                "lat": lat,
+            }
+        )
         if domain.in_analysis(building, rules):
             out.append(building)
     return out
@@ -297,8 +382,11 @@ def test_sql_groups_agree_with_a_plain_shapely_pyproj_computation_on_the_seed(se
     with seeded.connect() as conn:
         query = svc.build_query(conn, partners=SEED_BODIES)
         sql_candidates = svc.find_colocation_candidates(conn, svc.ADMIN, query)
-        refs = dict(conn.execute(text(
-            "SELECT id::text, owner || '/' || asset_ref FROM property WHERE deleted_at IS NULL")).all())
+        refs = dict(
+            conn.execute(
+                text("SELECT id::text, owner || '/' || asset_ref FROM property WHERE deleted_at IS NULL")
+            ).all()
+        )
     sql_groups = {frozenset(refs[i] for i in c.member_ids) for c in sql_candidates}
     sql_hosts = {refs[c.host.id] for c in sql_candidates}
 
@@ -331,7 +419,10 @@ def test_seed_file_is_the_one_the_register_holds(seeded: Engine) -> None:
     with (SEED_DIR / "properties.csv").open(encoding="utf-8") as handle:
         csv_count = sum(1 for _ in csv.DictReader(handle))
     with seeded.connect() as conn:
-        db_count = conn.execute(text(
-            "SELECT count(*) FROM property WHERE created_by = 'seed:worcestershire' AND deleted_at IS NULL"
-        )).scalar_one()
+        db_count = conn.execute(
+            text(
+                "SELECT count(*) FROM property"
+                " WHERE created_by = 'seed:worcestershire' AND deleted_at IS NULL"
+            )
+        ).scalar_one()
     assert db_count == csv_count

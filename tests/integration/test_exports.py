@@ -52,18 +52,50 @@ def org(seeded: Engine, make_org) -> str:  # type: ignore[no-untyped-def]
     """Our own organisation with the awkward cases: a sensitive canary, no rating, no place, long text."""
     code = make_org()
     base = {"owner": code, "post_town": "Worcester", "use_category": "office", "tenure": "freehold"}
-    _insert(seeded, [
-        {**base, "asset_ref": "X-CANARY", "name": f"Canary House {CANARY}", "value_gbp": CANARY,
-         "sensitive": True, "rag": "green", "rag_reason": "vacant", "geometry": _pt(-2.2201, 52.1921)},
-        {**base, "asset_ref": "X-UNRATED", "name": "Unrated Depot", "value_gbp": 12_000_000_000,
-         "gia_m2": 1234.56, "uprn": 100120654321, "valuation_date": "2024-03-31",
-         "holding_type": "land_and_building", "tenure_detail": "ground_leasehold",
-         "disposal_blockers": ["planning", "title"], "geometry": _pt(-2.0501, 52.3012)},
-        {**base, "asset_ref": "X-NOWHERE", "name": "Site with no map point", "rag": "red",
-         "rag_reason": "r" * 600},
-        {**base, "asset_ref": "X-ODD", "name": "Caf\u00e9 \u201cThe Hub\u201d & <Annex>, Ledbury Rd", "rag": "amber",
-         "rag_reason": "half empty; \"quoted\", comma", "value_gbp": 0, "geometry": _pt(-1.9512, 52.0833)},
-    ])
+    _insert(
+        seeded,
+        [
+            {
+                **base,
+                "asset_ref": "X-CANARY",
+                "name": f"Canary House {CANARY}",
+                "value_gbp": CANARY,
+                "sensitive": True,
+                "rag": "green",
+                "rag_reason": "vacant",
+                "geometry": _pt(-2.2201, 52.1921),
+            },
+            {
+                **base,
+                "asset_ref": "X-UNRATED",
+                "name": "Unrated Depot",
+                "value_gbp": 12_000_000_000,
+                "gia_m2": 1234.56,
+                "uprn": 100120654321,
+                "valuation_date": "2024-03-31",
+                "holding_type": "land_and_building",
+                "tenure_detail": "ground_leasehold",
+                "disposal_blockers": ["planning", "title"],
+                "geometry": _pt(-2.0501, 52.3012),
+            },
+            {
+                **base,
+                "asset_ref": "X-NOWHERE",
+                "name": "Site with no map point",
+                "rag": "red",
+                "rag_reason": "r" * 600,
+            },
+            {
+                **base,
+                "asset_ref": "X-ODD",
+                "name": "Caf\u00e9 \u201cThe Hub\u201d & <Annex>, Ledbury Rd",
+                "rag": "amber",
+                "rag_reason": 'half empty; "quoted", comma',
+                "value_gbp": 0,
+                "geometry": _pt(-1.9512, 52.0833),
+            },
+        ],
+    )
     return code
 
 
@@ -80,7 +112,8 @@ def owners(org: str) -> list[str]:
 @pytest.fixture(scope="module")
 def register(seeded: Engine, owners: list[str]) -> pd.DataFrame:
     """The database's own answer for those owners (admin view), keyed by id."""
-    sql = """SELECT id::text AS id, owner, asset_ref, uprn, name, post_town, tenure, tenure_detail, holding_type,
+    sql = """SELECT id::text AS id, owner, asset_ref, uprn, name, post_town, tenure, tenure_detail,
+                    holding_type,
                     use_category, gia_m2, value_gbp, rag, rag_reason, valuation_date, sensitive,
                     array_to_string(disposal_blockers, ';') AS disposal_blockers,
                     ST_X(geom) AS lon, ST_Y(geom) AS lat, ST_X(geom_bng) AS e, ST_Y(geom_bng) AS n
@@ -100,8 +133,15 @@ def exported(seeded: Engine, owners: list[str], tmp_path_factory) -> dict[tuple[
         crs = crs_mod.EPSG27700 if srid == crs_mod.BNG_SRID else crs_mod.EPSG4326
         with seeded.connect() as conn:
             # Small batches: the streamed path with many appends is the one under test.
-            out[key, srid] = svc.export_properties(conn, folder / f"p{srid}.{fmt.extension}", fmt, crs,
-                                                   PropertyFilter(owner=owners), ADMIN, batch_rows=500)
+            out[key, srid] = svc.export_properties(
+                conn,
+                folder / f"p{srid}.{fmt.extension}",
+                fmt,
+                crs,
+                PropertyFilter(owner=owners),
+                ADMIN,
+                batch_rows=500,
+            )
     return out
 
 
@@ -130,7 +170,9 @@ def read_back(result: ex.ExportResult) -> pd.DataFrame:
         for name in frame.select_dtypes(include=["object", "string"]).columns:
             frame[name] = frame[name].map(lambda v: v if v != "" else None)
         for name in ex.CODE_LABEL_FIELDS:
-            frame[name] = frame[name].map(lambda v: v.lower().replace(" ", "_") if isinstance(v, str) else None)
+            frame[name] = frame[name].map(
+                lambda v: v.lower().replace(" ", "_") if isinstance(v, str) else None
+            )
     return frame.set_index("id")
 
 
@@ -140,8 +182,13 @@ def values(series: pd.Series) -> list[Any]:
 
 
 def ogrinfo(path: Path, *options: str) -> str:
-    return subprocess.run(["ogrinfo", "-ro", "-so", "-al", *options, gdal_source(path)],
-                          capture_output=True, text=True, check=True, timeout=120).stdout
+    return subprocess.run(
+        ["ogrinfo", "-ro", "-so", "-al", *options, gdal_source(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
 
 
 def field_types(summary: str) -> dict[str, str]:
@@ -152,7 +199,9 @@ def field_types(summary: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("key", "srid"), FORMAT_CRS)
-def test_every_format_reads_back_with_the_register_count_and_crs(exported, register, key: str, srid: int) -> None:
+def test_every_format_reads_back_with_the_register_count_and_crs(
+    exported, register, key: str, srid: int
+) -> None:
     result = exported[key, srid]
     info = pyogrio.read_info(gdal_source(result.path), layer=ex.LAYER_NAME if key == "gpkg" else None)
     assert result.count == info["features"] == len(register)
@@ -185,8 +234,13 @@ def test_attribute_values_equal_the_database(exported, register, key: str, srid:
         assert values(frame[name]) == values(register[name]), name
     for name in ("value_gbp", "gia_m2", "uprn"):
         assert str(frame[name].dtype) in NUMERIC, (name, frame[name].dtype)
-        np.testing.assert_allclose(frame[name].astype(float).to_numpy(), register[name].astype(float).to_numpy(),
-                                   rtol=1e-12, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(
+            frame[name].astype(float).to_numpy(),
+            register[name].astype(float).to_numpy(),
+            rtol=1e-12,
+            equal_nan=True,
+            err_msg=name,
+        )
     if key != "zip":  # dBASE text stops at 254 characters (documented); everything else keeps it whole
         assert values(frame["rag_reason"]) == values(register["rag_reason"])
 
@@ -213,7 +267,8 @@ def test_bng_export_round_trips_to_the_stored_lonlat_within_a_centimetre(exporte
     # Ours (PostGIS) against pyproj, both ways: BNG → lon/lat and lon/lat → BNG.
     lon, lat = crs_mod.transformer(crs_mod.BNG_SRID, crs_mod.WGS84_SRID).transform(e, n)
     e2, n2 = crs_mod.transformer(crs_mod.WGS84_SRID, crs_mod.BNG_SRID).transform(
-        register["lon"].to_numpy()[placed], register["lat"].to_numpy()[placed])
+        register["lon"].to_numpy()[placed], register["lat"].to_numpy()[placed]
+    )
     assert np.max(np.hypot(e - e2, n - n2)) < 0.01
     back_e, back_n = crs_mod.transformer(crs_mod.WGS84_SRID, crs_mod.BNG_SRID).transform(lon, lat)
     assert np.max(np.hypot(back_e - e, back_n - n)) < 0.01
@@ -229,24 +284,33 @@ def test_geopackage_carries_a_default_qgis_style_coloured_by_rag(exported) -> No
         contents = dict(db.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
         styles = db.execute(
             "SELECT f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleQML, styleSLD, "
-            "useAsDefault FROM layer_styles").fetchall()
+            "useAsDefault FROM layer_styles"
+        ).fetchall()
         geometry_column = db.execute(
-            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = 'properties'").fetchone()[0]
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = 'properties'"
+        ).fetchone()[0]
     assert contents == {"properties": "features", "layer_styles": "attributes"}
     assert len(styles) == 1
     catalog, schema, table, geom, qml, sld, default = styles[0]
     assert (catalog, schema, table, geom, default) == ("", "", "properties", geometry_column, 1)
     renderer = ET.fromstring(qml.split("\n", 1)[1]).find("renderer-v2")
-    assert renderer is not None and renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "rag"
+    assert (
+        renderer is not None and renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "rag"
+    )
     categories = {c.get("value"): c.get("symbol") for c in renderer.iter("category")}
     assert set(categories) == {"red", "amber", "green", ""}
-    colours = {s.get("name"): s.find("layer/Option/Option[@name='color']").get("value")
-               for s in renderer.find("symbols")}
+    colours = {
+        s.get("name"): s.find("layer/Option/Option[@name='color']").get("value")
+        for s in renderer.find("symbols")
+    }
     assert colours[categories["red"]] == "215,25,28,255"
     assert colours[categories["amber"]] == "253,174,97,255"
     assert colours[categories["green"]] == "26,150,65,255"
-    sld_fills = [p.text for p in ET.fromstring(sld).iter("{http://www.opengis.net/se}SvgParameter")
-                 if p.get("name") == "fill"]
+    sld_fills = [
+        p.text
+        for p in ET.fromstring(sld).iter("{http://www.opengis.net/se}SvgParameter")
+        if p.get("name") == "fill"
+    ]
     assert sld_fills == [c.colour for c in qgis_style.RAG_CATEGORIES]
     assert "layer_styles" in [name for name, _ in pyogrio.list_layers(path)]
 
@@ -270,7 +334,8 @@ def test_shapefile_zip_has_its_parts_short_names_and_the_mapping(exported, srid:
     assert all(len(name) <= 10 for name in dbf_fields)
     assert dbf_fields == [ex.SHAPEFILE_FIELDS[name] for name in result.fields]
     assert [(m["shapefile_field"], m["field"]) for m in mapping] == [
-        (ex.SHAPEFILE_FIELDS[name], name) for name in result.fields]
+        (ex.SHAPEFILE_FIELDS[name], name) for name in result.fields
+    ]
     assert ex.SHAPEFILE_FIELDS["value_gbp"] == "VALUE_GBP"
     assert ex.SHAPEFILE_FIELDS["running_cost_gbp_pa"] == "RUNCOST_PA"
     assert 'attr="RAG"' in qml
@@ -289,7 +354,9 @@ def test_csv_follows_the_transparency_code_layout(exported, org: str, srid: int)
         code[7:9] = ["Map reference (GeoX) longitude", "Map reference (GeoY) latitude"]
     assert header[:12] == code
     assert header[12:18] == ["owner", "use_category", "gia_m2", "value_gbp", "rag", "rag_reason"]
-    rows = {row[1]: dict(zip(header, row, strict=True)) for row in reader if row[header.index("owner")] == org}
+    rows = {
+        row[1]: dict(zip(header, row, strict=True)) for row in reader if row[header.index("owner")] == org
+    }
     unrated = rows["X-UNRATED"]
     assert unrated["Holding type"] == "Land and building" and unrated["Tenure detail"] == "Ground leasehold"
     assert unrated["value_gbp"] == "12000000000" and unrated["valuation_date"] == "2024-03-31"
@@ -306,7 +373,9 @@ def test_csv_follows_the_transparency_code_layout(exported, org: str, srid: int)
 def test_kml_colours_each_placemark_by_rag(exported, register) -> None:
     kml = exported["kml", crs_mod.WGS84_SRID].path.read_text(encoding="utf-8")
     assert kml.count("<Placemark") == len(register)
-    kml_colour = {c.value: "ff" + c.colour[5:7] + c.colour[3:5] + c.colour[1:3] for c in qgis_style.RAG_CATEGORIES}
+    kml_colour = {
+        c.value: "ff" + c.colour[5:7] + c.colour[3:5] + c.colour[1:3] for c in qgis_style.RAG_CATEGORIES
+    }
     counts = register["rag"].fillna("none").value_counts()
     for rag, colour in kml_colour.items():
         assert kml.count(f"<color>{colour}</color>") == counts.get(rag or "none", 0), rag
@@ -323,16 +392,28 @@ def test_kml_refuses_a_selection_larger_than_its_limit(seeded: Engine, tmp_path:
 # -- CRS rules ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "crs", "srid"), [
-    ("gpkg", None, 27700), ("zip", None, 27700), ("fgb", None, 27700), ("csv", None, 27700),
-    ("geojson", None, 4326), ("kml", None, 4326), ("gpkg", "EPSG:4326", 4326), ("csv", "4326", 4326),
-    ("geojson", "EPSG:4326", 4326), ("geojson", "CRS84", 4326),
-])
+@pytest.mark.parametrize(
+    ("key", "crs", "srid"),
+    [
+        ("gpkg", None, 27700),
+        ("zip", None, 27700),
+        ("fgb", None, 27700),
+        ("csv", None, 27700),
+        ("geojson", None, 4326),
+        ("kml", None, 4326),
+        ("gpkg", "EPSG:4326", 4326),
+        ("csv", "4326", 4326),
+        ("geojson", "EPSG:4326", 4326),
+        ("geojson", "CRS84", 4326),
+    ],
+)
 def test_each_format_has_its_default_and_allowed_crs(key: str, crs: str | None, srid: int) -> None:
     assert ex.resolve_crs(ex.FORMATS[key], crs).srid == srid
 
 
-@pytest.mark.parametrize(("key", "crs"), [("geojson", "EPSG:27700"), ("kml", "EPSG:27700"), ("gpkg", "EPSG:3857")])
+@pytest.mark.parametrize(
+    ("key", "crs"), [("geojson", "EPSG:27700"), ("kml", "EPSG:27700"), ("gpkg", "EPSG:3857")]
+)
 def test_a_crs_the_format_cannot_carry_is_refused_naming_crs(key: str, crs: str) -> None:
     with pytest.raises(ValidationFailed) as err:
         ex.resolve_crs(ex.FORMATS[key], crs)
@@ -343,12 +424,19 @@ def test_a_crs_the_format_cannot_carry_is_refused_naming_crs(key: str, crs: str)
 
 
 @pytest.mark.parametrize("key", list(ex.FORMATS))
-def test_public_export_has_no_values_and_no_sensitive_record(seeded: Engine, org: str, tmp_path: Path,
-                                                              key: str) -> None:
+def test_public_export_has_no_values_and_no_sensitive_record(
+    seeded: Engine, org: str, tmp_path: Path, key: str
+) -> None:
     fmt = ex.FORMATS[key]
     with seeded.connect() as conn:
-        result = svc.export_properties(conn, tmp_path / f"public.{fmt.extension}", fmt, fmt.default_crs,
-                                       PropertyFilter(owner=[org]), PUBLIC)
+        result = svc.export_properties(
+            conn,
+            tmp_path / f"public.{fmt.extension}",
+            fmt,
+            fmt.default_crs,
+            PropertyFilter(owner=[org]),
+            PUBLIC,
+        )
     assert result.count == 3  # the sensitive canary is not there at all
     assert "value_gbp" not in result.fields and "sensitive" not in result.fields
     blobs = [result.path.read_bytes()]
@@ -358,7 +446,9 @@ def test_public_export_has_no_values_and_no_sensitive_record(seeded: Engine, org
     for blob in blobs:
         assert str(CANARY).encode() not in blob
         assert b"12000000000" not in blob and b"Canary House" not in blob
-    columns = pyogrio.read_info(gdal_source(result.path), layer=ex.LAYER_NAME if key == "gpkg" else None)["fields"]
+    columns = pyogrio.read_info(gdal_source(result.path), layer=ex.LAYER_NAME if key == "gpkg" else None)[
+        "fields"
+    ]
     assert not {"value_gbp", "VALUE_GBP"} & set(columns)
 
 
@@ -368,8 +458,9 @@ def test_a_filter_exports_what_the_register_query_selects(seeded: Engine, tmp_pa
         expected = svc.count_matching(conn, flt, PUBLIC)
         listed = sum(1 for _ in props.iter_records(conn, flt, PUBLIC))
     with seeded.connect() as conn:
-        result = svc.export_properties(conn, tmp_path / "green.gpkg", ex.FORMATS["gpkg"], crs_mod.EPSG27700,
-                                       flt, PUBLIC)
+        result = svc.export_properties(
+            conn, tmp_path / "green.gpkg", ex.FORMATS["gpkg"], crs_mod.EPSG27700, flt, PUBLIC
+        )
     frame = pyogrio.read_dataframe(result.path, layer=ex.LAYER_NAME)
     assert result.count == len(frame) == expected == listed > 0
     assert set(frame["rag"]) == {"green"}
@@ -380,8 +471,9 @@ def test_the_whole_register_exports_in_one_snapshot(seeded: Engine, tmp_path: Pa
     with seeded.connect() as conn:
         before = conn.execute(count_sql).scalar_one()
     with seeded.connect() as conn:
-        result = svc.export_properties(conn, tmp_path / "all.fgb", ex.FORMATS["fgb"], crs_mod.EPSG27700,
-                                       PropertyFilter(), ADMIN)
+        result = svc.export_properties(
+            conn, tmp_path / "all.fgb", ex.FORMATS["fgb"], crs_mod.EPSG27700, PropertyFilter(), ADMIN
+        )
     with seeded.connect() as conn:
         after = conn.execute(count_sql).scalar_one()
     # Other tests may add records meanwhile; with none, the counts are equal.
@@ -394,8 +486,14 @@ def test_an_empty_selection_is_a_valid_empty_layer(seeded: Engine, make_org, tmp
     for key in ex.FORMATS:
         fmt = ex.FORMATS[key]
         with seeded.connect() as conn:
-            result = svc.export_properties(conn, tmp_path / f"empty.{fmt.extension}", fmt, fmt.default_crs,
-                                           PropertyFilter(owner=[empty_org]), ADMIN)
+            result = svc.export_properties(
+                conn,
+                tmp_path / f"empty.{fmt.extension}",
+                fmt,
+                fmt.default_crs,
+                PropertyFilter(owner=[empty_org]),
+                ADMIN,
+            )
         layer = ex.LAYER_NAME if key == "gpkg" else None
         info = pyogrio.read_info(gdal_source(result.path), layer=layer)
         assert result.count == len(pyogrio.read_dataframe(gdal_source(result.path), layer=layer)) == 0, key
@@ -406,16 +504,23 @@ def test_an_empty_selection_is_a_valid_empty_layer(seeded: Engine, make_org, tmp
 def test_batches_stay_within_the_batch_size(seeded: Engine, owners: list[str]) -> None:
     fields = ex.fields_for_viewer(ADMIN)
     with seeded.connect() as conn:
-        sizes = [len(b) for b in svc.iter_batches(conn, PropertyFilter(owner=owners), ADMIN, 27700, fields,
-                                                  batch_rows=250)]
+        sizes = [
+            len(b)
+            for b in svc.iter_batches(
+                conn, PropertyFilter(owner=owners), ADMIN, 27700, fields, batch_rows=250
+            )
+        ]
     assert max(sizes) == 250 and len(sizes) > 2
 
 
 def test_writer_accepts_geodataframes_and_reprojects_them(tmp_path: Path) -> None:
     import geopandas as gpd
 
-    frame = gpd.GeoDataFrame({"id": ["a"], "name": ["Guildhall"], "value_gbp": [5]},
-                             geometry=[shapely.Point(-2.2204, 52.1919)], crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        {"id": ["a"], "name": ["Guildhall"], "value_gbp": [5]},
+        geometry=[shapely.Point(-2.2204, 52.1919)],
+        crs="EPSG:4326",
+    )
     result = ex.write_batches([frame], tmp_path / "g.gpkg", "gpkg", crs_mod.EPSG27700)
     back = pyogrio.read_dataframe(result.path, layer=ex.LAYER_NAME)
     e, n = crs_mod.lonlat_to_bng(-2.2204, 52.1919)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,26 @@ HUGE_VALUE_ROW = (
 
 # --------------------------------------------------------------------------------------
 # helpers
+
+
+@pytest.fixture(scope="module")
+def make_org(make_org: Callable[..., str], seeded: Engine) -> Iterator[Callable[..., str]]:
+    """The conftest's ``make_org``; at the end of the module the records imported into those orgs are retired.
+
+    Imports store unplaced rows with no geometry, as they should; tests elsewhere
+    that compare whole-register counts with map tiles would otherwise see them.
+    """
+    created: list[str] = []
+
+    def _make(*args: Any, **kwargs: Any) -> str:
+        created.append(make_org(*args, **kwargs))
+        return created[-1]
+
+    yield _make
+    with write_transaction(seeded, ACTOR) as conn:
+        conn.execute(text("UPDATE property SET deleted_at = now(), deleted_by = :actor "
+                          "WHERE owner = ANY(:orgs) AND deleted_at IS NULL"),
+                     {"actor": ACTOR, "orgs": created})
 
 
 def run(engine: Engine, org: str, source: str | bytes, **options: Any) -> ImportOutcome:
@@ -557,9 +577,6 @@ def test_round_trip_reproduces_the_key_fields(round_trip) -> None:  # type: igno
         assert {k: imported[ref][k] for k in KEY_FIELDS} == {k: original[k] for k in KEY_FIELDS}, ref
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gis.imports.transparency.HEADER_SYNONYMS lacks the export's headings 'Map reference (GeoX) easting' / "
-    "'Map reference (GeoY) northing', so the import reads no location; remove this mark once they are added"))
 def test_round_trip_reproduces_the_location_within_a_centimetre(round_trip) -> None:  # type: ignore[no-untyped-def]
     source, imported, _ = round_trip
     for ref, original in source.items():

@@ -17,7 +17,7 @@ def test_seed_totals_in_the_register(seeded) -> None:  # type: ignore[no-untyped
 
 def test_every_seed_rating_has_a_reason_and_crematoria_are_red(seeded) -> None:  # type: ignore[no-untyped-def]
     with seeded.connect() as conn:
-        missing = conn.execute(text("SELECT count(*) FROM property WHERE rag IS NULL OR rag_reason IS NULL "
+        missing = conn.execute(text("SELECT count(*) FROM property WHERE (rag IS NULL OR rag_reason IS NULL) "
                                     "AND created_by = 'seed:worcestershire'")).scalar_one()
         not_red = conn.execute(text("SELECT count(*) FROM property WHERE use_category = 'crematorium_cemetery' "
                                     "AND rag <> 'red' AND created_by = 'seed:worcestershire'")).scalar_one()

@@ -13,16 +13,26 @@ from gis.errors import ValidationFailed
 
 
 def building(id: str, owner: str, x_m: float = 0.0, y_m: float = 0.0, **fields: Any) -> c.Building:
-    values: dict[str, Any] = {"name": id, "use_category": "office", "gia_m2": 1000.0, "fte": 40.0,
-                              "condition": "B", "tenure": "freehold", "value_gbp": 1_000_000,
-                              "running_cost_gbp_pa": 100_000}
+    values: dict[str, Any] = {
+        "name": id,
+        "use_category": "office",
+        "gia_m2": 1000.0,
+        "fte": 40.0,
+        "condition": "B",
+        "tenure": "freehold",
+        "value_gbp": 1_000_000,
+        "running_cost_gbp_pa": 100_000,
+    }
     values.update(fields)
     return c.Building(id=id, owner=owner, x_m=x_m, y_m=y_m, lon=-2.2, lat=52.2, **values)
 
 
 def pairs_within(buildings: list[c.Building], distance_m: float) -> list[tuple[str, str]]:
-    return [(a.id, b.id) for a, b in combinations(buildings, 2)
-            if math.hypot(a.x_m - b.x_m, a.y_m - b.y_m) <= distance_m]
+    return [
+        (a.id, b.id)
+        for a, b in combinations(buildings, 2)
+        if math.hypot(a.x_m - b.x_m, a.y_m - b.y_m) <= distance_m
+    ]
 
 
 def find(buildings: list[c.Building], **rules: Any) -> list[c.Candidate]:
@@ -43,8 +53,9 @@ def find(buildings: list[c.Building], **rules: Any) -> list[c.Candidate]:
         ({"fte": 0.0, "gia_m2": 760.0, "utilisation_pct": 55.0}, 0.0, c.NeedBasis.fte),  # nobody based there
     ],
 )
-def test_space_need_uses_fte_then_occupied_area_then_floor_area(fields: dict[str, Any], m2: float,
-                                                                basis: c.NeedBasis) -> None:
+def test_space_need_uses_fte_then_occupied_area_then_floor_area(
+    fields: dict[str, Any], m2: float, basis: c.NeedBasis
+) -> None:
     need = c.space_need(building("x", "a", **fields), m2_per_fte=10.0)
     assert need.m2 == pytest.approx(m2)
     assert need.basis == basis
@@ -74,8 +85,9 @@ def test_a_host_that_fits_beats_a_better_one_that_does_not() -> None:
         ({"gia_m2": 4000.0}, {"gia_m2": 3000.0}, "a"),  # all else equal: more spare room
     ],
 )
-def test_host_rule_order_is_space_condition_tenure_spare(a_fields: dict[str, Any], b_fields: dict[str, Any],
-                                                          host: str) -> None:
+def test_host_rule_order_is_space_condition_tenure_spare(
+    a_fields: dict[str, Any], b_fields: dict[str, Any], host: str
+) -> None:
     base = {"gia_m2": 3000.0, "fte": 50.0}
     a = building("a", "x", **{**base, **a_fields})
     b = building("b", "y", **{**base, **b_fields})
@@ -105,8 +117,17 @@ def test_evaluate_candidate_arithmetic_by_hand() -> None:
     host = building("host", "a", 0, 0, gia_m2=2000.0, fte=80.0)
     others = [
         building("b", "b", 300, 0, fte=30.0, value_gbp=900_000, running_cost_gbp_pa=60_000),
-        building("c", "c", 0, 400, fte=None, gia_m2=600.0, utilisation_pct=50.0, value_gbp=None,
-                 running_cost_gbp_pa=30_000),
+        building(
+            "c",
+            "c",
+            0,
+            400,
+            fte=None,
+            gia_m2=600.0,
+            utilisation_pct=50.0,
+            value_gbp=None,
+            running_cost_gbp_pa=30_000,
+        ),
         building("d", "b", 300, 400, fte=None, gia_m2=250.0, value_gbp=400_000, running_cost_gbp_pa=None),
     ]
     cand = c.evaluate_candidate(host, others, c.ColocationRules(relocation_gbp_per_m2=200.0))
@@ -163,8 +184,10 @@ def test_score_parts_by_hand() -> None:
     # = £200k, payback 1 year: 15 x 0.9; fits: 15; 3 bodies: 15 x 2/4; others
     # 400 m from the host at 800 m walking distance: 10 x 0.5; host B freehold: 4.
     host = building("host", "a", 0, 0, gia_m2=3000.0, fte=50.0)
-    others = [building("b", "b", 400, 0, fte=40.0, value_gbp=1_000_000, running_cost_gbp_pa=100_000),
-              building("c", "c", 0, 400, fte=40.0, value_gbp=2_000_000, running_cost_gbp_pa=100_000)]
+    others = [
+        building("b", "b", 400, 0, fte=40.0, value_gbp=1_000_000, running_cost_gbp_pa=100_000),
+        building("c", "c", 0, 400, fte=40.0, value_gbp=2_000_000, running_cost_gbp_pa=100_000),
+    ]
     cand = c.evaluate_candidate(host, others)
     parts = c.score_parts(cand)
 
@@ -183,7 +206,9 @@ def test_score_stays_within_0_and_100() -> None:
     rich = [building(f"b{i}", f"o{i}", 1, 0, value_gbp=10**10, running_cost_gbp_pa=10**9) for i in range(8)]
     best = c.evaluate_candidate(host, rich, c.ColocationRules(relocation_gbp_per_m2=0.0))
     poor_host = building("host", "a", gia_m2=10.0, fte=100.0, condition="D", tenure="leasehold")
-    worst = c.evaluate_candidate(poor_host, [building("b", "b", 799, 0, value_gbp=None, running_cost_gbp_pa=None)])
+    worst = c.evaluate_candidate(
+        poor_host, [building("b", "b", 799, 0, value_gbp=None, running_cost_gbp_pa=None)]
+    )
     assert 99 < best.score <= 100
     assert 0 <= worst.score < 10
 
@@ -191,15 +216,19 @@ def test_score_stays_within_0_and_100() -> None:
 def test_more_partners_and_bigger_savings_score_higher() -> None:
     host = building("host", "a", gia_m2=5000.0)
     two = c.evaluate_candidate(host, [building("b", "b", 100, 0)])
-    four = c.evaluate_candidate(host, [building("b", "b", 100, 0), building("c", "c", 0, 100),
-                                       building("d", "d", 100, 100)])
+    four = c.evaluate_candidate(
+        host, [building("b", "b", 100, 0), building("c", "c", 0, 100), building("d", "d", 100, 100)]
+    )
     assert four.score > two.score
     assert any("4 bodies" in reason for reason in four.reasons)
 
 
 def test_reasons_name_the_bodies_the_host_and_the_money() -> None:
-    cand = c.evaluate_candidate(building("host", "a", gia_m2=5000.0), [building("b", "b", 300, 0)],
-                                owner_names={"a": "County", "b": "Police"})
+    cand = c.evaluate_candidate(
+        building("host", "a", gia_m2=5000.0),
+        [building("b", "b", 300, 0)],
+        owner_names={"a": "County", "b": "Police"},
+    )
     text = " | ".join(cand.reasons)
     assert "County" in text and "Police" in text
     assert "host host takes everyone" in text
@@ -229,7 +258,9 @@ def test_a_chain_is_cut_at_the_host_distance() -> None:
 
 
 def test_every_building_is_in_at_most_one_candidate() -> None:
-    grid = [building(f"b{i}-{j}", f"o{(i + j) % 3}", 250.0 * i, 250.0 * j) for i in range(6) for j in range(6)]
+    grid = [
+        building(f"b{i}-{j}", f"o{(i + j) % 3}", 250.0 * i, 250.0 * j) for i in range(6) for j in range(6)
+    ]
     candidates = find(grid)
     ids = [m for cand in candidates for m in cand.member_ids]
     assert len(ids) == len(set(ids))
@@ -248,8 +279,11 @@ def test_a_tight_core_is_never_split() -> None:
 
 
 def test_results_do_not_depend_on_input_order() -> None:
-    grid = [building(f"b{i}-{j}", f"o{(i * 7 + j) % 4}", 300.0 * i, 200.0 * j, gia_m2=900.0 + 37 * i + 11 * j)
-            for i in range(5) for j in range(5)]
+    grid = [
+        building(f"b{i}-{j}", f"o{(i * 7 + j) % 4}", 300.0 * i, 200.0 * j, gia_m2=900.0 + 37 * i + 11 * j)
+        for i in range(5)
+        for j in range(5)
+    ]
     forward = [(cand.id, cand.host.id) for cand in find(grid)]
     backward = [(cand.id, cand.host.id) for cand in find(list(reversed(grid)))]
     assert forward == backward
