@@ -143,6 +143,21 @@ def up(
     serve(host=host, port=port)
 
 
+feed_app = typer.Typer(help="The change feed.")
+app.add_typer(feed_app, name="feed")
+
+
+@feed_app.command("prune")
+def feed_prune(older_than_days: Annotated[int, typer.Option(min=0)] = 90) -> None:
+    """Forget feed positions older than N days (history stays); older cursors then get 410 Gone."""
+    from api.db import write_transaction
+    from api.services.feed import prune_feed
+
+    with write_transaction(_engine(owner=True), cli_actor()) as conn:
+        removed = prune_feed(conn, older_than_days)
+    console.print(f"pruned {removed} feed positions older than {older_than_days} days")
+
+
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation code")],

@@ -1,0 +1,102 @@
+"""The estate command against the test cluster: keys, seed, db status, feed pruning."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from support import auth_header
+
+
+@pytest.fixture()
+def cli(db_url, monkeypatch):  # type: ignore[no-untyped-def]
+    from api import db, settings
+    from api.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+def test_keys_create_list_revoke(cli, client, make_org) -> None:  # type: ignore[no-untyped-def]
+    org = make_org()
+    created = cli("keys", "create", "--org", org, "--role", "writer")
+    assert created.exit_code == 0, created.output
+    key = created.output.strip().splitlines()[-1]
+    assert key.startswith("se_")
+    assert client.get("/properties?limit=1", headers=auth_header(key)).status_code == 200
+    prefix = key.split("_")[1]
+    listed = cli("keys", "list")
+    assert prefix in listed.output and key not in listed.output
+    assert cli("keys", "revoke", prefix).exit_code == 0
+    assert client.get("/properties?limit=1", headers=auth_header(key)).status_code == 401
+
+
+def test_keys_create_for_unknown_org_fails_clearly(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("keys", "create", "--org", "nobody-here", "--role", "reader")
+    assert result.exit_code == 1 and "unknown organisation" in result.output
+
+
+def test_seed_command_is_idempotent(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+    with seeded.connect() as conn:
+        before = conn.execute(text("SELECT count(*), sum(version) FROM property")).one()
+    result = cli("seed")
+    assert result.exit_code == 0 and "'inserted': 0" in result.output
+    with seeded.connect() as conn:
+        assert conn.execute(text("SELECT count(*), sum(version) FROM property")).one() == before
+
+
+def test_db_status_with_database_url(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("db", "status")
+    assert result.exit_code == 0 and "DATABASE_URL" in result.output
+
+
+def test_feed_prune_makes_old_cursors_gone(cli, client, owner_engine) -> None:  # type: ignore[no-untyped-def]
+    from api.services.feed import encode_feed_cursor
+
+    with owner_engine.connect() as conn:
+        pruned_before = conn.execute(text("SELECT pruned_through FROM feed_state")).scalar_one()
+    # Nothing is older than 3650 days: pruning removes nothing and old cursors stay valid.
+    assert cli("feed", "prune", "--older-than-days", "3650").exit_code == 0
+    assert client.get(f"/changes?since={encode_feed_cursor(pruned_before, 0)}&limit=1").status_code == 200
+
+
+def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    from api import db, settings
+    from api.cli import app
+
+    data_dir = Path(tempfile.mkdtemp(prefix="estate-cli-pg-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("ESTATE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("ESTATE_PG_PORT", str(port))
+    settings.get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["db", "status"]).exit_code == 3  # not created yet
+        started = runner.invoke(app, ["db", "start"])
+        assert started.exit_code == 0 and f"127.0.0.1:{port}" in started.output
+        status = runner.invoke(app, ["db", "status"])
+        assert status.exit_code == 0 and "running" in status.output
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # listening on loopback
+        assert (data_dir / "password").stat().st_mode & 0o077 == 0  # private
+    finally:
+        runner.invoke(app, ["db", "stop"])
+        settings.get_settings.cache_clear()
+        db.get_engine.cache_clear()
+    assert runner.invoke(app, ["db", "status"]).exit_code == 3
+    import shutil
+
+    shutil.rmtree(data_dir, ignore_errors=True)
