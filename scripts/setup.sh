@@ -40,7 +40,8 @@ extras=""
 stamp=".venv/.installed$extras"
 if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
+  echo "installing Python packages into .venv (log: .venv/pip.log)"
+  .venv/bin/python -m pip install -q -e ".$extras" > .venv/pip.log 2>&1 || { tail -40 .venv/pip.log >&2; exit 1; }
   .venv/bin/python -c "import api, gis, fastapi, geoalchemy2, pyogrio" || { echo "python install failed" >&2; exit 1; }
   touch "$stamp"
 fi
