@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import os
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -210,9 +208,13 @@ def keys_revoke(prefix: str) -> None:
 def _wire_commands() -> None:
     """Commands that live in api/commands/, one module per capability."""
     from api.commands.imports import import_transparency, import_vector
+    from api.commands.export import export
+    from api.commands.receipts import receipts
 
     import_app.command("transparency")(import_transparency)
     import_app.command("vector")(import_vector)
+    app.command("receipts")(receipts)
+    app.command("export")(export)
 
 
 _wire_commands()

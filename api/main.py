@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.ratelimit import RateLimiter
-from api.routes import health, imports, maps, ogc, organisations, properties, sync
+from api.routes import exports, health, imports, maps, ogc, organisations, properties, receipts, sync
 from api.settings import Settings, get_settings
 
 
@@ -34,10 +34,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                            f"request body over {settings.max_body_bytes} bytes", slug="payload-too-large")
         return await call_next(request)
 
+    @app.middleware("http")
+    async def refuse_nul_in_query(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # PostgreSQL text cannot hold NUL; answer for the parameter instead of failing in the database.
+        for name, value in request.query_params.multi_items():
+            if "\x00" in value or "\x00" in name:
+                return problem(422, "Invalid input", f"{name}: contains a NUL character", slug="validation-failed",
+                               errors=[{"field": name, "in": "query", "message": "contains a NUL character"}])
+        return await call_next(request)
+
     # Other web maps may use our tiles and features (read-only, no credentials).
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["ETag", "Content-Crs", "Link"])
-    for module in (health, ogc, organisations, properties, sync, imports, maps):
+    for module in (health, ogc, organisations, properties, sync, imports, receipts, exports, maps):
         app.include_router(module.router)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
               name="vendor-leaflet")

@@ -55,9 +55,7 @@ def render_receipts_chart(
 
     # Deterministic output (no dates, fixed ids) so identical estimates give
     # identical bytes and can be cached or compared.
-    with matplotlib.rc_context(
-        {"svg.fonttype": "none", "svg.hashsalt": "shared-estate", "font.size": 10}
-    ):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "shared-estate", "font.size": 10}):
         figure = Figure(figsize=(10, 5.5), dpi=110, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()

@@ -57,11 +57,12 @@ import hashlib
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from pyproj import Transformer
 from shapely.geometry import MultiPoint, Point, Polygon, mapping
 from shapely.ops import transform as shapely_transform
@@ -86,6 +87,7 @@ __all__ = [
     "candidate_outline",
     "evaluate_candidate",
     "find_candidates",
+    "find_candidates_indexed",
     "choose_host",
     "host_rank",
     "in_analysis",
@@ -224,6 +226,7 @@ class Building:
     """One building as the analysis sees it; ``x_m``/``y_m`` are EPSG:27700 metres.
 
     Fields the viewer may not see arrive as None and are treated as unknown.
+    The SQL in api/services/colocation.py selects columns in this field order.
     """
 
     id: str
@@ -565,33 +568,6 @@ def _gbp(amount: float) -> str:
 # --- forming the groups -----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Node:
-    building: Building
-    owner: str
-    need_milli: int
-    spare_milli: int  # GIA less own need; meaningful only if it can host
-    static_rank: tuple[Any, ...]  # condition, tenure, id: the parts of the host rank that never change
-    hostable: bool
-    neighbours: list[int] = field(default_factory=list)
-    core: set[int] = field(default_factory=set)  # neighbours within half the distance
-    others_need_milli: int = 0  # need of unassigned neighbours
-    owners: dict[str, int] = field(default_factory=dict)  # owners of itself + unassigned neighbours
-    size: int = 1  # itself + unassigned neighbours
-    core_owners: dict[str, int] = field(default_factory=dict)  # ... of itself + unassigned core
-    core_size: int = 1
-    assigned: bool = False
-    version: int = 0
-
-
-def _node(b: Building, rules: ColocationRules) -> _Node:
-    need_milli = _milli(space_need(b, rules.m2_per_fte).m2)
-    hostable = can_host(b)
-    spare_milli = _milli(b.gia_m2) - need_milli if hostable and b.gia_m2 is not None else 0
-    static = (_CONDITION_RANK.get(b.condition, 2), _TENURE_RANK.get(b.tenure, 2), -spare_milli, b.id)
-    return _Node(b, b.owner, need_milli, spare_milli, static, hostable)
-
-
 def find_candidates(
     buildings: Iterable[Building],
     pairs: Iterable[tuple[str, str]],
@@ -602,71 +578,108 @@ def find_candidates(
 
     ``pairs`` are the (id, id) pairs within ``rules.distance_m`` of each other
     (either order; duplicates and pairs naming other buildings are ignored);
-    buildings not in the analysis (:func:`in_analysis`) are left out. Each
-    building's rank is kept current as its neighbours are taken, so the peel
-    costs O(pairs x log buildings) plus the host choice within each group.
+    buildings not in the analysis (:func:`in_analysis`) are left out.
     """
-    nodes: list[_Node] = []
-    index: dict[str, int] = {}
-    for b in sorted(buildings, key=lambda b: b.id):
-        if b.id in index or not in_analysis(b, rules):
-            continue
-        index[b.id] = len(nodes)
-        nodes.append(_node(b, rules))
-    linked: list[set[int]] = [set() for _ in nodes]
+    kept: dict[str, Building] = {}
+    for b in buildings:
+        if b.id not in kept and in_analysis(b, rules):
+            kept[b.id] = b
+    ordered = sorted(kept.values(), key=lambda b: b.id)
+    index = {b.id: i for i, b in enumerate(ordered)}
+    a_ix: list[int] = []
+    b_ix: list[int] = []
     for a_id, b_id in pairs:
         a, b = index.get(str(a_id)), index.get(str(b_id))
-        if a is None or b is None or a == b:
-            continue
-        linked[a].add(b)
-        linked[b].add(a)
-    half_m = rules.distance_m / 2
-    for i, node in enumerate(nodes):
-        node.neighbours = sorted(linked[i])
-        x, y = node.building.x_m, node.building.y_m
-        owners = {node.owner: 1}
-        core_owners = {node.owner: 1}
-        for j in node.neighbours:
-            other = nodes[j]
-            node.others_need_milli += other.need_milli
-            owners[other.owner] = owners.get(other.owner, 0) + 1
-            if math.hypot(other.building.x_m - x, other.building.y_m - y) <= half_m:
-                node.core.add(j)
-                core_owners[other.owner] = core_owners.get(other.owner, 0) + 1
-        node.owners, node.core_owners = owners, core_owners
-        node.size = 1 + len(node.neighbours)
-        node.core_size = 1 + len(node.core)
-    del linked
+        if a is not None and b is not None:
+            a_ix.append(a)
+            b_ix.append(b)
+    return find_candidates_indexed(
+        ordered, np.array(a_ix, dtype=np.int64), np.array(b_ix, dtype=np.int64), rules, owner_names
+    )
 
-    heap: list[tuple[tuple[Any, ...], int, int]] = []
+
+def find_candidates_indexed(
+    buildings: Sequence[Building],
+    a_ix: np.ndarray,
+    b_ix: np.ndarray,
+    rules: ColocationRules = ColocationRules(),
+    owner_names: Mapping[str, str] | None = None,
+) -> list[Candidate]:
+    """:func:`find_candidates` for buildings already in the analysis, pairs given as positions.
+
+    ``a_ix[k]``, ``b_ix[k]`` are positions in ``buildings`` of a pair within
+    ``rules.distance_m`` (either order, duplicates allowed). The peel keeps a
+    lazy heap: a building's rank only worsens as its neighbours are taken, so
+    a stale entry is re-ranked when it reaches the top and pushed back if it
+    fell. Adjacency lives in numpy arrays; the work is O(pairs + pops x degree).
+    """
+    n = len(buildings)
+    if n == 0:
+        return []
+    nbr_ptr, nbr, near = _adjacency(buildings, a_ix, b_ix, rules.distance_m / 2)
+    owner_codes: dict[str, int] = {}
+    owner = [owner_codes.setdefault(b.owner, len(owner_codes)) for b in buildings]
+    need = [_milli(space_need(b, rules.m2_per_fte).m2) for b in buildings]
+    hostable = [can_host(b) for b in buildings]
+    spare = [
+        _milli(b.gia_m2) - need[i] if hostable[i] and b.gia_m2 is not None else 0
+        for i, b in enumerate(buildings)
+    ]
+    # The unchanging tail of the host rule (condition, tenure, spare room, id)
+    # as one integer, its position in that order, so ranks compare cheaply.
+    static = [0] * n
+    tails = sorted(
+        range(n),
+        key=lambda i: (
+            _CONDITION_RANK.get(buildings[i].condition, 2),
+            _TENURE_RANK.get(buildings[i].tenure, 2),
+            -spare[i],
+            buildings[i].id,
+        ),
+    )
+    for position, i in enumerate(tails):
+        static[i] = position
+    assigned = bytearray(n)
     min_owners = rules.min_owners
 
-    def push(i: int) -> None:
-        node = nodes[i]
-        node.version += 1
-        if node.assigned or not node.hostable or len(node.owners) < min_owners:
-            return
+    def neighbours(i: int) -> list[int]:
+        return [j for j in nbr[nbr_ptr[i] : nbr_ptr[i + 1]].tolist() if not assigned[j]]
+
+    def place_rank(i: int) -> tuple[Any, ...] | None:
         # The place rank: most bodies within half the distance, most buildings
-        # there, then within the whole distance, then the host rule.
-        shortfall = max(0, node.others_need_milli - node.spare_milli)
-        rank = (
-            -len(node.core_owners),
-            -node.core_size,
-            -len(node.owners),
-            -node.size,
-            shortfall > 0,
-            shortfall,
-            *node.static_rank,
-        )
-        heapq.heappush(heap, (rank, node.version, i))
+        # there, then within the whole distance, then the host rule. None if
+        # the building cannot host or has too few bodies round it (for good:
+        # its neighbours are only ever taken away).
+        if not hostable[i]:
+            return None
+        start, stop = nbr_ptr[i], nbr_ptr[i + 1]
+        live = [j for j in nbr[start:stop].tolist() if not assigned[j]]
+        owners = {owner[j] for j in live}
+        owners.add(owner[i])
+        if len(owners) < min_owners:
+            return None
+        core = [
+            j
+            for j, is_near in zip(nbr[start:stop].tolist(), near[start:stop].tolist(), strict=True)
+            if is_near and not assigned[j]
+        ]
+        core_owners = {owner[j] for j in core}
+        core_owners.add(owner[i])
+        shortfall = max(0, sum(need[j] for j in live) - spare[i])
+        return _pack(len(core_owners), 1 + len(core), len(owners), 1 + len(live), shortfall, static[i])
 
-    for i in range(len(nodes)):
-        push(i)
-
+    heap = [(rank, i) for i in range(n) if (rank := place_rank(i)) is not None]
+    heapq.heapify(heap)
     candidates: list[Candidate] = []
     while heap:
-        _, version, place = heapq.heappop(heap)
-        if nodes[place].assigned or version != nodes[place].version:
+        rank, place = heapq.heappop(heap)
+        if assigned[place]:
+            continue
+        current = place_rank(place)
+        if current is None:
+            continue
+        if current != rank:
+            heapq.heappush(heap, (current, place))
             continue
         # The place is found; now the building. Hosts are sought within half the
         # walking distance of the place, so everything within that half-distance
@@ -674,55 +687,76 @@ def find_candidates(
         # (a tight core is never split). Every would-be host is judged on taking
         # the same services, the place's whole group, so a host is not favoured
         # for having fewer neighbours.
-        around = [place] + [j for j in nodes[place].neighbours if not nodes[j].assigned]
-        total_milli = sum(nodes[j].need_milli for j in around)
-        place_core = nodes[place].core
+        around = [place, *neighbours(place)]
+        total = sum(need[j] for j in around)
+        start, stop = nbr_ptr[place], nbr_ptr[place + 1]
+        core = {
+            j
+            for j, is_near in zip(nbr[start:stop].tolist(), near[start:stop].tolist(), strict=True)
+            if is_near
+        }
         h = min(
-            (j for j in around if (j == place or j in place_core) and nodes[j].hostable),
-            key=lambda j: _host_key(nodes[j], total_milli),
+            (j for j in around if (j == place or j in core) and hostable[j]),
+            key=lambda j: _host_key(total - need[j], spare[j], static[j]),
         )
-        group = [h] + [j for j in nodes[h].neighbours if not nodes[j].assigned]
-        if len({nodes[j].owner for j in group}) < min_owners:
+        group = [h, *neighbours(h)]
+        if len({owner[j] for j in group}) < min_owners:
             # The host's reach differs from the place's: fall back on the place,
-            # whose own group has the owners (that is why it was chosen).
+            # whose own group has the bodies (that is why it was chosen).
             h = place
-            group = [h] + [j for j in nodes[h].neighbours if not nodes[j].assigned]
+            group = around
         for j in group:
-            nodes[j].assigned = True
-        touched: set[int] = set()
-        for j in group:
-            gone = nodes[j]
-            for k in gone.neighbours:
-                other = nodes[k]
-                if other.assigned:
-                    continue
-                other.others_need_milli -= gone.need_milli
-                _decrement(other.owners, gone.owner)
-                other.size -= 1
-                if j in other.core:
-                    _decrement(other.core_owners, gone.owner)
-                    other.core_size -= 1
-                touched.add(k)
-        for k in sorted(touched):
-            push(k)
+            assigned[j] = 1
         candidates.append(
-            evaluate_candidate(nodes[h].building, [nodes[j].building for j in group[1:]], rules, owner_names)
+            evaluate_candidate(buildings[h], [buildings[j] for j in group if j != h], rules, owner_names)
         )
     candidates.sort(key=lambda c: (-c.score, c.id))
     return candidates
 
 
-def _host_key(node: _Node, total_milli: int) -> tuple[Any, ...]:
-    """host_rank for a node taking everyone else in a group whose needs total ``total_milli``."""
-    shortfall = max(0, total_milli - node.need_milli - node.spare_milli)
-    return (shortfall > 0, shortfall, *node.static_rank)
+def _host_key(moved_milli: int, spare_milli: int, static: int) -> tuple[int, int]:
+    """host_rank from precomputed parts: space (fits, else the smallest shortfall), then the rest."""
+    return max(0, moved_milli - spare_milli), static
 
 
-def _decrement(counts: dict[str, int], key: str) -> None:
-    if counts[key] == 1:
-        del counts[key]
-    else:
-        counts[key] -= 1
+_FIELD = 1 << 24  # counts and positions below 16.7 million
+_SHORTFALL = 1 << 48  # thousandths of a m², below 2.8 x 10^11 m²
+
+
+def _pack(core_owners: int, core_size: int, owners: int, size: int, shortfall: int, static: int) -> int:
+    """The place rank as one integer, smaller first, in the order of the arguments.
+
+    Most bodies and buildings first (so counts are subtracted from the field
+    size), then the smallest shortfall, then the host rule's unchanging tail.
+    One integer compares far faster than a tuple, and the heap compares often.
+    """
+    key = 0
+    for count in (core_owners, core_size, owners, size):
+        key = key * _FIELD + (_FIELD - 1 - count)
+    return (key * _SHORTFALL + min(shortfall, _SHORTFALL - 1)) * _FIELD + static
+
+
+def _adjacency(
+    buildings: Sequence[Building], a_ix: np.ndarray, b_ix: np.ndarray, half_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Symmetric adjacency in CSR form: (row pointers, neighbours, neighbour within ``half_m``)."""
+    n = len(buildings)
+    a = np.asarray(a_ix, dtype=np.int64)
+    b = np.asarray(b_ix, dtype=np.int64)
+    keep = a != b
+    lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    unique = np.unique(lo * n + hi)
+    lo, hi = unique // n, unique % n
+    src = np.concatenate([lo, hi])
+    dst = np.concatenate([hi, lo])
+    order = np.lexsort((dst, src))
+    src, dst = src[order], dst[order]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
+    x = np.fromiter((bl.x_m for bl in buildings), dtype=np.float64, count=n)
+    y = np.fromiter((bl.y_m for bl in buildings), dtype=np.float64, count=n)
+    near = np.hypot(x[src] - x[dst], y[src] - y[dst]) <= half_m
+    return ptr, dst, near
 
 
 # --- geometry for the map ---------------------------------------------------------------------

@@ -27,6 +27,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import itertools
 import os
 import shutil
 import tempfile
@@ -685,7 +686,7 @@ def write_batches(
         first = next(iterator, None)
         columns = [] if first is None else list(_as_frame(first, crs.srid).columns)
         fields = [f.name for f in FIELDS if f.name in columns]
-        iterator = iter([first, *iterator] if first is not None else [])
+        iterator = itertools.chain([first], iterator) if first is not None else iter(())
     unknown = [name for name in fields if name not in FIELDS_BY_NAME]
     if unknown:
         raise ValueError(f"not export fields: {unknown}")

@@ -74,9 +74,7 @@ class ReceiptsScenario(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     runs: int = Field(10_000, ge=1, le=100_000, description="Monte Carlo runs (simulated futures)")
-    seed: int = Field(
-        2010, ge=0, description="random seed; the same seed gives the same answer to the pound"
-    )
+    seed: int = Field(2010, ge=0, description="random seed; the same seed gives the same answer to the pound")
     horizon_years: int = Field(
         10, ge=1, le=60, description="years simulated; sales falling later are not counted"
     )
@@ -121,9 +119,7 @@ class ReceiptsScenario(BaseModel):
         **_PROBABILITY,
         description="probability that a non-red building on the market sells (replaces its RAG's)",
     )
-    marketed_first_year: int = Field(
-        1, **_YEAR, description="first year a marketed building may sell"
-    )
+    marketed_first_year: int = Field(1, **_YEAR, description="first year a marketed building may sell")
     marketed_last_year: int = Field(2, **_YEAR, description="last year a marketed building may sell")
     declared_surplus_probability: float = Field(
         0.9,
@@ -170,6 +166,13 @@ class ReceiptsScenario(BaseModel):
     discount_rate_long: float = Field(
         0.030, ge=0.0, le=1.0, description="Green Book real discount rate from year 31"
     )
+    require_host: bool = Field(
+        True,
+        description=(
+            "an occupied building is released only if its service can move into a nearby building; "
+            "false reproduces a face-value count that assumes every service finds a home"
+        ),
+    )
     mode: EstateMode = Field(
         "single_estate",
         description=(
@@ -184,9 +187,7 @@ class ReceiptsScenario(BaseModel):
             first = getattr(self, f"{name}_first_year")
             last = getattr(self, f"{name}_last_year")
             if first > last:
-                raise ValueError(
-                    f"{name}_first_year ({first}) must not be after {name}_last_year ({last})"
-                )
+                raise ValueError(f"{name}_first_year ({first}) must not be after {name}_last_year ({last})")
         return self
 
 
@@ -536,6 +537,8 @@ def _sale_rules(buildings: EstateBuildings, scenario: ReceiptsScenario) -> _Sale
     unvalued = considered & ~red_excluded & np.isnan(buildings.value_gbp)
     in_scope = considered & ~red_excluded & ~unvalued
     own_move = buildings.vacant | buildings.own_host_nearby
+    if not scenario.require_host:
+        own_move = np.ones(n, dtype=bool)
     any_move = own_move | buildings.partner_host_nearby
     can_move = any_move if scenario.mode == "single_estate" else own_move
     releasable = in_scope & can_move
@@ -568,9 +571,7 @@ class _Simulation:
     building_pv: np.ndarray
 
 
-def _simulate(
-    buildings: EstateBuildings, scenario: ReceiptsScenario, rules: _SaleRules
-) -> _Simulation:
+def _simulate(buildings: EstateBuildings, scenario: ReceiptsScenario, rules: _SaleRules) -> _Simulation:
     runs, horizon = scenario.runs, scenario.horizon_years
     rng = np.random.default_rng(scenario.seed)
 
@@ -600,9 +601,7 @@ def _simulate(
     span_f = span.astype(np.float32)
     keep = 1.0 - scenario.disposal_cost_rate
     value = buildings.value_gbp[members]
-    occupied_m2 = np.where(
-        buildings.vacant[members], 0.0, np.nan_to_num(buildings.gia_m2[members], nan=0.0)
-    )
+    occupied_m2 = np.where(buildings.vacant[members], 0.0, np.nan_to_num(buildings.gia_m2[members], nan=0.0))
     transition = scenario.transition_cost_gbp_per_m2 * occupied_m2
 
     # Sums over buildings per run and year: values and transition costs of the
@@ -632,9 +631,7 @@ def _simulate(
             for b0 in range(0, m, building_block):
                 b1 = min(m, b0 + building_block)
                 sells = rng.random((rows, b1 - b0), dtype=np.float32) < probability[b0:b1]
-                year = (rng.random((rows, b1 - b0), dtype=np.float32) * span_f[b0:b1]).astype(
-                    np.intp
-                )
+                year = (rng.random((rows, b1 - b0), dtype=np.float32) * span_f[b0:b1]).astype(np.intp)
                 # float32 rounding can turn u * span into span itself.
                 np.minimum(year, span[b0:b1] - 1, out=year)
                 year += first[b0:b1]

@@ -186,7 +186,11 @@ def validate_property(
     except ValidationError as exc:
         raise ValidationFailed(_pydantic_errors(exc, index)) from None
     values = model.model_dump(exclude_unset=True, mode="json")
-    errors: list[FieldError] = []
+    errors: list[FieldError] = [
+        FieldError(name, "contains a NUL character", index)
+        for name, value in values.items()
+        if isinstance(value, str) and "\x00" in value
+    ]
     if creating:
         for name in REQUIRED_ON_CREATE:
             if values.get(name) in (None, ""):

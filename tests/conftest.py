@@ -8,15 +8,12 @@ unchanged, so they do not disturb the seed the read-only tests rely on.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, text
 
 from api.services.filters import PropertyFilter, parse_bbox
@@ -128,14 +129,22 @@ def build_query(
     )
 
 
+# The SELECT list in the order of gis.colocation.Building's fields.
+_BUILDING_COLUMNS = """k.id::text, k.owner, k.name, k.use_category, k.x_m, k.y_m, ST_X(k.geom), ST_Y(k.geom),
+    k.post_town, k.gia_m2, k.utilisation_pct, k.fte, k.value_gbp, k.running_cost_gbp_pa, k.condition,
+    k.tenure, k.tenure_detail, k.rag, k.disposal_stage, k.lease_expiry_date"""
+
+
 def load_buildings(
     conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
-) -> tuple[list[domain.Building], list[tuple[str, str]]]:
+) -> tuple[list[domain.Building], np.ndarray, np.ndarray]:
     """Return the buildings that could be in a hub and the pairs within walking distance.
 
-    One statement: the filter (indexed), ``ST_ClusterDBSCAN`` to prune, window
-    functions to count each cluster's owners, and the pairs by a hash join on
-    grid cells of side ``distance_m`` confirmed by ``ST_DWithin``.
+    Pairs come as two arrays of positions in the building list. One statement:
+    the filter (indexed), ``ST_ClusterDBSCAN`` to prune, window functions to
+    count each cluster's owners, and the pairs by an equi-join on grid cells of
+    side ``distance_m`` confirmed by ``ST_DWithin``. Buildings come ordered by
+    cluster, so a caller could take one cluster at a time.
     """
     rules = query.rules
     flt = PropertyFilter(owner=list(query.partners), use=list(rules.uses), town=query.town, bbox=query.bbox)
@@ -156,7 +165,10 @@ def load_buildings(
         return visibility.sql_column(name, viewer, "p", public_rag)
 
     params.update(
-        distance_m=float(rules.distance_m), min_owners=rules.min_owners, leaving=sorted(domain.LEAVING_STAGES)
+        distance_m=float(rules.distance_m),
+        loose_m2=(float(rules.distance_m) + 0.001) ** 2,
+        min_owners=rules.min_owners,
+        leaving=sorted(domain.LEAVING_STAGES),
     )
     sql = f"""
         WITH s AS (
@@ -177,7 +189,8 @@ def load_buildings(
             FROM s WHERE s.cid IS NOT NULL
         ),
         keep AS MATERIALIZED (
-            SELECT c.*, ST_X(c.geom_bng) AS x_m, ST_Y(c.geom_bng) AS y_m,
+            SELECT c.*, (row_number() OVER (ORDER BY c.cid, c.id) - 1)::int AS ix,
+                   ST_X(c.geom_bng) AS x_m, ST_Y(c.geom_bng) AS y_m,
                    floor(ST_X(c.geom_bng) / :distance_m)::bigint AS gx,
                    floor(ST_Y(c.geom_bng) / :distance_m)::bigint AS gy
             FROM (SELECT r.*, max(r.owner_rank) OVER (PARTITION BY r.cid) AS cluster_owners FROM ranked r) c
@@ -188,37 +201,42 @@ def load_buildings(
             -- lies in the same cell of side distance_m or one of the eight round
             -- it. Half of those eight suffice (each pair of cells meets once),
             -- so every survivor meets only nearby survivors, with no index probe.
-            SELECT a.id AS a_id, b.id::text AS b_id
+            SELECT a.ix AS a_ix, b.ix AS b_ix
             FROM keep a
             CROSS JOIN (VALUES (0, 0), (0, 1), (1, -1), (1, 0), (1, 1)) AS o(dx, dy)
             JOIN keep b ON b.gx = a.gx + o.dx AND b.gy = a.gy + o.dy
-            WHERE (a.id < b.id OR (o.dx, o.dy) <> (0, 0)) AND ST_DWithin(a.geom_bng, b.geom_bng, :distance_m)
+            WHERE (a.ix < b.ix OR (o.dx, o.dy) <> (0, 0))
+              -- Plain arithmetic first (a millimetre generous), the exact test after.
+              AND (a.x_m - b.x_m) ^ 2 + (a.y_m - b.y_m) ^ 2 <= :loose_m2
+              AND ST_DWithin(a.geom_bng, b.geom_bng, :distance_m)
         )
-        SELECT k.id::text AS id, k.owner, k.name, k.use_category, k.post_town,
-               k.x_m, k.y_m, ST_X(k.geom) AS lon, ST_Y(k.geom) AS lat,
-               k.gia_m2, k.utilisation_pct, k.fte, k.value_gbp, k.running_cost_gbp_pa, k.condition,
-               k.tenure, k.tenure_detail, k.rag, k.disposal_stage, k.lease_expiry_date,
-               coalesce(n.ids, '{{}}') AS neighbour_ids
+        SELECT {_BUILDING_COLUMNS}, coalesce(n.ixs, '{{}}') AS neighbour_ixs
         FROM keep k
-        LEFT JOIN (SELECT a_id, array_agg(b_id) AS ids FROM pairs GROUP BY a_id) n ON n.a_id = k.id
-        ORDER BY k.id
+        LEFT JOIN (SELECT a_ix, array_agg(b_ix) AS ixs FROM pairs GROUP BY a_ix) n ON n.a_ix = k.ix
+        ORDER BY k.ix
     """
     _analysis_settings(conn)
-    rows = conn.execute(text(sql), params).mappings().all()
-    buildings: list[domain.Building] = []
-    pairs: list[tuple[str, str]] = []
-    for row in rows:
-        buildings.append(domain.Building.from_mapping(row))
-        pairs.extend((row["id"], other) for other in row["neighbour_ids"])
-    return buildings, pairs
+    rows = conn.execute(text(sql), params).all()
+    # Plain tuples in the Building's field order: a national run has 300,000+ rows.
+    buildings = [domain.Building(*row[:-1]) for row in rows]
+    counts = np.fromiter((len(row[-1]) for row in rows), dtype=np.int64, count=len(rows))
+    a_ix = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+    b_ix = np.fromiter((ix for row in rows for ix in row[-1]), dtype=np.int64, count=int(counts.sum()))
+    return buildings, a_ix, b_ix
 
 
 def _analysis_settings(conn: Connection) -> None:
-    # DBSCAN's cost estimate trips the JIT threshold, and compiling the plan
-    # costs more (1-2 s at 200,000 rows) than it saves; and the sorts of a
-    # national run (a few hundred thousand rows) should stay in memory.
+    """Planner settings for this transaction's analysis statements.
+
+    DBSCAN's cost estimate trips the JIT threshold, and compiling the plan
+    costs more (1-2 s at 200,000 rows) than it saves. The planner cannot size
+    the CTEs, and at national scale it then picks merge joins that sort
+    millions of rows; the grid equi-joins want hashing. A national run's sorts
+    and hashes (a few hundred thousand rows) fit in 128 MB.
+    """
     conn.execute(text("SET LOCAL jit = off"))
-    conn.execute(text("SET LOCAL work_mem = '64MB'"))
+    conn.execute(text("SET LOCAL enable_mergejoin = off"))
+    conn.execute(text("SET LOCAL work_mem = '128MB'"))
 
 
 def owner_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
@@ -235,9 +253,9 @@ def find_colocation_candidates(
     conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
 ) -> list[domain.Candidate]:
     """Return the candidate hubs for a validated query, best score first (at most ``query.limit``)."""
-    buildings, pairs = load_buildings(conn, viewer, query, public_rag)
+    buildings, a_ix, b_ix = load_buildings(conn, viewer, query, public_rag)
     names = owner_names(conn, (b.owner for b in buildings))
-    candidates = domain.find_candidates(buildings, pairs, query.rules, names)
+    candidates = domain.find_candidates_indexed(buildings, a_ix, b_ix, query.rules, names)
     if query.owners:
         wanted = set(query.owners)
         candidates = [c for c in candidates if wanted.intersection(c.owners)]

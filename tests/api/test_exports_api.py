@@ -14,20 +14,12 @@ from sqlalchemy import Engine
 from support import auth_header
 
 from api.db import write_transaction
-from api.routes.exports import router
 from api.services import properties as props
 from gis import exports as ex
 from gis.register import validate_property
 
 CANARY = 987654321
 EXTENSIONS = list(ex.FORMATS)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _exports_routes(app) -> None:  # type: ignore[no-untyped-def]
-    """Until api/main.py includes the exports router, include it here (once)."""
-    if not any(getattr(route, "path", "").startswith("/exports/") for route in app.routes):
-        app.include_router(router)
 
 
 @pytest.fixture(scope="module")
