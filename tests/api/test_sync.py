@@ -150,3 +150,58 @@ def test_too_old_cursor_is_410(client, partner, owner_engine) -> None:  # type: 
     finally:
         with owner_engine.begin() as conn:
             conn.execute(text("UPDATE feed_state SET pruned_through = :p"), {"p": pruned})
+
+
+def test_duplicate_arriving_while_the_first_runs_is_409(client, partner, seeded, engine) -> None:  # type: ignore[no-untyped-def]
+    from api.services.sync import _lock_key
+
+    org, headers = partner
+    with seeded.connect() as conn:
+        key_row = conn.execute(text("SELECT id::text FROM api_key WHERE org = :o"), {"o": org}).scalar_one()
+    before = register_fingerprint(seeded)
+    # Another request with this key is mid-flight: it holds the key's transaction lock.
+    with engine.connect() as holder:
+        holder.begin()
+        holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(key_row, "busy-1")})
+        response = client.post("/sync/properties", json={"records": [_record("B1")]},
+                               headers={**headers, "Idempotency-Key": "busy-1"})
+        holder.rollback()
+    assert response.status_code == 409
+    assert register_fingerprint(seeded) == before
+    retry = client.post("/sync/properties", json={"records": [_record("B1")]}, headers={**headers, "Idempotency-Key": "busy-1"})
+    assert retry.status_code == 200
+
+
+def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(live_server, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import httpx
+
+    orgs = [make_org(), make_org()]
+    keys = {org: auth_header(make_key(org, "writer")) for org in orgs}
+    with httpx.Client(base_url=live_server, timeout=60) as http:
+        start = http.get("/changes?limit=1", headers=keys[orgs[0]]).json()
+        cursor = start["next"]
+        while start["has_more"]:
+            start = http.get(f"/changes?since={cursor}&limit=10000", headers=keys[orgs[0]]).json()
+            cursor = start["next"]
+
+    def push(org: str) -> None:
+        with httpx.Client(base_url=live_server, timeout=60) as http:
+            for night in range(3):
+                batch = {"records": [_record(f"{org[-4:]}-{i}", name=f"night {night}") for i in range(50)]}
+                response = http.post("/sync/properties", json=batch,
+                                     headers={**keys[org], "Idempotency-Key": f"{org}-{night}"})
+                assert response.status_code == 200, response.text
+
+    threads = [threading.Thread(target=push, args=(org,)) for org in orgs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # Each partner reads the other's changes through the feed, every version once.
+    with httpx.Client(base_url=live_server, timeout=60) as http:
+        page = http.get(f"/changes?since={cursor}&owner={orgs[1]}&limit=10000", headers=keys[orgs[0]]).json()
+    versions = sorted((c["asset_ref"], c["version"]) for c in page["changes"])
+    assert versions == sorted((f"{orgs[1][-4:]}-{i}", v) for i in range(50) for v in (1, 2, 3))
+    assert all(c["record"]["value_gbp"] == 750_000 for c in page["changes"])  # partners see partner fields
