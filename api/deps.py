@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
 
 from api.auth import Principal, anonymous, principal_for_key
+from api.services.filters import PropertyFilter, build_filter
 from api.settings import Settings
 
 
@@ -59,3 +61,26 @@ def parse_if_match(value: str | None) -> int | None:
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+@dataclass
+class FilterParams:
+    """The register's filters as query parameters, shared by every listing, tile and export."""
+
+    owner: Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")] = None
+    rag: Annotated[list[str] | None, Query(description="red, amber, green or unrated")] = None
+    use: Annotated[list[str] | None, Query(description="use category slug(s)")] = None
+    town: Annotated[str | None, Query(max_length=100, description="post town")] = None
+    postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None
+    q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (default lon/lat)")] = None
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS84, EPSG:4326 or EPSG:27700")] = None
+    min_value_gbp: Annotated[int | None, Query(ge=0)] = None
+    max_value_gbp: Annotated[int | None, Query(ge=0)] = None
+
+    def build(self) -> PropertyFilter:
+        """Validate into a PropertyFilter; raises ValidationFailed naming every bad parameter."""
+        return build_filter(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+FilterDep = Annotated[FilterParams, Depends()]

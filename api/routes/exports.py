@@ -15,17 +15,13 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep
 from api.services import exports as svc
-from api.services.filters import build_filter
 from gis import exports as writer
 from gis.errors import FieldError, NotFound, ValidationFailed
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 
-OwnerQ = Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")]
-RagQ = Annotated[list[str] | None, Query(description="red, amber, green")]
-UseQ = Annotated[list[str] | None, Query(description="use category slug(s)")]
 CrsQ = Annotated[
     str | None,
     Query(
@@ -66,16 +62,7 @@ def export_properties(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    owner: OwnerQ = None,
-    rag: RagQ = None,
-    use: UseQ = None,
-    town: Annotated[str | None, Query(max_length=100)] = None,
-    postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None,
-    q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-    min_value_gbp: Annotated[int | None, Query(ge=0)] = None,
-    max_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    filters: FilterDep,
     crs: CrsQ = None,
 ) -> FileResponse:
     fmt = writer.FORMATS.get(extension.lower())
@@ -90,18 +77,7 @@ def export_properties(
     except ValidationFailed as exc:
         errors += exc.errors
     try:
-        flt = build_filter(
-            owner=owner,
-            rag=rag,
-            use=use,
-            town=town,
-            postcode=postcode,
-            q=q,
-            bbox=bbox,
-            bbox_crs=bbox_crs,
-            min_value_gbp=min_value_gbp,
-            max_value_gbp=max_value_gbp,
-        )
+        flt = filters.build()
     except ValidationFailed as exc:
         errors += exc.errors
     if errors:

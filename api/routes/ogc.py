@@ -7,13 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep, etag
+from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
 from api.errors import BadRequest
 from api.html import render_document
 from api.services import features as ogc
 from api.services import properties as svc
 from api.services import tiles as tile_svc
-from api.services.filters import build_filter
 from api.urls import base_url, page_url
 from gis import crs as crs_mod
 from gis import layers, visibility
@@ -95,26 +94,16 @@ def items(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs")] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    filters: FilterDep,
     crs: Annotated[str | None, Query(description="CRS84 (default), EPSG:4326 or EPSG:27700")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-    owner: Annotated[list[str] | None, Query()] = None,
-    rag: Annotated[list[str] | None, Query()] = None,
-    use: Annotated[list[str] | None, Query()] = None,
-    town: Annotated[str | None, Query(max_length=100)] = None,
-    postcode: Annotated[str | None, Query(max_length=10)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    min_value_gbp: Annotated[int | None, Query(ge=0)] = None,
-    max_value_gbp: Annotated[int | None, Query(ge=0)] = None,
     f: FQ = None,
 ) -> Response:
     out_crs = _crs_or_400(crs, "crs")
-    _crs_or_400(bbox_crs, "bbox-crs")
+    _crs_or_400(filters.bbox_crs, "bbox-crs")
     try:
-        flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
-                           bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
+        flt = filters.build()
     except ValidationFailed as exc:
         if any(e.field == "bbox" for e in exc.errors):
             raise BadRequest(exc.detail, parameter="bbox") from None
@@ -179,14 +168,11 @@ def tile(
     tileMatrix: int,  # noqa: N803 - the OGC path parameter names
     tileRow: int,  # noqa: N803
     tileCol: int,  # noqa: N803
-    owner: Annotated[list[str] | None, Query()] = None,
-    rag: Annotated[list[str] | None, Query()] = None,
-    use: Annotated[list[str] | None, Query()] = None,
-    town: Annotated[str | None, Query(max_length=100)] = None,
+    filters: FilterDep,
 ) -> Response:
     if not layers.valid_tile(tileMatrix, tileRow, tileCol):
         raise NotFound(f"no tile {tileMatrix}/{tileRow}/{tileCol} in WebMercatorQuad")
-    flt = build_filter(owner=owner, rag=rag, use=use, town=town)
+    flt = filters.build()
     with engine.connect() as conn:
         result = tile_svc.render_tile(conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES,
                                       settings.public_rag)

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep, etag, parse_if_match
+from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
 from api.services import properties as svc
-from api.services.filters import build_filter
 from api.urls import page_url
 from api.db import write_transaction
 from gis import crs as crs_mod
@@ -18,9 +17,6 @@ from gis.register import PropertyCreate, PropertyFields, validate_property
 
 router = APIRouter(prefix="/properties", tags=["register"])
 
-OwnerQ = Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")]
-RagQ = Annotated[list[str] | None, Query(description="red, amber, green")]
-UseQ = Annotated[list[str] | None, Query(description="use category slug(s)")]
 CrsQ = Annotated[str | None, Query(description="CRS of geometry in the body: CRS84 (default) or EPSG:27700")]
 
 
@@ -30,21 +26,11 @@ def list_properties(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    owner: OwnerQ = None,
-    rag: RagQ = None,
-    use: UseQ = None,
-    town: Annotated[str | None, Query(max_length=100)] = None,
-    postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None,
-    q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-    min_value_gbp: Annotated[int | None, Query(ge=0)] = None,
-    max_value_gbp: Annotated[int | None, Query(ge=0)] = None,
+    filters: FilterDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    flt = build_filter(owner=owner, rag=rag, use=use, town=town, postcode=postcode, q=q, bbox=bbox,
-                       bbox_crs=bbox_crs, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp)
+    flt = filters.build()
     position = svc.decode_cursor(cursor)
     after = position[1] if position and position[0] == "after" else None
     with engine.connect() as conn:

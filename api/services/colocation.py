@@ -37,15 +37,16 @@ ADMIN = Viewer(Tier.owner, admin=True)
 LIMIT_MAX = 1_000
 
 
-def need_sql(fte: str, utilisation_pct: str, gia_m2: str) -> str:
-    """The space-need rule of gis.colocation.space_need as an SQL expression.
+def need_milli_sql(fte: str, utilisation_pct: str, gia_m2: str) -> str:
+    """The space-need rule of gis.colocation.space_need in SQL, in thousandths of a m².
 
-    Rounded to thousandths of a m², as the Python arithmetic compares needs.
+    The same double-precision arithmetic and rounding as the Python, so both
+    sides compare the same integers.
     """
     return f"""round((CASE
         WHEN {fte} IS NOT NULL THEN {fte} * :m2_per_fte
         WHEN {gia_m2} IS NOT NULL AND {utilisation_pct} IS NOT NULL THEN {gia_m2} * {utilisation_pct} / 100.0
-        ELSE coalesce({gia_m2}, 0) END)::numeric, 3)"""
+        ELSE coalesce({gia_m2}, 0) END) * 1000)::bigint"""
 
 
 @dataclass(frozen=True)
@@ -466,18 +467,33 @@ def host_flags(
     def col(name: str, alias: str) -> str:
         return visibility.sql_column(name, viewer, alias)
 
-    def need(alias: str) -> str:
+    def need_milli(alias: str) -> str:
         # The need rule on the viewer's projection of each field.
-        return need_sql(col("fte", alias), col("utilisation_pct", alias), f"{alias}.gia_m2")
+        return need_milli_sql(col("fte", alias), col("utilisation_pct", alias), f"{alias}.gia_m2")
 
     stage = col("disposal_stage", "p")
+
+    def host_nearby(same_owner: bool) -> str:
+        # A semi-join: each building meets the hosts in its grid cell (side
+        # distance_m) and the eight round it, and stops at the first that fits.
+        # Written as s.gx = h.gx - o.dx so that the planner can hash on it.
+        return f"""EXISTS (
+            SELECT 1 FROM host h
+            CROSS JOIN (VALUES (-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0), (0, 1), (1, -1), (1, 0), (1, 1))
+                AS o(dx, dy)
+            WHERE s.gx = h.gx - o.dx AND s.gy = h.gy - o.dy
+              AND h.owner {"=" if same_owner else "<>"} s.owner AND h.id <> s.id
+              AND h.spare_milli >= s.need_milli
+              AND (h.x_m - s.x_m) ^ 2 + (h.y_m - s.y_m) ^ 2 <= :loose_m2
+              AND ST_DWithin(h.geom_bng, s.geom_bng, :distance_m))"""
+
     sql = f"""
         WITH shareable AS MATERIALIZED (
-            SELECT p.id, p.owner, p.geom_bng,
+            SELECT p.id, p.owner, p.geom_bng, ST_X(p.geom_bng) AS x_m, ST_Y(p.geom_bng) AS y_m,
                    floor(ST_X(p.geom_bng) / :distance_m)::bigint AS gx,
                    floor(ST_Y(p.geom_bng) / :distance_m)::bigint AS gy,
-                   {need("p")} AS need_m2,
-                   round(p.gia_m2::numeric, 3) - {need("p")} AS spare_m2,
+                   {need_milli("p")} AS need_milli,
+                   round(p.gia_m2 * 1000)::bigint - {need_milli("p")} AS spare_milli,
                    p.tenure_detail IS DISTINCT FROM 'vacant' AND p.gia_m2 > 0
                        AND ({stage} IS NULL OR {stage} <> ALL(:leaving)) AS can_host,
                    p.tenure_detail IS DISTINCT FROM 'vacant'
@@ -486,19 +502,13 @@ def host_flags(
             WHERE p.deleted_at IS NULL AND p.geom_bng IS NOT NULL AND {visibility.sql_filter(viewer, "p")}
               AND p.use_category = ANY(:uses)
         ),
-        host AS (SELECT * FROM shareable WHERE can_host)
-        -- Each building meets the hosts in its grid cell (side distance_m) and
-        -- the eight round it: an equi-join, then ST_DWithin confirms.
-        SELECT s.id::text AS id,
-               coalesce(bool_or(h.owner = s.owner), false) AS own,
-               coalesce(bool_or(h.owner <> s.owner), false) AS partner
-        FROM shareable s
-        CROSS JOIN (VALUES (-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0), (0, 1), (1, -1), (1, 0), (1, 1))
-            AS o(dx, dy)
-        LEFT JOIN host h ON h.gx = s.gx + o.dx AND h.gy = s.gy + o.dy AND h.id <> s.id
-                        AND h.spare_m2 >= s.need_m2 AND ST_DWithin(h.geom_bng, s.geom_bng, :distance_m)
-        WHERE s.is_subject
-        GROUP BY s.id
+        host AS MATERIALIZED (SELECT * FROM shareable WHERE can_host),
+        subject AS MATERIALIZED (SELECT * FROM shareable WHERE is_subject),
+        own AS (SELECT s.id FROM subject s WHERE {host_nearby(same_owner=True)}),
+        partner AS (SELECT s.id FROM subject s WHERE {host_nearby(same_owner=False)})
+        SELECT s.id::text AS id, s.id IN (SELECT id FROM own) AS own, s.id IN (SELECT id FROM partner) AS partner
+        FROM subject s
     """
+    params["loose_m2"] = (float(rules.distance_m) + 0.001) ** 2
     _analysis_settings(conn)
     return {row.id: (row.own, row.partner) for row in conn.execute(text(sql), params)}
