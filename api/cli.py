@@ -208,6 +208,7 @@ def keys_revoke(prefix: str) -> None:
 def _wire_commands() -> None:
     """Commands that live in api/commands/, one module per capability."""
     from api.commands.imports import import_transparency, import_vector
+    from api.commands.colocation import colocation
     from api.commands.export import export
     from api.commands.receipts import receipts
 
@@ -215,6 +216,7 @@ def _wire_commands() -> None:
     import_app.command("vector")(import_vector)
     app.command("receipts")(receipts)
     app.command("export")(export)
+    app.command("colocation")(colocation)
 
 
 _wire_commands()

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.ratelimit import RateLimiter
-from api.routes import exports, health, imports, maps, ogc, organisations, properties, receipts, sync
+from api.routes import colocation, exports, health, imports, maps, ogc, organisations, properties, receipts, sync
 from api.settings import Settings, get_settings
 
 
@@ -24,6 +24,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.has_colocation = True  # the map offers the hub layer
+    app.state.extra_collections = {
+        "colocation-candidates": {
+            "title": "Co-location candidates",
+            "description": "Groups of partners' buildings within walking distance that could share one site",
+        }
+    }
     register_error_handlers(app)
 
     @app.middleware("http")
@@ -46,7 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Other web maps may use our tiles and features (read-only, no credentials).
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["ETag", "Content-Crs", "Link"])
-    for module in (health, ogc, organisations, properties, sync, imports, receipts, exports, maps):
+    for module in (health, ogc, organisations, properties, sync, imports, receipts, exports, colocation, maps):
         app.include_router(module.router)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
               name="vendor-leaflet")

@@ -29,7 +29,8 @@ def estate_map(request: Request, engine: EngineDep, settings: SettingsDep) -> HT
     with engine.connect() as conn:
         bounds = tile_svc.register_bounds(conn)
         owners = [dict(r) for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()]
-    hubs = f"{base}/colocation/candidates?f=geojson&limit=50" if getattr(request.app.state, "has_colocation", False) else None
+    hubs = (f"{base}/colocation/candidates?f=geojson&limit=50"
+            if getattr(request.app.state, "has_colocation", False) else None)
     config = MapConfig(
         static_base=f"{base}/static",
         tiles_url=f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}",

@@ -185,3 +185,53 @@ def tile(
     if request.headers.get("if-none-match") == result.etag:
         return Response(status_code=304, headers=headers)
     return Response(result.data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
+
+
+# The co-location analysis as a second OGC collection, so QGIS can load the hubs beside the buildings.
+@router.get("/collections/colocation-candidates", summary="The co-location candidates collection")
+def colocation_collection(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
+    doc = next(c for c in _collections(request, settings, engine) if c["id"] == "colocation-candidates")
+    return _respond(request, f, doc, doc["title"])
+
+
+def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from api.services.colocation import candidates_feature_collection
+
+    with engine.connect() as conn:
+        return candidates_feature_collection(conn, principal.viewer, public_rag=settings.public_rag, **params)
+
+
+@router.get("/collections/colocation-candidates/items", summary="Hub candidates as GeoJSON outlines, best first")
+def colocation_items(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    distance_m: Annotated[float, Query(description="walking distance between partners, metres")] = 800,
+    town: Annotated[str | None, Query(max_length=100)] = None,
+    owner: Annotated[str | None, Query(max_length=63)] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+    crs: Annotated[str | None, Query(description="CRS84 only for this collection")] = None,
+    f: FQ = None,
+) -> Response:
+    if _crs_or_400(crs, "crs") != crs_mod.CRS84:
+        raise BadRequest("the colocation-candidates collection is served in CRS84 only", parameter="crs")
+    doc = _hubs(engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox)
+    base = base_url(request, settings)
+    doc = ogc.items_document(doc["features"], number_matched=None, exact=True, links=[
+        {"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
+        {"href": f"{base}/collections/colocation-candidates", "rel": "collection", "type": "application/json"},
+    ])
+    return _respond(request, f, doc, "Co-location candidates", media_type=ogc.GEOJSON,
+                    headers={"Content-Crs": f"<{crs_mod.CRS84.uri}>"})
+
+
+@router.get("/collections/colocation-candidates/items/{hub_id}", summary="One hub candidate")
+def colocation_item(hub_id: str, request: Request, engine: EngineDep, settings: SettingsDep,
+                    principal: PrincipalDep, f: FQ = None) -> Response:
+    doc = _hubs(engine, principal, settings, limit=1000)
+    feature = next((ft for ft in doc["features"] if ft["id"] == hub_id), None)
+    if feature is None:
+        raise NotFound(f"no co-location candidate {hub_id!r} under the default rules")
+    return _respond(request, f, feature, feature["properties"]["host_name"], media_type=ogc.GEOJSON)

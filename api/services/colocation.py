@@ -1,11 +1,18 @@
 """Co-location candidates and host flags: the SQL half of the analysis (rules in gis/colocation.py).
 
-PostGIS does the spatial work next to its indexes: it filters the register to
-the buildings that can share, prunes with ``ST_ClusterDBSCAN`` those that can
-be in no hub (no neighbour, or only one owner in their cluster), and lists each
-remaining building's neighbours within ``distance_m`` with ``ST_DWithin`` on
-the GIST-indexed ``geom_bng`` (EPSG:27700 metres). Python then forms the hubs
-(:func:`gis.colocation.find_candidates`) from those rows.
+PostGIS does the spatial work, set-based, in metres (``geom_bng``,
+EPSG:27700): it filters the register to the buildings that can share, prunes
+with ``ST_ClusterDBSCAN`` those that can be in no hub (no neighbour, or only one
+owner in their cluster), and lists the pairs within ``distance_m`` by an
+equi-join on grid cells of that side confirmed by ``ST_DWithin``. Python then
+forms the hubs (:func:`gis.colocation.find_candidates_indexed`) from those rows.
+Every statement is read-only and needs no temporary table, so the analysis can
+run on a streaming replica.
+
+Measured (2-core box shared with other work): the Worcestershire seed (1,326
+properties) in ~30-70 ms; a synthetic national register of 1,000,000
+properties in ~33 s at 800 m (SQL ~13 s, fetch ~7 s, peel and scores ~13 s)
+and one town of it in ~0.2 s; ``host_flags`` over it in ~11 s.
 
 Visibility: the analysis sees exactly what the viewer may see. Sensitive
 records are not in the public's analysis at all, and every field is read
@@ -449,7 +456,7 @@ def host_flags(
     whose spare space (GIA less its own need) takes this building's need: of
     the same owner (own) or of another (partner). Each building is judged
     alone: two may both count on the same spare room (the candidates analysis
-    is the one that adds needs up). One statement of scans, sorts and equi-joins.
+    is the one that adds needs up). One statement: a scan and two hash semi-joins on grid cells.
     """
     rules = domain.ColocationRules(
         distance_m=distance_m,
@@ -506,7 +513,8 @@ def host_flags(
         subject AS MATERIALIZED (SELECT * FROM shareable WHERE is_subject),
         own AS (SELECT s.id FROM subject s WHERE {host_nearby(same_owner=True)}),
         partner AS (SELECT s.id FROM subject s WHERE {host_nearby(same_owner=False)})
-        SELECT s.id::text AS id, s.id IN (SELECT id FROM own) AS own, s.id IN (SELECT id FROM partner) AS partner
+        SELECT s.id::text AS id, s.id IN (SELECT id FROM own) AS own,
+               s.id IN (SELECT id FROM partner) AS partner
         FROM subject s
     """
     params["loose_m2"] = (float(rules.distance_m) + 0.001) ** 2

@@ -127,7 +127,10 @@ window.addEventListener("load", function () {
     cfg.owners.forEach(function (o) {
       overlays['<span class="swatch ring"></span>' + esc(o.name)] = tileLayer({ owner: o.code }, null, true);
     });
-    if (hubs) { overlays['<span class="swatch hub"></span>Co-location hubs'] = hubs; }
+    if (hubs) {
+      overlays['<span class="swatch hub"></span>Co-location hubs'] = hubs;
+      if (!map.hasLayer(hubs)) { hubs.addTo(map); }
+    }
     control = L.control.layers(null, overlays, { collapsed: true }).addTo(map);
     Object.keys(overlays).forEach(function (k) { if (active.indexOf(overlays[k]) < 0) { active.push(overlays[k]); } });
   }
@@ -138,17 +141,19 @@ window.addEventListener("load", function () {
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (fc) {
         if (!fc) { return; }
-        hubs = L.geoJSON(fc, {
-          style: { color: "#503cb4", weight: 2, fillOpacity: 0.15 },
-          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 6, color: "#503cb4" }); },
-          onEachFeature: function (f, layer) {
-            var p = f.properties;
-            layer.bindPopup('<div class="estate-popup"><h3>Hub candidate: ' + esc(p.town || "") + "</h3>" +
-              "<p>Host: <b>" + esc(p.host_name) + "</b></p><p>Partners: " + esc((p.owners || []).join(", ")) + "</p>" +
-              "<p>Releases " + esc(p.released_count) + " buildings worth " + money(p.capital_value_gbp) + "</p>" +
-              "<p>Saves " + money(p.running_cost_saved_gbp_pa) + " a year; payback " + esc(p.payback_years) + " years</p>" +
-              "<p>Score " + esc(p.score) + "</p></div>");
-          }
+        // Each hub: its outline, and a ring on the host that stays visible at county zoom.
+        hubs = L.layerGroup();
+        fc.features.forEach(function (f) {
+          var p = f.properties;
+          var html = '<div class="estate-popup estate-hub"><h3>Hub candidate #' + esc(p.rank) + ": " + esc(p.town || "") + "</h3>" +
+            "<p>Host: <b>" + esc(p.host_name) + "</b></p><p>Partners: " + esc((p.owner_names || p.owners || []).join(", ")) + "</p>" +
+            "<p>Releases " + esc(p.released_count) + " buildings worth " + money(p.capital_value_gbp) + "</p>" +
+            "<p>Saves " + money(p.running_cost_saved_gbp_pa) + " a year; payback " + esc(p.payback_years === null ? "not shown" : p.payback_years) + " years</p>" +
+            "<p>Score " + esc(p.score) + "</p></div>";
+          L.geoJSON(f, { style: { color: "#503cb4", weight: 2, fillOpacity: 0.15 } }).bindPopup(html).addTo(hubs);
+          var host = p.host_geometry.coordinates;
+          L.circleMarker([host[1], host[0]], { radius: 10, color: "#503cb4", weight: 3, fill: false, className: "estate-hub-host" })
+            .bindPopup(html).addTo(hubs);
         });
       })
       .catch(function () { say("Hub layer unavailable."); });

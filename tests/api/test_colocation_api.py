@@ -26,17 +26,6 @@ ORIGIN_E -= 4_000.0
 MONEY = ("capital_value_gbp", "running_cost_saved_gbp_pa", "transition_cost_gbp", "payback_years")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def colocation_routes(app: FastAPI) -> None:
-    """Reach the router even before api/main.py includes it (the lead wires it there)."""
-    with TestClient(app) as probe:
-        missing = probe.get("/colocation/candidates", params={"limit": 1}).status_code == 404
-    if missing:
-        from api.routes.colocation import router
-
-        app.include_router(router)
-
-
 class Place:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

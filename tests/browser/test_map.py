@@ -101,3 +101,15 @@ def test_filter_by_owner_redraws_only_that_owner(offline_page, live_server) -> N
     page.wait_for_function(
         f"() => {{ const n = document.querySelectorAll('.leaflet-tile-container path').length; return n > 0 && n < {before}; }}",
         timeout=30_000)
+
+
+def test_hub_layer_shows_partners_and_savings(offline_page, live_server) -> None:  # type: ignore[no-untyped-def]
+    page = offline_page
+    page.goto(f"{live_server}/map", wait_until="load")
+    hub = "path.estate-hub-host"
+    page.wait_for_selector(f".leaflet-overlay-pane {hub}", timeout=30_000)
+    assert page.evaluate(f"() => document.querySelectorAll('.leaflet-overlay-pane {hub}').length") >= 5
+    page.click(f".leaflet-overlay-pane {hub} >> nth=0", force=True)
+    popup = page.wait_for_selector(".estate-hub", timeout=10_000)
+    text = popup.inner_text()
+    assert "Host:" in text and "Partners:" in text and "payback" in text

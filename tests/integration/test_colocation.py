@@ -426,3 +426,51 @@ def test_seed_file_is_the_one_the_register_holds(seeded: Engine) -> None:
             )
         ).scalar_one()
     assert db_count == csv_count
+
+
+def test_host_flags_agree_with_a_plain_python_computation_on_the_register(seeded: Engine) -> None:
+    rules = domain.ColocationRules()
+    with seeded.connect() as conn:
+        flags = svc.host_flags(conn)
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT id::text AS id, owner, name, use_category, ST_X(geom) AS lon, ST_Y(geom) AS lat,"
+                    " gia_m2, utilisation_pct, fte, tenure_detail, rag, disposal_stage"
+                    " FROM property WHERE deleted_at IS NULL AND geom IS NOT NULL"
+                )
+            )
+            .mappings()
+            .all()
+        )
+    shareable = [r for r in rows if r["use_category"] in rules.uses]
+    east, north = TO_BNG.transform([r["lon"] for r in shareable], [r["lat"] for r in shareable])
+    buildings = [
+        domain.Building.from_mapping({**r, "x_m": x, "y_m": y})
+        for r, x, y in zip(shareable, east, north, strict=True)
+    ]
+    need = np.array([round(domain.space_need(b).m2 * 1000) for b in buildings])
+    can_host = np.array(
+        [
+            domain.can_host(b)
+            and b.tenure_detail != "vacant"
+            and b.disposal_stage not in domain.LEAVING_STAGES
+            for b in buildings
+        ]
+    )
+    spare = np.array([round((b.gia_m2 or 0) * 1000) for b in buildings]) - need
+    xy = np.array([east, north]).T
+    near = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) <= rules.distance_m
+    np.fill_diagonal(near, False)
+    owners = np.array([b.owner for b in buildings])
+    same = owners[:, None] == owners[None, :]
+    fits = near & can_host[None, :] & (spare[None, :] >= need[:, None])
+    expected = {
+        b.id: (bool((fits[i] & same[i]).any()), bool((fits[i] & ~same[i]).any()))
+        for i, b in enumerate(buildings)
+        if b.tenure_detail != "vacant" and b.rag != "red"
+    }
+
+    assert flags == expected
+    assert sum(own for own, _ in flags.values()) > 20
+    assert sum(partner for _, partner in flags.values()) > 20

@@ -6,6 +6,7 @@ import math
 from itertools import combinations
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gis import colocation as c
@@ -339,3 +340,32 @@ def test_outline_is_a_polygon_round_every_member() -> None:
     to_wgs = Transformer.from_crs(27700, 4326, always_xy=True)
     for m in cand.members:
         assert outline.contains(Point(*to_wgs.transform(m.building.x_m, m.building.y_m)))
+
+
+def test_the_first_ranks_computed_at_once_equal_ranks_computed_one_by_one() -> None:
+    # The lazy heap is only right if its first ranks are the true ones.
+    grid = [
+        building(
+            f"b{i}-{j}",
+            f"o{(i * 3 + j) % 5}",
+            170.0 * i,
+            130.0 * j,
+            gia_m2=700.0 + 53 * ((i * j) % 7),
+            fte=None if (i + j) % 4 == 0 else 10.0 + i,
+            utilisation_pct=60.0,
+        )
+        for i in range(8)
+        for j in range(8)
+    ]
+    rules = c.ColocationRules(distance_m=400)
+    pairs = pairs_within(grid, rules.distance_m)
+    index = {b.id: k for k, b in enumerate(grid)}
+    peel = c._Peel(
+        grid, np.array([index[a] for a, _ in pairs]), np.array([index[b] for _, b in pairs]), rules
+    )
+
+    at_once = dict((position, rank) for rank, position in peel.initial_ranks())
+    one_by_one = {i: rank for i in range(len(grid)) if (rank := peel.rank(i)) is not None}
+
+    assert at_once == one_by_one
+    assert len(at_once) > 10
