@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,31 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from support import auth_header, register_fingerprint
 
-from api.db import write_transaction
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "transparency"
 BROMSGROVE = (FIXTURES / "bromsgrove_2021.csv").read_bytes()  # 13 rows: 11 good, rows 9 and 12 rejected
 MALVERN = (FIXTURES / "malvern_hills_2015_cp1252.csv").read_bytes()  # 8 rows, cp1252
 URL = "/imports/transparency"
-
-
-@pytest.fixture(scope="module")
-def make_org(make_org: Callable[..., str], seeded: Engine) -> Iterator[Callable[..., str]]:
-    """The conftest's ``make_org``; at the end of the module the records imported into those orgs are retired.
-
-    Imports store unplaced rows with no geometry, as they should; tests elsewhere
-    that compare whole-register counts with map tiles would otherwise see them.
-    """
-    created: list[str] = []
-
-    def _make(*args: Any, **kwargs: Any) -> str:
-        created.append(make_org(*args, **kwargs))
-        return created[-1]
-
-    yield _make
-    with write_transaction(seeded, "test:imports") as conn:
-        conn.execute(text("UPDATE property SET deleted_at = now(), deleted_by = 'test:imports' "
-                          "WHERE owner = ANY(:orgs) AND deleted_at IS NULL"), {"orgs": created})
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +51,6 @@ HUGE_VALUE_ROW = (
 
 # --------------------------------------------------------------------------------------
 # helpers
-
-
-@pytest.fixture(scope="module")
-def make_org(make_org: Callable[..., str], seeded: Engine) -> Iterator[Callable[..., str]]:
-    """The conftest's ``make_org``; at the end of the module the records imported into those orgs are retired.
-
-    Imports store unplaced rows with no geometry, as they should; tests elsewhere
-    that compare whole-register counts with map tiles would otherwise see them.
-    """
-    created: list[str] = []
-
-    def _make(*args: Any, **kwargs: Any) -> str:
-        created.append(make_org(*args, **kwargs))
-        return created[-1]
-
-    yield _make
-    with write_transaction(seeded, ACTOR) as conn:
-        conn.execute(text("UPDATE property SET deleted_at = now(), deleted_by = :actor "
-                          "WHERE owner = ANY(:orgs) AND deleted_at IS NULL"),
-                     {"actor": ACTOR, "orgs": created})
 
 
 def run(engine: Engine, org: str, source: str | bytes, **options: Any) -> ImportOutcome:
