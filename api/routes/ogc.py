@@ -88,7 +88,16 @@ def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(ogc.queryables_document(base_url(request, settings)), media_type="application/schema+json")
 
 
-@router.get("/collections/properties/items", summary="Buildings as GeoJSON features (keyset-paged)")
+@router.get(
+    "/collections/properties/items",
+    summary="Buildings as GeoJSON features (keyset-paged)",
+    description=(
+        "Pages follow `next`/`prev` links with opaque keyset cursors (no OFFSET scans). `numberMatched` is "
+        "exact up to 100,000 matches; beyond that it is PostgreSQL's planner estimate and the response "
+        "carries `numberMatchedEstimated: true`. `crs` and `bbox-crs` take CRS84 (default), EPSG:4326 "
+        "(latitude first) or EPSG:27700; any other CRS is a 400."
+    ),
+)
 def items(
     request: Request,
     engine: EngineDep,

@@ -104,3 +104,16 @@ def test_sensitive_records_are_not_public_features(client, seeded) -> None:  # t
     with seeded.connect() as conn:
         hidden = conn.execute(text("SELECT id::text FROM property WHERE sensitive LIMIT 1")).scalar_one()
     assert client.get(f"/collections/properties/items/{hidden}").status_code == 404
+
+
+def test_number_matched_is_estimated_past_the_exact_limit_and_says_so(settings, seeded) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    small = create_app(settings.model_copy(update={"exact_count_limit": 10}), seeded)
+    with TestClient(small) as tight:
+        estimated = tight.get("/collections/properties/items?limit=1").json()
+        exact = tight.get("/collections/properties/items?limit=1&owner=hmcts&use=court").json()
+    assert estimated["numberMatchedEstimated"] is True and estimated["numberMatched"] > 100
+    assert "numberMatchedEstimated" not in exact and exact["numberMatched"] <= 10

@@ -103,3 +103,9 @@ def test_public_tiles_carry_no_value_band(client, make_key) -> None:  # type: ig
     partner = mapbox_vector_tile.decode(
         _get(client, z, y, x, headers=auth_header(make_key("hmcts", "reader"))).content)["properties"]["features"]
     assert any(f["properties"].get("value_band") for f in partner)
+
+
+def test_tiles_allow_other_web_maps(client) -> None:  # type: ignore[no-untyped-def]
+    response = _get(client, *_tile_for(*EVESHAM, 12), headers={"Origin": "https://maps.example.org"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "ETag" in response.headers["access-control-expose-headers"]
