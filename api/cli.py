@@ -110,6 +110,10 @@ def seed() -> None:
             progress.update(task, completed=done, total=total)
 
         result = load_seed(_engine(), progress=report)
+    from sqlalchemy import text
+
+    with _engine(owner=True).begin() as conn:
+        conn.execute(text("ANALYZE property"))  # fresh planner statistics for counts and tiles
     console.print(f"seed loaded: {result.summary()}")
 
 
