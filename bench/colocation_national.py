@@ -37,8 +37,8 @@ def load(url: str, n: int) -> float:
                                     created_by, updated_by)
                SELECT 'org-' || ((t * 7 + floor(random() * 15)::int) % 2000), 'B' || g, 'Building ' || g, 'Town ' || t,
                       ST_Transform(ST_SetSRID(ST_MakePoint(
-                          150000 + (t * 7919 % 500) * 1000 + 900 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()),
-                          80000 + (t * 104729 % 550) * 1000 + 900 * sqrt(-2 * ln(1 - random())) * sin(2 * pi() * random())),
+                          150000 + (t::bigint * 7919 % 500) * 1000 + 900 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()),
+                          80000 + (t::bigint * 104729 % 550) * 1000 + 900 * sqrt(-2 * ln(1 - random())) * sin(2 * pi() * random())),
                           27700), 4326),
                       (ARRAY['office','customer_service_centre','library','police_station','jobcentre','health_centre',
                              'community_centre','school','land','other','depot','leisure'])[1 + floor(random() * 12)::int],
