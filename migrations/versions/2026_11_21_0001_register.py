@@ -134,8 +134,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX property_town_idx ON property (lower(post_town), id)")
     op.execute("CREATE INDEX property_postcode_idx ON property (upper(replace(postcode, ' ', '')) text_pattern_ops)")
     op.execute("CREATE INDEX property_uprn_idx ON property (uprn)")
-    op.execute("CREATE INDEX property_value_idx ON property (value_gbp)")
-    op.execute("CREATE INDEX property_name_trgm_idx ON property (lower(name) text_pattern_ops)")
+    # No index on value or name: value ranges are rarely selective and name search is a
+    # substring match (ILIKE '%q%') no btree serves; each index costs every bulk load.
 
     op.execute(_state_function())
     # History and the change feed. History rows are appended by statement-level
