@@ -56,11 +56,11 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 from pyproj import Transformer
@@ -86,6 +86,7 @@ __all__ = [
     "candidate_id",
     "candidate_outline",
     "evaluate_candidate",
+    "explain",
     "find_candidates",
     "find_candidates_indexed",
     "choose_host",
@@ -153,8 +154,7 @@ class NeedBasis(StrEnum):
     unknown = "unknown"  # no FTE and no floor area: counted as 0 m²
 
 
-@dataclass(frozen=True, slots=True)
-class SpaceNeed:
+class SpaceNeed(NamedTuple):
     """Floor area a building's service needs, and what the figure rests on."""
 
     m2: float
@@ -321,8 +321,7 @@ def _best_host(
     return ranked[0]
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """A building in a candidate: its need, its distance from the host, and whether it is released."""
 
     building: Building
@@ -353,9 +352,17 @@ class Candidate:
     max_distance_m: float
     distance_m: float  # the walking distance the candidate was formed with
     score: float
-    reasons: tuple[str, ...]
     unknown_value_count: int = 0
     unknown_running_cost_count: int = 0
+    owner_names: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def reasons(self) -> tuple[str, ...]:
+        """The short reasons behind the score, written when first asked for.
+
+        A national run scores tens of thousands of candidates and shows a few.
+        """
+        return tuple(explain(self, self.owner_names))
 
     @property
     def released(self) -> tuple[Building, ...]:
@@ -422,12 +429,11 @@ def evaluate_candidate(
         max_distance_m=max((m.distance_to_host_m for m in members), default=0.0),
         distance_m=rules.distance_m,
         score=0.0,
-        reasons=(),
         unknown_value_count=len(released) - len(values_known),
         unknown_running_cost_count=len(released) - len(costs_known),
+        owner_names=owner_names or {},
     )
-    score, reasons = score_candidate(candidate, owner_names)
-    return replace(candidate, score=score, reasons=tuple(reasons))
+    return replace(candidate, score=score_candidate(candidate))
 
 
 def _distance(a: Building, b: Building) -> float:
@@ -490,15 +496,16 @@ def score_parts(candidate: Candidate) -> dict[str, float]:
     }
 
 
-def score_candidate(
-    candidate: Candidate, owner_names: Mapping[str, str] | None = None
-) -> tuple[float, list[str]]:
-    """Return a 0-100 score (see :func:`score_parts`) and the short reasons behind it."""
+def score_candidate(candidate: Candidate) -> float:
+    """Return the 0-100 score: the sum of :func:`score_parts`, to 0.1."""
+    return round(sum(score_parts(candidate).values()), 1)
+
+
+def explain(candidate: Candidate, owner_names: Mapping[str, str] | None = None) -> list[str]:
+    """Return the short reasons behind a candidate's score, in words."""
     names = owner_names or {}
     c = candidate
     host = c.host
-    score = round(sum(score_parts(c).values()), 1)
-
     reasons: list[str] = []
     bodies = [names.get(o, o) for o in c.owners]
     reasons.append(
@@ -550,7 +557,7 @@ def score_candidate(
             f"space need is the whole floor area for {estimated} building{_s(estimated)} "
             "(no FTE or utilisation)"
         )
-    return score, reasons
+    return reasons
 
 
 def _s(n: int) -> str:
@@ -608,110 +615,165 @@ def find_candidates_indexed(
     """:func:`find_candidates` for buildings already in the analysis, pairs given as positions.
 
     ``a_ix[k]``, ``b_ix[k]`` are positions in ``buildings`` of a pair within
-    ``rules.distance_m`` (either order, duplicates allowed). The peel keeps a
-    lazy heap: a building's rank only worsens as its neighbours are taken, so
-    a stale entry is re-ranked when it reaches the top and pushed back if it
-    fell. Adjacency lives in numpy arrays; the work is O(pairs + pops x degree).
+    ``rules.distance_m`` (either order, duplicates allowed).
     """
-    n = len(buildings)
-    if n == 0:
+    if not buildings:
         return []
-    nbr_ptr, nbr, near = _adjacency(buildings, a_ix, b_ix, rules.distance_m / 2)
-    owner_codes: dict[str, int] = {}
-    owner = [owner_codes.setdefault(b.owner, len(owner_codes)) for b in buildings]
-    need = [_milli(space_need(b, rules.m2_per_fte).m2) for b in buildings]
-    hostable = [can_host(b) for b in buildings]
-    spare = [
-        _milli(b.gia_m2) - need[i] if hostable[i] and b.gia_m2 is not None else 0
-        for i, b in enumerate(buildings)
+    peel = _Peel(buildings, a_ix, b_ix, rules)
+    candidates = [
+        evaluate_candidate(buildings[host], [buildings[j] for j in group if j != host], rules, owner_names)
+        for host, group in peel.groups()
     ]
-    # The unchanging tail of the host rule (condition, tenure, spare room, id)
-    # as one integer, its position in that order, so ranks compare cheaply.
-    static = [0] * n
-    tails = sorted(
-        range(n),
-        key=lambda i: (
-            _CONDITION_RANK.get(buildings[i].condition, 2),
-            _TENURE_RANK.get(buildings[i].tenure, 2),
-            -spare[i],
-            buildings[i].id,
-        ),
-    )
-    for position, i in enumerate(tails):
-        static[i] = position
-    assigned = bytearray(n)
-    min_owners = rules.min_owners
-
-    def neighbours(i: int) -> list[int]:
-        return [j for j in nbr[nbr_ptr[i] : nbr_ptr[i + 1]].tolist() if not assigned[j]]
-
-    def place_rank(i: int) -> tuple[Any, ...] | None:
-        # The place rank: most bodies within half the distance, most buildings
-        # there, then within the whole distance, then the host rule. None if
-        # the building cannot host or has too few bodies round it (for good:
-        # its neighbours are only ever taken away).
-        if not hostable[i]:
-            return None
-        start, stop = nbr_ptr[i], nbr_ptr[i + 1]
-        live = [j for j in nbr[start:stop].tolist() if not assigned[j]]
-        owners = {owner[j] for j in live}
-        owners.add(owner[i])
-        if len(owners) < min_owners:
-            return None
-        core = [
-            j
-            for j, is_near in zip(nbr[start:stop].tolist(), near[start:stop].tolist(), strict=True)
-            if is_near and not assigned[j]
-        ]
-        core_owners = {owner[j] for j in core}
-        core_owners.add(owner[i])
-        shortfall = max(0, sum(need[j] for j in live) - spare[i])
-        return _pack(len(core_owners), 1 + len(core), len(owners), 1 + len(live), shortfall, static[i])
-
-    heap = [(rank, i) for i in range(n) if (rank := place_rank(i)) is not None]
-    heapq.heapify(heap)
-    candidates: list[Candidate] = []
-    while heap:
-        rank, place = heapq.heappop(heap)
-        if assigned[place]:
-            continue
-        current = place_rank(place)
-        if current is None:
-            continue
-        if current != rank:
-            heapq.heappush(heap, (current, place))
-            continue
-        # The place is found; now the building. Hosts are sought within half the
-        # walking distance of the place, so everything within that half-distance
-        # of the place is within walking distance of whichever host is chosen
-        # (a tight core is never split). Every would-be host is judged on taking
-        # the same services, the place's whole group, so a host is not favoured
-        # for having fewer neighbours.
-        around = [place, *neighbours(place)]
-        total = sum(need[j] for j in around)
-        start, stop = nbr_ptr[place], nbr_ptr[place + 1]
-        core = {
-            j
-            for j, is_near in zip(nbr[start:stop].tolist(), near[start:stop].tolist(), strict=True)
-            if is_near
-        }
-        h = min(
-            (j for j in around if (j == place or j in core) and hostable[j]),
-            key=lambda j: _host_key(total - need[j], spare[j], static[j]),
-        )
-        group = [h, *neighbours(h)]
-        if len({owner[j] for j in group}) < min_owners:
-            # The host's reach differs from the place's: fall back on the place,
-            # whose own group has the bodies (that is why it was chosen).
-            h = place
-            group = around
-        for j in group:
-            assigned[j] = 1
-        candidates.append(
-            evaluate_candidate(buildings[h], [buildings[j] for j in group if j != h], rules, owner_names)
-        )
     candidates.sort(key=lambda c: (-c.score, c.id))
     return candidates
+
+
+class _Peel:
+    """The greedy peel over an adjacency in numpy arrays, with a lazy heap.
+
+    A place's rank only worsens as its neighbours are taken (every part of it
+    counts what is left), so a stale heap entry is re-ranked when it reaches
+    the top and pushed back if it fell. The first ranks are computed for all
+    buildings at once in numpy; the work after that is O(pops x degree).
+    """
+
+    def __init__(
+        self, buildings: Sequence[Building], a_ix: np.ndarray, b_ix: np.ndarray, rules: ColocationRules
+    ) -> None:
+        n = len(buildings)
+        self.n = n
+        self.min_owners = rules.min_owners
+        self.ptr, self.nbr, self.near = _adjacency(buildings, a_ix, b_ix, rules.distance_m / 2)
+        codes: dict[str, int] = {}
+        self.owner = [codes.setdefault(b.owner, len(codes)) for b in buildings]
+        self.owner_count = len(codes)
+        self.need = [_milli(space_need(b, rules.m2_per_fte).m2) for b in buildings]
+        self.hostable = [can_host(b) for b in buildings]
+        self.spare = [
+            _milli(b.gia_m2) - self.need[i] if self.hostable[i] and b.gia_m2 is not None else 0
+            for i, b in enumerate(buildings)
+        ]
+        # The unchanging tail of the host rule (condition, tenure, spare room,
+        # id) as one integer, its position in that order, so ranks compare cheaply.
+        order = sorted(
+            range(n),
+            key=lambda i: (
+                _CONDITION_RANK.get(buildings[i].condition, 2),
+                _TENURE_RANK.get(buildings[i].tenure, 2),
+                -self.spare[i],
+                buildings[i].id,
+            ),
+        )
+        self.static = [0] * n
+        for position, i in enumerate(order):
+            self.static[i] = position
+        self.assigned = bytearray(n)
+
+    def neighbours(self, i: int) -> list[int]:
+        """Unassigned neighbours of ``i``."""
+        assigned = self.assigned
+        return [j for j in self.nbr[self.ptr[i] : self.ptr[i + 1]].tolist() if not assigned[j]]
+
+    def core(self, i: int) -> list[int]:
+        """Neighbours of ``i`` within half the distance, assigned or not."""
+        start, stop = self.ptr[i], self.ptr[i + 1]
+        return self.nbr[start:stop][self.near[start:stop]].tolist()
+
+    def rank(self, i: int) -> int | None:
+        """The place rank of ``i`` now (smaller first), or None if it can no longer be a place.
+
+        Most bodies within half the distance, most buildings there, then
+        within the whole distance, then the host rule. None if the building
+        cannot host or has too few bodies round it (for good: neighbours are
+        only ever taken away).
+        """
+        if not self.hostable[i]:
+            return None
+        owner, assigned = self.owner, self.assigned
+        live = self.neighbours(i)
+        owners = {owner[j] for j in live}
+        owners.add(owner[i])
+        if len(owners) < self.min_owners:
+            return None
+        core = [j for j in self.core(i) if not assigned[j]]
+        core_owners = {owner[j] for j in core}
+        core_owners.add(owner[i])
+        shortfall = max(0, sum(self.need[j] for j in live) - self.spare[i])
+        return _pack(len(core_owners), 1 + len(core), len(owners), 1 + len(live), shortfall, self.static[i])
+
+    def initial_ranks(self) -> list[tuple[int, int]]:
+        """(rank, position) of every building that can be a place, all at once: :meth:`rank` in numpy."""
+        n, ptr, nbr, near = self.n, self.ptr, self.nbr, self.near
+        src = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+        owner = np.array(self.owner, dtype=np.int64)
+        need = np.array(self.need, dtype=np.int64)
+        spare = np.array(self.spare, dtype=np.int64)
+
+        def distinct_owners(mask: np.ndarray) -> np.ndarray:
+            keys = np.concatenate(
+                [
+                    src[mask] * self.owner_count + owner[nbr[mask]],
+                    np.arange(n, dtype=np.int64) * self.owner_count + owner,
+                ]
+            )
+            keys = np.sort(keys)
+            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+            return np.bincount(keys // self.owner_count, minlength=n)
+
+        owners = distinct_owners(np.ones(len(nbr), dtype=bool))
+        core_owners = distinct_owners(near)
+        size = 1 + np.diff(ptr)
+        core_size = 1 + np.bincount(src[near], minlength=n)
+        cumulative = np.concatenate(([0], np.cumsum(need[nbr])))
+        shortfall = np.maximum(0, cumulative[ptr[1:]] - cumulative[ptr[:-1]] - spare)
+        valid = np.array(self.hostable, dtype=bool) & (owners >= self.min_owners)
+        positions = np.flatnonzero(valid)
+        ranks = _pack_many(
+            core_owners[valid],
+            core_size[valid],
+            owners[valid],
+            size[valid],
+            shortfall[valid],
+            np.array(self.static, dtype=np.int64)[valid],
+        )
+        return list(zip(ranks, positions.tolist(), strict=True))
+
+    def groups(self) -> Iterator[tuple[int, list[int]]]:
+        """Yield (host, group) in the order the peel takes them; the group includes the host."""
+        heap = self.initial_ranks()
+        heapq.heapify(heap)
+        need, spare, static, owner, hostable = self.need, self.spare, self.static, self.owner, self.hostable
+        while heap:
+            rank, place = heapq.heappop(heap)
+            if self.assigned[place]:
+                continue
+            current = self.rank(place)
+            if current is None:
+                continue
+            if current != rank:
+                heapq.heappush(heap, (current, place))
+                continue
+            # The place is found; now the building. Hosts are sought within half
+            # the walking distance of the place, so everything within that
+            # half-distance of the place is within walking distance of whichever
+            # host is chosen (a tight core is never split). Every would-be host is
+            # judged on taking the same services, the place's whole group, so a
+            # host is not favoured for having fewer neighbours.
+            around = [place, *self.neighbours(place)]
+            total = sum(need[j] for j in around)
+            core = set(self.core(place))
+            host = min(
+                (j for j in around if (j == place or j in core) and hostable[j]),
+                key=lambda j: _host_key(total - need[j], spare[j], static[j]),
+            )
+            group = [host, *self.neighbours(host)]
+            if len({owner[j] for j in group}) < self.min_owners:
+                # The host's reach differs from the place's: fall back on the
+                # place, whose own group has the bodies (that is why it was chosen).
+                host, group = place, around
+            for j in group:
+                self.assigned[j] = 1
+            yield host, group
 
 
 def _host_key(moved_milli: int, spare_milli: int, static: int) -> tuple[int, int]:
@@ -736,6 +798,16 @@ def _pack(core_owners: int, core_size: int, owners: int, size: int, shortfall: i
     return (key * _SHORTFALL + min(shortfall, _SHORTFALL - 1)) * _FIELD + static
 
 
+def _pack_many(*parts: np.ndarray) -> list[int]:
+    """:func:`_pack` over arrays (Python integers: the packed rank needs over 64 bits)."""
+    core_owners, core_size, owners, size, shortfall, static = (p.astype(object) for p in parts)
+    key = np.zeros(len(static), dtype=object)
+    for count in (core_owners, core_size, owners, size):
+        key = key * _FIELD + (_FIELD - 1 - count)
+    shortfall = np.minimum(shortfall, _SHORTFALL - 1)
+    return ((key * _SHORTFALL + shortfall) * _FIELD + static).tolist()
+
+
 def _adjacency(
     buildings: Sequence[Building], a_ix: np.ndarray, b_ix: np.ndarray, half_m: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -745,8 +817,9 @@ def _adjacency(
     b = np.asarray(b_ix, dtype=np.int64)
     keep = a != b
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
-    unique = np.unique(lo * n + hi)
-    lo, hi = unique // n, unique % n
+    keys = np.sort(lo * n + hi)
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]  # each pair once
+    lo, hi = keys // n, keys % n
     src = np.concatenate([lo, hi])
     dst = np.concatenate([hi, lo])
     order = np.lexsort((dst, src))
