@@ -87,8 +87,9 @@ window.addEventListener("load", function () {
   }
 
   function openRecord(id, latlng) {
+    var etag = null;
     fetch(cfg.apiBase + "/properties/" + encodeURIComponent(id), { headers: headers() })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (r) { etag = r.headers.get("ETag"); return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (p) {
         var where = latlng || L.latLng(p.geometry.coordinates[1], p.geometry.coordinates[0]);
         var rag = p.rag ? '<span class="rag" style="background:' + cfg.ragColours[p.rag] + '">' + esc(p.rag) + "</span>" : "not shown";
@@ -100,10 +101,42 @@ window.addEventListener("load", function () {
           "<tr><th>RAG</th><td>" + rag + "</td></tr>" +
           (p.rag_reason ? "<tr><th>Why</th><td>" + esc(p.rag_reason) + "</td></tr>" : "") +
           "</table><a class=\"record-link\" href=\"" + cfg.apiBase + "/collections/properties/items/" + esc(p.id) +
-          '?f=html" target="_blank">Open record</a></div>';
-        L.popup().setLatLng(where).setContent(html).openOn(map);
+          '?f=html" target="_blank">Open record</a>' + (key ? editForm(p) : "") + "</div>";
+        var popup = L.popup({ maxWidth: 340 }).setLatLng(where).setContent(html).openOn(map);
+        var form = popup.getElement() && popup.getElement().querySelector(".estate-edit");
+        if (form) { form.addEventListener("submit", function (ev) { ev.preventDefault(); saveRating(p, etag, form, where); }); }
       })
       .catch(function (status) { say("Could not load that building (" + status + ")."); });
+  }
+
+  // With a writer key, a manager can re-rate a building from its popup; If-Match
+  // carries the version read, so an edit made meanwhile by someone else is never overwritten.
+  function editForm(p) {
+    var options = ["red", "amber", "green"].map(function (r) {
+      return '<option value="' + r + '"' + (p.rag === r ? " selected" : "") + ">" + r + "</option>";
+    }).join("");
+    return '<form class="estate-edit"><label>RAG <select name="rag">' + options + "</select></label>" +
+      '<label>Reason <textarea name="rag_reason" rows="2" cols="28" required>' + esc(p.rag_reason || "") + "</textarea></label>" +
+      '<button type="submit">Save rating</button> <span class="estate-edit-status" role="status"></span></form>';
+  }
+
+  function saveRating(p, etag, form, where) {
+    var status = form.querySelector(".estate-edit-status");
+    var body = { rag: form.elements.rag.value, rag_reason: form.elements.rag_reason.value.trim() };
+    var h = headers();
+    h["Content-Type"] = "application/json";
+    h["If-Match"] = etag || "";
+    fetch(cfg.apiBase + "/properties/" + encodeURIComponent(p.id), { method: "PATCH", headers: h, body: JSON.stringify(body) })
+      .then(function (r) {
+        if (r.ok) { status.textContent = "Saved."; buildLayers(); setTimeout(function () { openRecord(p.id, where); }, 300); return; }
+        return r.json().then(function (problem) {
+          var why = { 412: "Changed by someone else since you opened it: reopen and try again.",
+                      403: "Your key cannot change this body's buildings.",
+                      401: "Your key was not accepted." }[r.status];
+          status.textContent = why || ("Not saved: " + (problem.detail || r.status));
+        });
+      })
+      .catch(function () { status.textContent = "Not saved: the service did not answer."; });
   }
 
   var overlays = {};

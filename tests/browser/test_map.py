@@ -113,3 +113,43 @@ def test_hub_layer_shows_partners_and_savings(offline_page, live_server) -> None
     popup = page.wait_for_selector(".estate-hub", timeout=10_000)
     text = popup.inner_text()
     assert "Host:" in text and "Partners:" in text and "payback" in text
+
+
+def test_manager_rerates_a_building_from_its_popup(offline_page, live_server, client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+    from support import auth_header, new_property
+
+    org = make_org()
+    key = make_key(org, "writer")
+    created = client.post("/properties", json=new_property(org, name="Popup Edit House", rag="amber",
+                                                            rag_reason="half empty"), headers=auth_header(key)).json()
+    page = offline_page
+    page.goto(f"{live_server}/map", wait_until="load")
+    page.wait_for_function("() => window.ESTATE_MAP !== undefined", timeout=30_000)
+    page.click("#estate-controls details summary >> text=Partner key")
+    page.fill("#estate-key", key)
+    page.click("#estate-key-apply")
+    page.fill("#estate-search-input", "Popup Edit House")
+    page.click("#estate-search button")
+    page.click("#estate-search-results li >> nth=0", timeout=10_000)
+    page.wait_for_selector(".estate-edit", timeout=10_000)
+    page.select_option(".estate-edit select[name=rag]", "green")
+    page.fill(".estate-edit textarea[name=rag_reason]", "vacant since March")
+    # Someone else edits first: the popup's save must not overwrite it.
+    client.patch(f"/properties/{created['id']}", json={"name": "Popup Edit House (renamed)"},
+                 headers={**auth_header(key), "If-Match": '"1"'})
+    page.click(".estate-edit button")
+    page.wait_for_function("() => document.querySelector('.estate-edit-status').textContent.includes('someone else')",
+                           timeout=10_000)
+    assert client.get(f"/properties/{created['id']}", headers=auth_header(key)).json()["rag"] == "amber"
+    # Reopen and save: now it lands, with the manager's key as the actor.
+    page.fill("#estate-search-input", "Popup Edit House")
+    page.click("#estate-search button")
+    page.click("#estate-search-results li >> nth=0", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('.estate-edit textarea').value === 'half empty'", timeout=10_000)
+    page.select_option(".estate-edit select[name=rag]", "green")
+    page.fill(".estate-edit textarea[name=rag_reason]", "vacant since March")
+    page.click(".estate-edit button")
+    page.wait_for_function("() => document.querySelector('.estate-edit-status') === null || "
+                           "document.querySelector('.estate-edit-status').textContent.includes('Saved')", timeout=10_000)
+    record = client.get(f"/properties/{created['id']}", headers=auth_header(key)).json()
+    assert record["rag"] == "green" and record["rag_reason"] == "vacant since March" and record["version"] == 3
