@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, text
 
-from gis.errors import Forbidden, Unauthenticated, ValidationFailed, FieldError
+from gis.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
 from gis.visibility import Tier, Viewer
 
 Role = Literal["reader", "writer", "admin"]
@@ -58,8 +58,9 @@ def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(conn: Connection, org: str, role: str, *, label: str | None = None,
-               expires_at: dt.datetime | None = None) -> dict[str, Any]:
+def create_key(
+    conn: Connection, org: str, role: str, *, label: str | None = None, expires_at: dt.datetime | None = None
+) -> dict[str, Any]:
     """Create a key and return it with its plain text, the only time the text exists."""
     if role not in ROLES:
         raise ValidationFailed([FieldError("role", f"one of {', '.join(ROLES)}")])
@@ -68,15 +69,31 @@ def create_key(conn: Connection, org: str, role: str, *, label: str | None = Non
         raise ValidationFailed([FieldError("org", f"unknown organisation {org!r}")])
     prefix = secrets.token_hex(4)
     plain = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = conn.execute(
-        text("""INSERT INTO api_key (prefix, key_sha256, org, role, label, expires_at)
+    row = (
+        conn.execute(
+            text("""INSERT INTO api_key (prefix, key_sha256, org, role, label, expires_at)
                 VALUES (:prefix, :hash, :org, :role, :label, :expires_at)
                 RETURNING id::text, created_at"""),
-        {"prefix": prefix, "hash": _sha256(plain), "org": org, "role": role, "label": label,
-         "expires_at": expires_at},
-    ).mappings().one()
-    return {"id": row["id"], "prefix": prefix, "org": org, "role": role, "key": plain,
-            "expires_at": expires_at.isoformat() if expires_at else None}
+            {
+                "prefix": prefix,
+                "hash": _sha256(plain),
+                "org": org,
+                "role": role,
+                "label": label,
+                "expires_at": expires_at,
+            },
+        )
+        .mappings()
+        .one()
+    )
+    return {
+        "id": row["id"],
+        "prefix": prefix,
+        "org": org,
+        "role": role,
+        "key": plain,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+    }
 
 
 def revoke_key(conn: Connection, prefix: str) -> bool:
@@ -87,9 +104,15 @@ def revoke_key(conn: Connection, prefix: str) -> bool:
 
 
 def list_keys(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(text(
-        "SELECT prefix, org, role, label, created_at, expires_at, revoked_at, last_used_at FROM api_key ORDER BY created_at"
-    )).mappings().all()
+    rows = (
+        conn.execute(
+            text(
+                "SELECT prefix, org, role, label, created_at, expires_at, revoked_at, last_used_at FROM api_key ORDER BY created_at"
+            )
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]
 
 
@@ -100,12 +123,16 @@ def principal_for_key(engine: Engine, presented: str) -> Principal:
         raise Unauthenticated("malformed API key")
     prefix = parts[1]
     with engine.connect() as conn:
-        row = conn.execute(
-            text("""SELECT id::text, key_sha256, org, role, expires_at, revoked_at,
+        row = (
+            conn.execute(
+                text("""SELECT id::text, key_sha256, org, role, expires_at, revoked_at,
                            expires_at IS NOT NULL AND expires_at <= now() AS expired
                     FROM api_key WHERE prefix = :p"""),
-            {"p": prefix},
-        ).mappings().first()
+                {"p": prefix},
+            )
+            .mappings()
+            .first()
+        )
     if row is None or not hmac.compare_digest(row["key_sha256"], _sha256(presented)):
         raise Unauthenticated("unknown API key")
     if row["revoked_at"] is not None:

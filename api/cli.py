@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-app = typer.Typer(help="Shared Estate: one register of every public building in a place.", no_args_is_help=True)
+app = typer.Typer(
+    help="Shared Estate: one register of every public building in a place.", no_args_is_help=True
+)
 db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster (when DATABASE_URL is unset).")
 keys_app = typer.Typer(help="Partner API keys.")
 app.add_typer(db_app, name="db")
@@ -85,7 +87,9 @@ def db_status() -> None:
 
 
 @app.command()
-def migrate(revision: str = "head", down: Annotated[bool, typer.Option(help="downgrade instead")] = False) -> None:
+def migrate(
+    revision: str = "head", down: Annotated[bool, typer.Option(help="downgrade instead")] = False
+) -> None:
     """Apply (or with --down, revert to REVISION) the database migrations."""
     from api import migrate as m
 
@@ -119,8 +123,8 @@ def seed() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option()] = None,
-    port: Annotated[Optional[int], typer.Option()] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Run the API (uvicorn)."""
     import uvicorn
@@ -136,8 +140,8 @@ def serve(
 
 @app.command()
 def up(
-    host: Annotated[Optional[str], typer.Option()] = None,
-    port: Annotated[Optional[int], typer.Option()] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Start the database, migrate, load the seed and serve: the first README command."""
     db_start()
@@ -164,8 +168,8 @@ def feed_prune(older_than_days: Annotated[int, typer.Option(min=0)] = 90) -> Non
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation code")],
     role: Annotated[str, typer.Option(help="reader | writer | admin")] = "reader",
-    label: Annotated[Optional[str], typer.Option()] = None,
-    expires_days: Annotated[Optional[int], typer.Option(min=1)] = None,
+    label: Annotated[str | None, typer.Option()] = None,
+    expires_days: Annotated[int | None, typer.Option(min=1)] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is kept."""
     from api import auth
@@ -192,8 +196,15 @@ def keys_list() -> None:
     table = Table("prefix", "org", "role", "label", "created", "expires", "state")
     for r in rows:
         state = "revoked" if r["revoked_at"] else "active"
-        table.add_row(r["prefix"], r["org"], r["role"], r["label"] or "", str(r["created_at"])[:19],
-                      str(r["expires_at"] or "")[:19], state)
+        table.add_row(
+            r["prefix"],
+            r["org"],
+            r["role"],
+            r["label"] or "",
+            str(r["created_at"])[:19],
+            str(r["expires_at"] or "")[:19],
+            state,
+        )
     console.print(table)
 
 
@@ -211,9 +222,9 @@ def keys_revoke(prefix: str) -> None:
 
 def _wire_commands() -> None:
     """Commands that live in api/commands/, one module per capability."""
-    from api.commands.imports import import_transparency, import_vector
     from api.commands.colocation import colocation
     from api.commands.export import export
+    from api.commands.imports import import_transparency, import_vector
     from api.commands.receipts import receipts
 
     import_app.command("transparency")(import_transparency)

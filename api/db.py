@@ -34,16 +34,13 @@ def resolve_database_url() -> str:
 @lru_cache(maxsize=4)
 def get_engine(url: str | None = None, app_role: bool = True) -> Engine:
     """Return a pooled engine; with ``app_role`` each connection runs as estate_app."""
-    engine = create_engine(
-        url or resolve_database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True
-    )
+    engine = create_engine(url or resolve_database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True)
     if app_role:
+
         @event.listens_for(engine, "connect")
         def _set_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
             with dbapi_connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)
-                )
+                cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
                 if cursor.fetchone():
                     cursor.execute(f"SET ROLE {APP_ROLE}")
             dbapi_connection.commit()

@@ -67,14 +67,18 @@ def etag(version: int) -> str:
 class FilterParams:
     """The register's filters as query parameters, shared by every listing, tile and export."""
 
-    owner: Annotated[list[str] | None, Query(description="organisation code(s); repeat or comma-separate")] = None
+    owner: Annotated[
+        list[str] | None, Query(description="organisation code(s); repeat or comma-separate")
+    ] = None
     rag: Annotated[list[str] | None, Query(description="red, amber, green or unrated")] = None
     use: Annotated[list[str] | None, Query(description="use category slug(s)")] = None
     town: Annotated[str | None, Query(max_length=100, description="post town")] = None
     postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None
     q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None
     bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (default lon/lat)")] = None
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS84, EPSG:4326 or EPSG:27700")] = None
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS84, EPSG:4326 or EPSG:27700")] = (
+        None
+    )
     min_value_gbp: Annotated[int | None, Query(ge=0)] = None
     max_value_gbp: Annotated[int | None, Query(ge=0)] = None
 

@@ -129,12 +129,15 @@ class EmbeddedCluster:
         try:
             result = self._run(
                 str(self.bin_dir / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", SUPERUSER,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
                 f"--pwfile={pwfile}",
                 "--auth-host=scram-sha-256",
                 "--auth-local=scram-sha-256",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C.UTF-8",
                 check=False,
             )
@@ -169,8 +172,16 @@ class EmbeddedCluster:
             self.init()
         if not self.running():
             result = self._run(
-                str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                "-w", "-t", "60", "start", check=False,
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "start",
+                check=False,
             )
             if result.returncode != 0:
                 tail = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
@@ -200,13 +211,19 @@ class EmbeddedCluster:
         psql = [str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER]
         exists = subprocess.run(
             [*psql, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
-            capture_output=True, text=True, env=env,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if exists.returncode != 0:
             raise EmbeddedPostgresError(f"cannot connect to the embedded cluster: {exists.stderr}")
         if exists.stdout.strip() != "1":
-            subprocess.run([*psql, "-d", "postgres", "-c", f"CREATE DATABASE {DATABASE}"],
-                           check=True, capture_output=True, env=env)
+            subprocess.run(
+                [*psql, "-d", "postgres", "-c", f"CREATE DATABASE {DATABASE}"],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
 
 
 def default_cluster() -> EmbeddedCluster:

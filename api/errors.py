@@ -47,8 +47,15 @@ def status_for(exc: e.RegisterError) -> int:
     return 500
 
 
-def problem(status: int, title: str, detail: str, *, slug: str = "error",
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str = "error",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -91,12 +98,18 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return problem(exc.status_code, title, str(exc.detail), slug=f"http-{exc.status_code}",
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code,
+            title,
+            str(exc.detail),
+            slug=f"http-{exc.status_code}",
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         # Never echo internals (they may hold a value the caller may not see).
         log.exception("unexpected error", exc_info=exc)
-        return problem(500, "Internal error", "an unexpected error occurred; it has been logged",
-                       slug="internal-error")
+        return problem(
+            500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal-error"
+        )

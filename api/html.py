@@ -17,7 +17,7 @@ def _value(value: Any) -> str:
 def _links(links: list[dict[str, Any]]) -> str:
     rows = "".join(
         f'<li><a href="{escape(link["href"])}">{escape(link.get("title") or link["href"])}</a> '
-        f'<small>({escape(link.get("rel", ""))})</small></li>'
+        f"<small>({escape(link.get('rel', ''))})</small></li>"
         for link in links
     )
     return f"<ul>{rows}</ul>"
@@ -29,8 +29,10 @@ def _features(features: list[dict[str, Any]]) -> str:
     columns = ["name", "owner", "use_category", "post_town", "rag", "value_gbp"]
     head = "".join(f"<th>{c}</th>" for c in ["id", *columns])
     body = "".join(
-        "<tr>" + f'<td><a href="items/{escape(str(ft["id"]))}?f=html">{escape(str(ft["id"])[:8])}</a></td>'
-        + "".join(f"<td>{_value(ft['properties'].get(c))}</td>" for c in columns) + "</tr>"
+        "<tr>"
+        + f'<td><a href="items/{escape(str(ft["id"]))}?f=html">{escape(str(ft["id"])[:8])}</a></td>'
+        + "".join(f"<td>{_value(ft['properties'].get(c))}</td>" for c in columns)
+        + "</tr>"
         for ft in features
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -42,7 +44,9 @@ def render_document(title: str, doc: dict[str, Any]) -> str:
         parts.append(f"<p>{doc.get('numberReturned', 0)} of {doc.get('numberMatched', '?')} buildings</p>")
         parts.append(_features(doc["features"]))
     elif doc.get("type") == "Feature":
-        rows = "".join(f"<tr><th>{escape(k)}</th><td>{_value(v)}</td></tr>" for k, v in doc["properties"].items())
+        rows = "".join(
+            f"<tr><th>{escape(k)}</th><td>{_value(v)}</td></tr>" for k, v in doc["properties"].items()
+        )
         parts.append(f"<table>{rows}</table>")
     else:
         for key, value in doc.items():
@@ -51,16 +55,23 @@ def render_document(title: str, doc: dict[str, Any]) -> str:
             if key == "collections":
                 items = "".join(
                     f'<li><a href="collections/{escape(c["id"])}?f=html">{escape(c["title"])}</a> — '
-                    f'{escape(c.get("description", ""))}</li>' for c in value
+                    f"{escape(c.get('description', ''))}</li>"
+                    for c in value
                 )
                 parts.append(f"<h2>Collections</h2><ul>{items}</ul>")
             elif isinstance(value, list):
-                parts.append(f"<h2>{escape(key)}</h2><ul>" + "".join(f"<li>{_value(v)}</li>" for v in value) + "</ul>")
+                parts.append(
+                    f"<h2>{escape(key)}</h2><ul>" + "".join(f"<li>{_value(v)}</li>" for v in value) + "</ul>"
+                )
             else:
                 parts.append(f"<p><b>{escape(key)}</b>: {_value(value)}</p>")
     if doc.get("links"):
         parts.append("<h2>Links</h2>" + _links(doc["links"]))
-    style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}")
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )

@@ -10,7 +10,18 @@ from sqlalchemy import Engine
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.ratelimit import RateLimiter
-from api.routes import colocation, exports, health, imports, maps, ogc, organisations, properties, receipts, sync
+from api.routes import (
+    colocation,
+    exports,
+    health,
+    imports,
+    maps,
+    ogc,
+    organisations,
+    properties,
+    receipts,
+    sync,
+)
 from api.settings import Settings, get_settings
 
 
@@ -37,8 +48,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def limit_body_size(request: Request, call_next):  # type: ignore[no-untyped-def]
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problem(413, "Payload too large",
-                           f"request body over {settings.max_body_bytes} bytes", slug="payload-too-large")
+            return problem(
+                413,
+                "Payload too large",
+                f"request body over {settings.max_body_bytes} bytes",
+                slug="payload-too-large",
+            )
         return await call_next(request)
 
     @app.middleware("http")
@@ -46,18 +61,45 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # PostgreSQL text cannot hold NUL; answer for the parameter instead of failing in the database.
         for name, value in request.query_params.multi_items():
             if "\x00" in value or "\x00" in name:
-                return problem(422, "Invalid input", f"{name}: contains a NUL character", slug="validation-failed",
-                               errors=[{"field": name, "in": "query", "message": "contains a NUL character"}])
+                return problem(
+                    422,
+                    "Invalid input",
+                    f"{name}: contains a NUL character",
+                    slug="validation-failed",
+                    errors=[{"field": name, "in": "query", "message": "contains a NUL character"}],
+                )
         return await call_next(request)
 
     # Other web maps may use our tiles and features (read-only, no credentials).
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
-                       allow_headers=["*"], expose_headers=["ETag", "Content-Crs", "Link"])
-    for module in (health, ogc, organisations, properties, sync, imports, receipts, exports, colocation, maps):
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["ETag", "Content-Crs", "Link"],
+    )
+    for module in (
+        health,
+        ogc,
+        organisations,
+        properties,
+        sync,
+        imports,
+        receipts,
+        exports,
+        colocation,
+        maps,
+    ):
         app.include_router(module.router)
-    app.mount("/static/vendor/leaflet", StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
-              name="vendor-leaflet")
-    app.mount("/static/vendor/leaflet.vectorgrid",
-              StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False), name="vendor-vectorgrid")
+    app.mount(
+        "/static/vendor/leaflet",
+        StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
+        name="vendor-leaflet",
+    )
+    app.mount(
+        "/static/vendor/leaflet.vectorgrid",
+        StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False),
+        name="vendor-vectorgrid",
+    )
     app.mount("/static", StaticFiles(directory=maps.STATIC_DIR), name="static")
     return app

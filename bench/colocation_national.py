@@ -27,12 +27,16 @@ def load(url: str, n: int) -> float:
     engine = create_engine(url)
     start = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO organisation (code, name, kind) SELECT 'org-' || i, 'Body ' || i, 'district' "
-            "FROM generate_series(0, 1999) i"))
+        conn.execute(
+            text(
+                "INSERT INTO organisation (code, name, kind) SELECT 'org-' || i, 'Body ' || i, 'district' "
+                "FROM generate_series(0, 1999) i"
+            )
+        )
         conn.execute(text("SET session_replication_role = replica"))
-        conn.execute(text(
-            """INSERT INTO property (owner, asset_ref, name, post_town, geom, use_category, gia_m2, utilisation_pct,
+        conn.execute(
+            text(
+                """INSERT INTO property (owner, asset_ref, name, post_town, geom, use_category, gia_m2, utilisation_pct,
                                     fte, value_gbp, running_cost_gbp_pa, condition, tenure, rag, rag_reason,
                                     created_by, updated_by)
                SELECT 'org-' || ((t * 7 + floor(random() * 15)::int) % 2000), 'B' || g, 'Building ' || g, 'Town ' || t,
@@ -45,7 +49,10 @@ def load(url: str, n: int) -> float:
                       100 + floor(random() * 4900), floor(random() * 100), floor(random() * 150),
                       floor(random() * 5e6), floor(random() * 3e5), (ARRAY['A','B','C','D'])[1 + floor(random() * 4)::int],
                       'freehold', (ARRAY['red','amber','green'])[1 + floor(random() * 3)::int], 'bench', 'bench', 'bench'
-               FROM generate_series(1, :n) g, LATERAL (SELECT (g % greatest(:n / 40, 1)) AS t) town"""), {"n": n})
+               FROM generate_series(1, :n) g, LATERAL (SELECT (g % greatest(:n / 40, 1)) AS t) town"""
+            ),
+            {"n": n},
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE property"))
     engine.dispose()
@@ -68,9 +75,14 @@ def main() -> None:
             start = time.perf_counter()
             flags = svc.host_flags(conn, args.distance_m)
             flags_s = time.perf_counter() - start
-            xy = np.array(conn.execute(text(
-                "SELECT ST_X(geom_bng), ST_Y(geom_bng) FROM property WHERE use_category = ANY(:u) AND deleted_at IS NULL"
-            ), {"u": list(domain.SHAREABLE_USES)}).all())
+            xy = np.array(
+                conn.execute(
+                    text(
+                        "SELECT ST_X(geom_bng), ST_Y(geom_bng) FROM property WHERE use_category = ANY(:u) AND deleted_at IS NULL"
+                    ),
+                    {"u": list(domain.SHAREABLE_USES)},
+                ).all()
+            )
         start = time.perf_counter()
         points = shapely.points(xy)
         tree = shapely.STRtree(points)
@@ -79,10 +91,14 @@ def main() -> None:
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"shareable buildings: {len(xy):,}; pairs within {args.distance_m:.0f} m: {pairs.shape[1]:,}")
         print(f"{'step':<52}{'seconds':>9}")
-        print(f"{'ours: hubs found, hosted, costed and ranked (SQL+Python)':<52}{ours_s:>9.1f}   {len(candidates):,} hubs (top 1,000 returned)")
+        print(
+            f"{'ours: hubs found, hosted, costed and ranked (SQL+Python)':<52}{ours_s:>9.1f}   {len(candidates):,} hubs (top 1,000 returned)"
+        )
         print(f"{'ours: host flags for the receipts model':<52}{flags_s:>9.1f}   {len(flags):,} buildings")
         print(f"{'peer: shapely STRtree dwithin pairs only':<52}{peer_s:>9.1f}")
-        print(f"ratio ours (whole analysis) / peer (pairs only): {ours_s / peer_s:.1f}x; peak RSS {peak_mib:,.0f} MiB")
+        print(
+            f"ratio ours (whole analysis) / peer (pairs only): {ours_s / peer_s:.1f}x; peak RSS {peak_mib:,.0f} MiB"
+        )
         engine.dispose()
 
 

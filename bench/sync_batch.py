@@ -24,11 +24,23 @@ from bench.scratch import scratch_database
 
 
 def make_records(n: int, tag: str) -> list[dict]:  # type: ignore[type-arg]
-    return [{"asset_ref": f"{tag}-{i:06d}", "name": f"Bench building {i}", "use_category": "office",
-             "street": "High Street", "post_town": "Worcester", "postcode": "WR1 2AB", "tenure": "freehold",
-             "geometry": {"type": "Point", "coordinates": [-2.3 + (i % 300) * 1e-3, 52.1 + (i // 300) * 1e-3]},
-             "gia_m2": 250.0 + i % 1000, "value_gbp": 100_000 + i, "rag": "amber", "rag_reason": "bench"}
-            for i in range(n)]
+    return [
+        {
+            "asset_ref": f"{tag}-{i:06d}",
+            "name": f"Bench building {i}",
+            "use_category": "office",
+            "street": "High Street",
+            "post_town": "Worcester",
+            "postcode": "WR1 2AB",
+            "tenure": "freehold",
+            "geometry": {"type": "Point", "coordinates": [-2.3 + (i % 300) * 1e-3, 52.1 + (i // 300) * 1e-3]},
+            "gia_m2": 250.0 + i % 1000,
+            "value_gbp": 100_000 + i,
+            "rag": "amber",
+            "rag_reason": "bench",
+        }
+        for i in range(n)
+    ]
 
 
 def main() -> None:
@@ -39,7 +51,9 @@ def main() -> None:
     with scratch_database() as url:
         owner = create_engine(url)
         with owner.begin() as conn:
-            conn.execute(text("INSERT INTO organisation (code, name, kind) VALUES ('bench', 'Bench', 'district')"))
+            conn.execute(
+                text("INSERT INTO organisation (code, name, kind) VALUES ('bench', 'Bench', 'district')")
+            )
         with write_transaction(owner, "bench") as conn:
             key = auth.create_key(conn, "bench", "writer")
         engine = get_engine(url)
@@ -53,8 +67,17 @@ def main() -> None:
             ours.append(time.perf_counter() - start)
             assert result.body["summary"]["inserted"] == args.records
 
-            rows = [(f"R{run}-{i:06d}", r["name"], r["geometry"]["coordinates"][0], r["geometry"]["coordinates"][1],
-                     r["gia_m2"], r["value_gbp"]) for i, r in enumerate(records)]
+            rows = [
+                (
+                    f"R{run}-{i:06d}",
+                    r["name"],
+                    r["geometry"]["coordinates"][0],
+                    r["geometry"]["coordinates"][1],
+                    r["gia_m2"],
+                    r["value_gbp"],
+                )
+                for i, r in enumerate(records)
+            ]
             start = time.perf_counter()
             with engine.begin() as conn:
                 set_actor(conn, "bench")
@@ -63,12 +86,18 @@ def main() -> None:
                     cur.executemany(
                         """INSERT INTO property (owner, asset_ref, name, geom, gia_m2, value_gbp)
                            VALUES ('bench', %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s)
-                           ON CONFLICT (owner, asset_ref) DO UPDATE SET name = EXCLUDED.name""", rows)
+                           ON CONFLICT (owner, asset_ref) DO UPDATE SET name = EXCLUDED.name""",
+                        rows,
+                    )
             rowwise.append(time.perf_counter() - start)
 
             with owner.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS bench_copy; CREATE UNLOGGED TABLE bench_copy "
-                                  "(asset_ref text, name text, lon float8, lat float8, gia_m2 float8, value_gbp bigint)"))
+                conn.execute(
+                    text(
+                        "DROP TABLE IF EXISTS bench_copy; CREATE UNLOGGED TABLE bench_copy "
+                        "(asset_ref text, name text, lon float8, lat float8, gia_m2 float8, value_gbp bigint)"
+                    )
+                )
             start = time.perf_counter()
             with owner.begin() as conn:
                 raw = conn.connection.driver_connection
@@ -83,12 +112,16 @@ def main() -> None:
         best = {name: min(times) for name, times in (("ours", ours), ("rowwise", rowwise), ("copy", floor))}
         print(f"records per batch: {n}, runs: {args.repeat}, history rows written: {history}")
         print(f"{'method':<44}{'best s':>9}{'median s':>10}{'records/s':>12}")
-        for label, name, times in (("sync_properties (validate+COPY+upsert+history)", "ours", ours),
-                                   ("peer: row-by-row INSERT ON CONFLICT", "rowwise", rowwise),
-                                   ("peer: bare COPY, no triggers (floor)", "copy", floor)):
+        for label, name, times in (
+            ("sync_properties (validate+COPY+upsert+history)", "ours", ours),
+            ("peer: row-by-row INSERT ON CONFLICT", "rowwise", rowwise),
+            ("peer: bare COPY, no triggers (floor)", "copy", floor),
+        ):
             print(f"{label:<44}{best[name]:>9.3f}{statistics.median(times):>10.3f}{n / best[name]:>12,.0f}")
-        print(f"ratio row-by-row / ours: {best['rowwise'] / best['ours']:.2f}x  "
-              f"(ours / bare COPY: {best['ours'] / best['copy']:.1f}x)")
+        print(
+            f"ratio row-by-row / ours: {best['rowwise'] / best['ours']:.2f}x  "
+            f"(ours / bare COPY: {best['ours'] / best['copy']:.1f}x)"
+        )
         engine.dispose()
         owner.dispose()
 

@@ -68,8 +68,9 @@ def tile_bounds_3857(zoom: int, row: int, col: int) -> tuple[float, float, float
     return minx, maxy - size, minx + size, maxy
 
 
-def tilejson(tiles_url: str, bounds: tuple[float, float, float, float], rules: TileRules,
-             name: str = "properties") -> dict[str, Any]:
+def tilejson(
+    tiles_url: str, bounds: tuple[float, float, float, float], rules: TileRules, name: str = "properties"
+) -> dict[str, Any]:
     """TileJSON 3.0 for the properties layer, documenting both layers and the aggregation rule."""
     return {
         "tilejson": "3.0.0",
@@ -107,8 +108,13 @@ def tilejson(tiles_url: str, bounds: tuple[float, float, float, float], rules: T
                 "description": "aggregated buildings per grid cell at low zoom or in dense tiles",
                 "minzoom": 0,
                 "maxzoom": MAX_ZOOM,
-                "fields": {"count": "Number", "red": "Number", "amber": "Number", "green": "Number",
-                           "unrated": "Number"},
+                "fields": {
+                    "count": "Number",
+                    "red": "Number",
+                    "amber": "Number",
+                    "green": "Number",
+                    "unrated": "Number",
+                },
             },
         ],
         "aggregation": {

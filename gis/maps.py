@@ -66,7 +66,9 @@ class _Legend(MacroElement):
 
 
 def _controls_html(config: MapConfig) -> str:
-    owners = "".join(f'<option value="{escape(o["code"])}">{escape(o["name"])}</option>' for o in config.owners)
+    owners = "".join(
+        f'<option value="{escape(o["code"])}">{escape(o["name"])}</option>' for o in config.owners
+    )
     uses = "".join(f'<option value="{escape(u)}">{escape(u.replace("_", " "))}</option>' for u in config.uses)
     return f"""
     <div id="estate-controls" class="estate-panel estate-controls">
@@ -95,16 +97,24 @@ def _controls_html(config: MapConfig) -> str:
 def build_map_html(config: MapConfig) -> str:
     """Return the complete HTML of the map page."""
     minx, miny, maxx, maxy = config.bounds
-    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=10, tiles=None,
-                      control_scale=True, prefer_canvas=False)
+    fmap = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=10,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,
+    )
     vendor = f"{config.static_base}/vendor"
     # Replace folium's CDN includes (Leaflet, jQuery, Bootstrap, …) with our own copies.
     fmap.default_js = [("leaflet", f"{vendor}/leaflet/leaflet.js")]
-    fmap.default_css = [("leaflet_css", f"{vendor}/leaflet/leaflet.css"),
-                        ("estate_css", f"{config.static_base}/estate-map.css")]
+    fmap.default_css = [
+        ("leaflet_css", f"{vendor}/leaflet/leaflet.css"),
+        ("estate_css", f"{config.static_base}/estate-map.css"),
+    ]
     if config.online_basemap:
-        folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap", max_zoom=19,
-                         control=False).add_to(fmap)
+        folium.TileLayer(
+            OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap", max_zoom=19, control=False
+        ).add_to(fmap)
     _Legend().add_to(fmap)
     root = fmap.get_root()
     root.html.add_child(Element(_controls_html(config)))
@@ -117,13 +127,16 @@ def build_map_html(config: MapConfig) -> str:
         "ragColours": RAG_COLOURS,
         "hubsUrl": config.hubs_url,
     }
-    root.html.add_child(Element(
-        f'<script src="{vendor}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"></script>'
-        f"<script>window.ESTATE_MAP_CONFIG = {json.dumps(page_config)};</script>"
-        f'<script src="{config.static_base}/estate-map.js"></script>'
-    ), name="estate_scripts")
+    root.html.add_child(
+        Element(
+            f'<script src="{vendor}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"></script>'
+            f"<script>window.ESTATE_MAP_CONFIG = {json.dumps(page_config)};</script>"
+            f'<script src="{config.static_base}/estate-map.js"></script>'
+        ),
+        name="estate_scripts",
+    )
     html = root.render()
-    return html.replace("<head>", '<head><title>Shared Estate — map</title>', 1)
+    return html.replace("<head>", "<head><title>Shared Estate — map</title>", 1)
 
 
 def map_config_dict(config: MapConfig) -> dict[str, Any]:

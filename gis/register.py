@@ -68,12 +68,16 @@ class PropertyFields(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
     asset_ref: str | None = Field(None, min_length=1, max_length=100, description="owner's own reference")
-    uprn: int | None = Field(None, ge=1, le=999_999_999_999, strict=True, description="Unique Property Reference Number")
+    uprn: int | None = Field(
+        None, ge=1, le=999_999_999_999, strict=True, description="Unique Property Reference Number"
+    )
     name: str | None = Field(None, min_length=1, max_length=200)
     street_number: str | None = Field(None, max_length=50)
     street: str | None = Field(None, max_length=200)
     post_town: str | None = Field(None, max_length=100)
-    postcode: str | None = Field(None, max_length=10, pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}$")
+    postcode: str | None = Field(
+        None, max_length=10, pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}$"
+    )
     geometry: PointGeometry | None = Field(None, description="GeoJSON Point in the request's crs")
     footprint: AreaGeometry | None = Field(None, description="GeoJSON (Multi)Polygon in the request's crs")
     tenure: Tenure | None = None
@@ -160,7 +164,9 @@ def _footprint_wkt(footprint: PolygonGeometry | MultiPolygonGeometry, crs: crs_m
     elif crs.lat_first:
         area = shapely.transform(area, lambda xy: xy[:, ::-1])
     if not area.is_valid:
-        raise crs_mod.CoordinateError(f"invalid footprint after reprojection: {shapely.is_valid_reason(area)}")
+        raise crs_mod.CoordinateError(
+            f"invalid footprint after reprojection: {shapely.is_valid_reason(area)}"
+        )
     if isinstance(area, Polygon):
         area = MultiPolygon([area])
     return f"SRID=4326;{area.wkt}"

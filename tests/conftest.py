@@ -103,8 +103,10 @@ def make_org(owner_engine: Engine) -> Callable[..., str]:
     def _make(kind: str = "district", name: str | None = None) -> str:
         code = f"test-{uuid.uuid4().hex[:10]}"
         with owner_engine.begin() as conn:
-            conn.execute(text("INSERT INTO organisation (code, name, kind) VALUES (:c, :n, :k)"),
-                         {"c": code, "n": name or code, "k": kind})
+            conn.execute(
+                text("INSERT INTO organisation (code, name, kind) VALUES (:c, :n, :k)"),
+                {"c": code, "n": name or code, "k": kind},
+            )
         return code
 
     return _make

@@ -16,10 +16,12 @@ def auth_header(key: str) -> dict[str, str]:
 def register_fingerprint(engine: Engine) -> tuple[Any, ...]:
     """A digest of everything a write could change: any difference means the register changed."""
     with engine.connect() as conn:
-        props = conn.execute(text(
-            "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') "
-            "FROM (SELECT id, version, deleted_at, geom, value_gbp, name FROM property) t"
-        )).one()
+        props = conn.execute(
+            text(
+                "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') "
+                "FROM (SELECT id, version, deleted_at, geom, value_gbp, name FROM property) t"
+            )
+        ).one()
         history = conn.execute(text("SELECT count(*), coalesce(max(id), 0) FROM property_history")).one()
         orgs = conn.execute(text("SELECT count(*) FROM organisation")).scalar_one()
     return (tuple(props), tuple(history), orgs)

@@ -145,8 +145,9 @@ def _show(outcome: ImportOutcome) -> None:
     console.print(f"report: {len(outcome.report)} line(s) ({escape(by_action)})")
     # Rejections first: they are what the sender must fix; normalisations are for information.
     lines = sorted(outcome.report, key=lambda line: line["action"] != "rejected row")[:PROBLEMS_SHOWN]
-    problems = Table("row", "field", "value", "problem", "action", title="first problems",
-                     title_justify="left")
+    problems = Table(
+        "row", "field", "value", "problem", "action", title="first problems", title_justify="left"
+    )
     for line in lines:
         problems.add_row(*(escape(str(line[k])) for k in ("row", "field", "raw", "problem", "action")))
     console.print(problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -24,16 +24,22 @@ def receipts(
     horizon_years: Annotated[int, typer.Option(help="years simulated")] = 10,
     volatility: Annotated[float, typer.Option(help="market volatility per year")] = 0.08,
     drift: Annotated[float, typer.Option(help="real market drift per year")] = 0.0,
-    disposal_cost_rate: Annotated[float, typer.Option(help="disposal costs as a share of the receipt")] = 0.04,
-    transition_cost_gbp_per_m2: Annotated[float, typer.Option(help="decant/relocation £ per m² released")] = 150.0,
+    disposal_cost_rate: Annotated[
+        float, typer.Option(help="disposal costs as a share of the receipt")
+    ] = 0.04,
+    transition_cost_gbp_per_m2: Annotated[
+        float, typer.Option(help="decant/relocation £ per m² released")
+    ] = 150.0,
     discount_rate: Annotated[float, typer.Option(help="Green Book real rate, years 1–30")] = 0.035,
     green_probability: Annotated[float, typer.Option(help="chance a green building sells")] = 0.9,
     amber_probability: Annotated[float, typer.Option(help="chance an amber building sells")] = 0.5,
-    require_host: Annotated[bool, typer.Option(help="release occupied buildings only if their service has a host nearby")] = True,
-    owner: Annotated[Optional[str], typer.Option(help="only this organisation")] = None,
-    town: Annotated[Optional[str], typer.Option(help="only this post town")] = None,
-    chart: Annotated[Optional[Path], typer.Option(help="write the chart (.svg or .png)")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="write the full result as JSON")] = None,
+    require_host: Annotated[
+        bool, typer.Option(help="release occupied buildings only if their service has a host nearby")
+    ] = True,
+    owner: Annotated[str | None, typer.Option(help="only this organisation")] = None,
+    town: Annotated[str | None, typer.Option(help="only this post town")] = None,
+    chart: Annotated[Path | None, typer.Option(help="write the chart (.svg or .png)")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the full result as JSON")] = None,
 ) -> None:
     """Estimate capital receipts for the whole estate, single estate against silo."""
     from api.db import get_engine
@@ -44,10 +50,17 @@ def receipts(
 
     try:
         scenario = ReceiptsScenario(
-            runs=runs, seed=seed, horizon_years=horizon_years, market_volatility_pa=volatility,
-            market_drift_pa=drift, disposal_cost_rate=disposal_cost_rate,
-            transition_cost_gbp_per_m2=transition_cost_gbp_per_m2, discount_rate=discount_rate,
-            green_probability=green_probability, amber_probability=amber_probability, require_host=require_host,
+            runs=runs,
+            seed=seed,
+            horizon_years=horizon_years,
+            market_volatility_pa=volatility,
+            market_drift_pa=drift,
+            disposal_cost_rate=disposal_cost_rate,
+            transition_cost_gbp_per_m2=transition_cost_gbp_per_m2,
+            discount_rate=discount_rate,
+            green_probability=green_probability,
+            amber_probability=amber_probability,
+            require_host=require_host,
         )
     except ValidationError as exc:
         for err in exc.errors():
@@ -61,21 +74,39 @@ def receipts(
     for column in ("", "expected gross", "expected net", "present value", "net P10", "net P50", "net P90"):
         table.add_column(column, justify="right" if column else "left")
     for label, est in (("single estate", single), ("silo (each body alone)", silo)):
-        table.add_row(label, _m(est.gross.expected), _m(est.net.expected), _m(est.pv.expected),
-                      _m(est.net.p10), _m(est.net.p50), _m(est.net.p90))
-    table.add_row("[b]single estate adds[/b]", _m(diff["gross"].expected), _m(diff["net"].expected),
-                  _m(diff["pv"].expected), _m(diff["net"].p10), _m(diff["net"].p50), _m(diff["net"].p90))
+        table.add_row(
+            label,
+            _m(est.gross.expected),
+            _m(est.net.expected),
+            _m(est.pv.expected),
+            _m(est.net.p10),
+            _m(est.net.p50),
+            _m(est.net.p90),
+        )
+    table.add_row(
+        "[b]single estate adds[/b]",
+        _m(diff["gross"].expected),
+        _m(diff["net"].expected),
+        _m(diff["pv"].expected),
+        _m(diff["net"].p10),
+        _m(diff["net"].p50),
+        _m(diff["net"].p90),
+    )
     console.print(table)
     counts = single.counts
-    console.print(f"{counts.buildings_considered:,} buildings considered; {counts.excluded_red:,} red excluded; "
-                  f"{counts.releasable:,} releasable in the single estate vs {silo.counts.releasable:,} alone "
-                  f"({diff['additional_releasable']:,} more only with a partner's building as host).")
+    console.print(
+        f"{counts.buildings_considered:,} buildings considered; {counts.excluded_red:,} red excluded; "
+        f"{counts.releasable:,} releasable in the single estate vs {silo.counts.releasable:,} alone "
+        f"({diff['additional_releasable']:,} more only with a partner's building as host)."
+    )
 
     years = Table(title="Year by year (single estate)")
     for column in ("year", "buildings sold", "expected net", "net P10", "net P90"):
         years.add_column(column, justify="right")
     for y in single.years:
-        years.add_row(str(y.calendar_year), f"{y.expected_sold:,.1f}", _m(y.expected_net), _m(y.net_p10), _m(y.net_p90))
+        years.add_row(
+            str(y.calendar_year), f"{y.expected_sold:,.1f}", _m(y.expected_net), _m(y.net_p10), _m(y.net_p90)
+        )
     console.print(years)
 
     owners = Table(title="By owner (single estate, expected net)")

@@ -18,9 +18,15 @@ from gis.errors import FieldError, PayloadTooLarge, ValidationFailed
 router = APIRouter(prefix="/imports", tags=["imports"])
 
 # Media types a raw CSV body may carry: browsers and spreadsheets label CSV inconsistently.
-CSV_MEDIA_TYPES = frozenset({
-    "text/csv", "application/csv", "text/plain", "application/vnd.ms-excel", "application/octet-stream",
-})
+CSV_MEDIA_TYPES = frozenset(
+    {
+        "text/csv",
+        "application/csv",
+        "text/plain",
+        "application/vnd.ms-excel",
+        "application/octet-stream",
+    }
+)
 MULTIPART = "multipart/form-data"
 
 _REQUEST_BODY: dict[str, Any] = {

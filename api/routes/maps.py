@@ -19,7 +19,10 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 VENDOR_DIRS = {
     # npm packages (package.json), installed by scripts/setup.sh
     "leaflet": Path(__file__).resolve().parents[2] / "node_modules" / "leaflet" / "dist",
-    "leaflet.vectorgrid": Path(__file__).resolve().parents[2] / "node_modules" / "leaflet.vectorgrid" / "dist",
+    "leaflet.vectorgrid": Path(__file__).resolve().parents[2]
+    / "node_modules"
+    / "leaflet.vectorgrid"
+    / "dist",
 }
 
 
@@ -28,9 +31,15 @@ def estate_map(request: Request, engine: EngineDep, settings: SettingsDep) -> HT
     base = base_url(request, settings)
     with engine.connect() as conn:
         bounds = tile_svc.register_bounds(conn)
-        owners = [dict(r) for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()]
-    hubs = (f"{base}/colocation/candidates?f=geojson&limit=50"
-            if getattr(request.app.state, "has_colocation", False) else None)
+        owners = [
+            dict(r)
+            for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()
+        ]
+    hubs = (
+        f"{base}/colocation/candidates?f=geojson&limit=50"
+        if getattr(request.app.state, "has_colocation", False)
+        else None
+    )
     config = MapConfig(
         static_base=f"{base}/static",
         tiles_url=f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}",

@@ -39,8 +39,14 @@ def _crs_or_400(value: str | None, name: str) -> crs_mod.Crs:
         raise BadRequest(f"{name}: {exc}", parameter=name) from None
 
 
-def _respond(request: Request, f: str | None, doc: dict[str, Any], title: str,
-             media_type: str = "application/json", headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    request: Request,
+    f: str | None,
+    doc: dict[str, Any],
+    title: str,
+    media_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Response:
     if _wants_html(request, f):
         return HTMLResponse(render_document(title, doc), headers=headers)
     return JSONResponse(doc, media_type=media_type, headers=headers)
@@ -63,17 +69,22 @@ def _collections(request: Request, settings: Any, engine: Any) -> list[dict[str,
     collections = [ogc.collection_document(base, bounds)]
     extra = getattr(request.app.state, "extra_collections", {})
     for cid, spec in extra.items():
-        collections.append(ogc.collection_document(base, bounds, cid=cid, title=spec["title"],
-                                                   description=spec["description"], tiles=False))
+        collections.append(
+            ogc.collection_document(
+                base, bounds, cid=cid, title=spec["title"], description=spec["description"], tiles=False
+            )
+        )
     return collections
 
 
 @router.get("/collections", summary="Collections")
 def collections(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
     base = base_url(request, settings)
-    doc = {"links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-           "collections": _collections(request, settings, engine),
-           "crs": [c.uri for c in crs_mod.SUPPORTED_CRS]}
+    doc = {
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+        "collections": _collections(request, settings, engine),
+        "crs": [c.uri for c in crs_mod.SUPPORTED_CRS],
+    }
     return _respond(request, f, doc, "Collections")
 
 
@@ -85,7 +96,9 @@ def collection(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ
 
 @router.get("/collections/properties/queryables", summary="Queryable properties")
 def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
-    return JSONResponse(ogc.queryables_document(base_url(request, settings)), media_type="application/schema+json")
+    return JSONResponse(
+        ogc.queryables_document(base_url(request, settings)), media_type="application/schema+json"
+    )
 
 
 @router.get(
@@ -122,45 +135,75 @@ def items(
     before = position[1] if position and position[0] == "before" else None
     with engine.connect() as conn:
         svc.check_organisations(conn, flt.owner)
-        records, more_id = svc.list_records(conn, flt, principal.viewer, limit=limit, after_id=after,
-                                            before_id=before)
+        records, more_id = svc.list_records(
+            conn, flt, principal.viewer, limit=limit, after_id=after, before_id=before
+        )
         matched, exact = svc.count_records(conn, flt, principal.viewer, settings.exact_count_limit)
     base = base_url(request, settings)
     visible = visibility.project_many(records, principal.viewer, settings.public_rag)
     features = [ogc.to_feature(r, out_crs, base) for r in visible]
-    links = [{"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
-             {"href": f"{base}/collections/properties", "rel": "collection", "type": "application/json"}]
+    links = [
+        {"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
+        {"href": f"{base}/collections/properties", "rel": "collection", "type": "application/json"},
+    ]
     has_next = (more_id is not None) if not before else bool(records)
-    has_prev = bool(records) and (before is None and after is not None or before is not None and more_id is not None)
+    has_prev = bool(records) and (
+        before is None and after is not None or before is not None and more_id is not None
+    )
     if records and has_next:
-        links.append({"href": page_url(request, settings, cursor=svc.encode_cursor(records[-1]["id"])),
-                      "rel": "next", "type": ogc.GEOJSON, "title": "next page"})
+        links.append(
+            {
+                "href": page_url(request, settings, cursor=svc.encode_cursor(records[-1]["id"])),
+                "rel": "next",
+                "type": ogc.GEOJSON,
+                "title": "next page",
+            }
+        )
     if records and has_prev:
-        links.append({"href": page_url(request, settings, cursor=svc.encode_cursor(records[0]["id"], "before")),
-                      "rel": "prev", "type": ogc.GEOJSON, "title": "previous page"})
+        links.append(
+            {
+                "href": page_url(request, settings, cursor=svc.encode_cursor(records[0]["id"], "before")),
+                "rel": "prev",
+                "type": ogc.GEOJSON,
+                "title": "previous page",
+            }
+        )
     doc = ogc.items_document(features, number_matched=matched, exact=exact, links=links)
     headers = {"Content-Crs": f"<{out_crs.uri}>"}
     return _respond(request, f, doc, "Public buildings", media_type=ogc.GEOJSON, headers=headers)
 
 
 @router.get("/collections/properties/items/{feature_id}", summary="One building as a GeoJSON feature")
-def item(feature_id: str, request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep,
-         crs: Annotated[str | None, Query()] = None, f: FQ = None) -> Response:
+def item(
+    feature_id: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    crs: Annotated[str | None, Query()] = None,
+    f: FQ = None,
+) -> Response:
     out_crs = _crs_or_400(crs, "crs")
     with engine.connect() as conn:
         record = svc.get_visible(conn, feature_id, principal.viewer, settings.public_rag)
     feature = ogc.to_feature(record, out_crs, base_url(request, settings))
     headers = {"Content-Crs": f"<{out_crs.uri}>", "ETag": etag(record["version"])}
-    return _respond(request, f, feature, record.get("name") or "Building", media_type=ogc.GEOJSON, headers=headers)
+    return _respond(
+        request, f, feature, record.get("name") or "Building", media_type=ogc.GEOJSON, headers=headers
+    )
 
 
-@router.get("/collections/properties/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON for the vector tiles")
+@router.get(
+    "/collections/properties/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON for the vector tiles"
+)
 def tilejson(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     base = base_url(request, settings)
     with engine.connect() as conn:
         bounds = tile_svc.register_bounds(conn)
     url = f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
-    return JSONResponse(layers.tilejson(url, bounds, TILE_RULES), headers={"Cache-Control": "public, max-age=300"})
+    return JSONResponse(
+        layers.tilejson(url, bounds, TILE_RULES), headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 @router.get(
@@ -183,8 +226,9 @@ def tile(
         raise NotFound(f"no tile {tileMatrix}/{tileRow}/{tileCol} in WebMercatorQuad")
     flt = filters.build()
     with engine.connect() as conn:
-        result = tile_svc.render_tile(conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES,
-                                      settings.public_rag)
+        result = tile_svc.render_tile(
+            conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES, settings.public_rag
+        )
     headers = {
         "ETag": result.etag,
         "Cache-Control": "public, max-age=60" if principal.role == "anonymous" else "private, max-age=60",
@@ -198,7 +242,9 @@ def tile(
 
 # The co-location analysis as a second OGC collection, so QGIS can load the hubs beside the buildings.
 @router.get("/collections/colocation-candidates", summary="The co-location candidates collection")
-def colocation_collection(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
+def colocation_collection(
+    request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None
+) -> Response:
     doc = next(c for c in _collections(request, settings, engine) if c["id"] == "colocation-candidates")
     return _respond(request, f, doc, doc["title"])
 
@@ -210,7 +256,9 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
         return candidates_feature_collection(conn, principal.viewer, public_rag=settings.public_rag, **params)
 
 
-@router.get("/collections/colocation-candidates/items", summary="Hub candidates as GeoJSON outlines, best first")
+@router.get(
+    "/collections/colocation-candidates/items", summary="Hub candidates as GeoJSON outlines, best first"
+)
 def colocation_items(
     request: Request,
     engine: EngineDep,
@@ -226,19 +274,42 @@ def colocation_items(
 ) -> Response:
     if _crs_or_400(crs, "crs") != crs_mod.CRS84:
         raise BadRequest("the colocation-candidates collection is served in CRS84 only", parameter="crs")
-    doc = _hubs(engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox)
+    doc = _hubs(
+        engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox
+    )
     base = base_url(request, settings)
-    doc = ogc.items_document(doc["features"], number_matched=None, exact=True, links=[
-        {"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
-        {"href": f"{base}/collections/colocation-candidates", "rel": "collection", "type": "application/json"},
-    ])
-    return _respond(request, f, doc, "Co-location candidates", media_type=ogc.GEOJSON,
-                    headers={"Content-Crs": f"<{crs_mod.CRS84.uri}>"})
+    doc = ogc.items_document(
+        doc["features"],
+        number_matched=None,
+        exact=True,
+        links=[
+            {"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
+            {
+                "href": f"{base}/collections/colocation-candidates",
+                "rel": "collection",
+                "type": "application/json",
+            },
+        ],
+    )
+    return _respond(
+        request,
+        f,
+        doc,
+        "Co-location candidates",
+        media_type=ogc.GEOJSON,
+        headers={"Content-Crs": f"<{crs_mod.CRS84.uri}>"},
+    )
 
 
 @router.get("/collections/colocation-candidates/items/{hub_id}", summary="One hub candidate")
-def colocation_item(hub_id: str, request: Request, engine: EngineDep, settings: SettingsDep,
-                    principal: PrincipalDep, f: FQ = None) -> Response:
+def colocation_item(
+    hub_id: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    f: FQ = None,
+) -> Response:
     doc = _hubs(engine, principal, settings, limit=1000)
     feature = next((ft for ft in doc["features"] if ft["id"] == hub_id), None)
     if feature is None:

@@ -29,7 +29,11 @@ def list_organisations(engine: EngineDep, principal: PrincipalDep) -> dict[str, 
 @router.get("/{code}", summary="One organisation")
 def get_organisation(code: str, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
     with engine.connect() as conn:
-        row = conn.execute(text(_SELECT + " WHERE o.code = :code GROUP BY o.code"), {"code": code}).mappings().first()
+        row = (
+            conn.execute(text(_SELECT + " WHERE o.code = :code GROUP BY o.code"), {"code": code})
+            .mappings()
+            .first()
+        )
     if row is None:
         raise OrganisationNotFound(f"no organisation with code {code!r}")
     return dict(row)

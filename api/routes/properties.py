@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.db import write_transaction
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
 from api.services import properties as svc
 from api.urls import page_url
-from api.db import write_transaction
 from gis import crs as crs_mod
 from gis import visibility
 from gis.register import PropertyCreate, PropertyFields, validate_property
@@ -42,8 +42,9 @@ def list_properties(
 
 
 @router.get("/{property_id}", summary="One property, with its ETag")
-def get_property(property_id: str, response: Response, engine: EngineDep, settings: SettingsDep,
-                 principal: PrincipalDep) -> dict[str, Any]:
+def get_property(
+    property_id: str, response: Response, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> dict[str, Any]:
     with engine.connect() as conn:
         record = svc.get_visible(conn, property_id, principal.viewer, settings.public_rag)
     response.headers["ETag"] = etag(record["version"])
@@ -51,8 +52,9 @@ def get_property(property_id: str, response: Response, engine: EngineDep, settin
 
 
 @router.post("", status_code=201, summary="Add a property (writer of its owner, or admin)")
-def create_property(body: PropertyCreate, engine: EngineDep, settings: SettingsDep,
-                    principal: PrincipalDep, crs: CrsQ = None) -> JSONResponse:
+def create_property(
+    body: PropertyCreate, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, crs: CrsQ = None
+) -> JSONResponse:
     principal.require_writer()
     values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=True)
     with write_transaction(engine, principal.actor) as conn:
@@ -60,26 +62,39 @@ def create_property(body: PropertyCreate, engine: EngineDep, settings: SettingsD
         svc.require_owner(principal.viewer, values["owner"])
         record = svc.create_record(conn, values)
     return JSONResponse(
-        visibility.project(record, principal.viewer, settings.public_rag), status_code=201,
+        visibility.project(record, principal.viewer, settings.public_rag),
+        status_code=201,
         headers={"ETag": etag(record["version"]), "Location": f"/properties/{record['id']}"},
     )
 
 
 @router.patch("/{property_id}", summary="Change a property; needs If-Match with its ETag")
-def update_property(property_id: str, body: PropertyFields, engine: EngineDep, settings: SettingsDep,
-                    principal: PrincipalDep, crs: CrsQ = None,
-                    if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+def update_property(
+    property_id: str,
+    body: PropertyFields,
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    crs: CrsQ = None,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     principal.require_writer()
     values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=False)
     with write_transaction(engine, principal.actor) as conn:
         record = svc.update_record(conn, property_id, values, parse_if_match(if_match), principal.viewer)
-    return JSONResponse(visibility.project(record, principal.viewer, settings.public_rag),
-                        headers={"ETag": etag(record["version"])})
+    return JSONResponse(
+        visibility.project(record, principal.viewer, settings.public_rag),
+        headers={"ETag": etag(record["version"])},
+    )
 
 
 @router.delete("/{property_id}", status_code=204, summary="Retire a property (soft delete); needs If-Match")
-def delete_property(property_id: str, engine: EngineDep, principal: PrincipalDep,
-                    if_match: Annotated[str | None, Header()] = None) -> Response:
+def delete_property(
+    property_id: str,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
     principal.require_writer()
     with write_transaction(engine, principal.actor) as conn:
         svc.delete_record(conn, property_id, parse_if_match(if_match), principal.viewer)
@@ -87,8 +102,9 @@ def delete_property(property_id: str, engine: EngineDep, principal: PrincipalDep
 
 
 @router.get("/{property_id}/history", summary="Every change to a property, oldest first")
-def property_history(property_id: str, engine: EngineDep, settings: SettingsDep,
-                     principal: PrincipalDep) -> dict[str, Any]:
+def property_history(
+    property_id: str, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> dict[str, Any]:
     with engine.connect() as conn:
         changes = svc.history(conn, property_id, principal.viewer, settings.public_rag)
     return {"property_id": property_id, "changes": changes}

@@ -21,33 +21,65 @@ def _as_json(result: dict[str, Any]) -> dict[str, Any]:
     return {**comparison_to_dict(result), "excluded_unrated": result["excluded_unrated"]}
 
 
-def _run(engine, principal, scenario: ReceiptsScenario, owner: str | None, town: str | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _run(
+    engine, principal, scenario: ReceiptsScenario, owner: str | None, town: str | None
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         return svc.estimate(conn, principal.viewer, scenario, owner=owner, town=town)
 
 
 @router.get("/estimate", summary="Receipts under the default scenario: single estate vs silo")
-def estimate_default(engine: EngineDep, principal: PrincipalDep, owner: OwnerQ = None, town: TownQ = None) -> dict[str, Any]:
+def estimate_default(
+    engine: EngineDep, principal: PrincipalDep, owner: OwnerQ = None, town: TownQ = None
+) -> dict[str, Any]:
     return _as_json(_run(engine, principal, ReceiptsScenario(), owner, town))
 
 
 @router.post("/estimate", summary="Receipts under your scenario (every assumption validated)")
-def estimate_scenario(scenario: ReceiptsScenario, engine: EngineDep, principal: PrincipalDep,
-                      owner: OwnerQ = None, town: TownQ = None) -> dict[str, Any]:
+def estimate_scenario(
+    scenario: ReceiptsScenario,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    owner: OwnerQ = None,
+    town: TownQ = None,
+) -> dict[str, Any]:
     return _as_json(_run(engine, principal, scenario, owner, town))
 
 
-@router.get("/chart.{fmt}", summary="Yearly net receipts with the P10–P90 band (default scenario)",
-            response_class=Response, responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}})
-def chart_default(fmt: Literal["svg", "png"], engine: EngineDep, principal: PrincipalDep,
-                  owner: OwnerQ = None, town: TownQ = None) -> Response:
+@router.get(
+    "/chart.{fmt}",
+    summary="Yearly net receipts with the P10–P90 band (default scenario)",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
+)
+def chart_default(
+    fmt: Literal["svg", "png"],
+    engine: EngineDep,
+    principal: PrincipalDep,
+    owner: OwnerQ = None,
+    town: TownQ = None,
+) -> Response:
     result = _run(engine, principal, ReceiptsScenario(), owner, town)
-    return Response(render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt])
+    return Response(
+        render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt]
+    )
 
 
-@router.post("/chart.{fmt}", summary="The chart under your scenario",
-             response_class=Response, responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}})
-def chart_scenario(fmt: Literal["svg", "png"], scenario: ReceiptsScenario, engine: EngineDep,
-                   principal: PrincipalDep, owner: OwnerQ = None, town: TownQ = None) -> Response:
+@router.post(
+    "/chart.{fmt}",
+    summary="The chart under your scenario",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
+)
+def chart_scenario(
+    fmt: Literal["svg", "png"],
+    scenario: ReceiptsScenario,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    owner: OwnerQ = None,
+    town: TownQ = None,
+) -> Response:
     result = _run(engine, principal, scenario, owner, town)
-    return Response(render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt])
+    return Response(
+        render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt]
+    )

@@ -29,13 +29,25 @@ def sync(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    mode: Annotated[Literal["upsert", "full"], Query(description="full: retire the owner's records not in the batch")] = "upsert",
+    mode: Annotated[
+        Literal["upsert", "full"], Query(description="full: retire the owner's records not in the batch")
+    ] = "upsert",
     owner: Annotated[str | None, Query(description="with mode=full and an admin key: whose estate")] = None,
-    crs: Annotated[str | None, Query(description="CRS of the records' geometry: CRS84 (default) or EPSG:27700")] = None,
+    crs: Annotated[
+        str | None, Query(description="CRS of the records' geometry: CRS84 (default) or EPSG:27700")
+    ] = None,
     idempotency_key: Annotated[str | None, Header(description="retries with the same key apply once")] = None,
 ) -> JSONResponse:
-    result = sync_properties(engine, principal, batch.records, mode=mode, owner=owner, crs=crs,
-                             idempotency_key=idempotency_key, max_records=settings.sync_batch_max)
+    result = sync_properties(
+        engine,
+        principal,
+        batch.records,
+        mode=mode,
+        owner=owner,
+        crs=crs,
+        idempotency_key=idempotency_key,
+        max_records=settings.sync_batch_max,
+    )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -45,10 +57,13 @@ def changes(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    since: Annotated[str | None, Query(max_length=100, description="the `next` cursor of the previous call")] = None,
+    since: Annotated[
+        str | None, Query(max_length=100, description="the `next` cursor of the previous call")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     owner: Annotated[str | None, Query(max_length=63)] = None,
 ) -> dict[str, Any]:
     with engine.connect() as conn:
-        return feed_svc.read_changes(conn, since, principal.viewer, limit=limit, public_rag=settings.public_rag,
-                                     owner=owner)
+        return feed_svc.read_changes(
+            conn, since, principal.viewer, limit=limit, public_rag=settings.public_rag, owner=owner
+        )

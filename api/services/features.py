@@ -18,7 +18,9 @@ CONFORMANCE = [
 ]
 GEOJSON = "application/geo+json"
 PROPERTIES_TITLE = "Public buildings"
-PROPERTIES_DESCRIPTION = "Every public building in the register, whoever owns it, with its RAG disposal rating."
+PROPERTIES_DESCRIPTION = (
+    "Every public building in the register, whoever owns it, with its RAG disposal rating."
+)
 _NOT_ATTRIBUTES = ("geometry", "footprint")
 
 
@@ -36,25 +38,52 @@ def to_feature(record: dict[str, Any], crs: crs_mod.Crs, base: str) -> dict[str,
         "id": record["id"],
         "geometry": geometry,
         "properties": properties,
-        "links": [{"href": f"{base}/collections/properties/items/{record['id']}", "rel": "self",
-                   "type": GEOJSON}],
+        "links": [
+            {"href": f"{base}/collections/properties/items/{record['id']}", "rel": "self", "type": GEOJSON}
+        ],
     }
 
 
-def collection_document(base: str, bounds: tuple[float, float, float, float], *, cid: str = "properties",
-                        title: str = PROPERTIES_TITLE, description: str = PROPERTIES_DESCRIPTION,
-                        tiles: bool = True) -> dict[str, Any]:
+def collection_document(
+    base: str,
+    bounds: tuple[float, float, float, float],
+    *,
+    cid: str = "properties",
+    title: str = PROPERTIES_TITLE,
+    description: str = PROPERTIES_DESCRIPTION,
+    tiles: bool = True,
+) -> dict[str, Any]:
     links = [
         {"href": f"{base}/collections/{cid}", "rel": "self", "type": "application/json", "title": title},
         {"href": f"{base}/collections/{cid}?f=html", "rel": "alternate", "type": "text/html", "title": title},
-        {"href": f"{base}/collections/{cid}/items", "rel": "items", "type": GEOJSON, "title": f"{title} (GeoJSON)"},
-        {"href": f"{base}/collections/{cid}/items?f=html", "rel": "items", "type": "text/html", "title": f"{title} (HTML)"},
-        {"href": f"{base}/collections/{cid}/queryables", "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-         "type": "application/schema+json", "title": "Queryables"},
+        {
+            "href": f"{base}/collections/{cid}/items",
+            "rel": "items",
+            "type": GEOJSON,
+            "title": f"{title} (GeoJSON)",
+        },
+        {
+            "href": f"{base}/collections/{cid}/items?f=html",
+            "rel": "items",
+            "type": "text/html",
+            "title": f"{title} (HTML)",
+        },
+        {
+            "href": f"{base}/collections/{cid}/queryables",
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+            "type": "application/schema+json",
+            "title": "Queryables",
+        },
     ]
     if tiles:
-        links.append({"href": f"{base}/collections/{cid}/tiles/WebMercatorQuad/tilejson.json",
-                      "rel": "describedby", "type": "application/json", "title": "TileJSON (vector tiles)"})
+        links.append(
+            {
+                "href": f"{base}/collections/{cid}/tiles/WebMercatorQuad/tilejson.json",
+                "rel": "describedby",
+                "type": "application/json",
+                "title": "TileJSON (vector tiles)",
+            }
+        )
     return {
         "id": cid,
         "title": title,
@@ -73,19 +102,39 @@ def landing_document(base: str) -> dict[str, Any]:
         "description": "One register of every public building in a place, whoever owns it.",
         "links": [
             {"href": f"{base}/", "rel": "self", "type": "application/json", "title": "This document"},
-            {"href": f"{base}/?f=html", "rel": "alternate", "type": "text/html", "title": "This document (HTML)"},
-            {"href": f"{base}/openapi.json", "rel": "service-desc",
-             "type": "application/vnd.oai.openapi+json;version=3.0", "title": "OpenAPI definition"},
+            {
+                "href": f"{base}/?f=html",
+                "rel": "alternate",
+                "type": "text/html",
+                "title": "This document (HTML)",
+            },
+            {
+                "href": f"{base}/openapi.json",
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "title": "OpenAPI definition",
+            },
             {"href": f"{base}/docs", "rel": "service-doc", "type": "text/html", "title": "API documentation"},
-            {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json", "title": "Conformance"},
-            {"href": f"{base}/collections", "rel": "data", "type": "application/json", "title": "Collections"},
+            {
+                "href": f"{base}/conformance",
+                "rel": "conformance",
+                "type": "application/json",
+                "title": "Conformance",
+            },
+            {
+                "href": f"{base}/collections",
+                "rel": "data",
+                "type": "application/json",
+                "title": "Collections",
+            },
             {"href": f"{base}/map", "rel": "alternate", "type": "text/html", "title": "Estate map"},
         ],
     }
 
 
-def items_document(features: list[dict[str, Any]], *, number_matched: int | None, exact: bool,
-                   links: list[dict[str, Any]]) -> dict[str, Any]:
+def items_document(
+    features: list[dict[str, Any]], *, number_matched: int | None, exact: bool, links: list[dict[str, Any]]
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "type": "FeatureCollection",
         "features": features,

@@ -64,31 +64,50 @@ def _entry(row: Any, viewer: visibility.Viewer, public_rag: bool) -> dict[str, A
     }
 
 
-def read_changes(conn: Connection, since: str | None, viewer: visibility.Viewer, *, limit: int = 1000,
-                 public_rag: bool = True, owner: str | None = None) -> dict[str, Any]:
+def read_changes(
+    conn: Connection,
+    since: str | None,
+    viewer: visibility.Viewer,
+    *,
+    limit: int = 1000,
+    public_rag: bool = True,
+    owner: str | None = None,
+) -> dict[str, Any]:
     """Return the changes after ``since`` (oldest first) and the cursor to continue from."""
     seq, hid = decode_feed_cursor(since)
     pruned_through = conn.execute(text("SELECT pruned_through FROM feed_state")).scalar_one()
     if since and seq < pruned_through:
-        raise Gone("this cursor is older than the feed keeps; resync with a full read of /properties, "
-                   "then follow the feed from the cursor /changes returns with no 'since'")
+        raise Gone(
+            "this cursor is older than the feed keeps; resync with a full read of /properties, "
+            "then follow the feed from the cursor /changes returns with no 'since'"
+        )
     params: dict[str, Any] = {"seq": seq, "hid": hid, "limit": limit + 1}
     owner_clause = ""
     if owner:
         owner_clause = " AND h.owner = :owner"
         params["owner"] = owner
-    rows = conn.execute(text(
-        f"""SELECT f.seq, h.id, h.property_id, h.owner, h.action, h.actor, h.changed_at, h.version, h.before, h.after
+    rows = (
+        conn.execute(
+            text(
+                f"""SELECT f.seq, h.id, h.property_id, h.owner, h.action, h.actor, h.changed_at, h.version, h.before, h.after
             FROM feed_tx f JOIN property_history h ON h.txid = f.txid
             WHERE f.seq IS NOT NULL AND (f.seq, h.id) > (:seq, :hid){owner_clause}
             ORDER BY f.seq, h.id LIMIT :limit"""
-    ), params).mappings().all()
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
     has_more = len(rows) > limit
     rows = rows[:limit]
     changes = [e for r in rows if (e := _entry(r, viewer, public_rag)) is not None]
     # The cursor moves past rows this viewer may not see too, so paging never stalls.
-    next_cursor = encode_feed_cursor(rows[-1]["seq"], rows[-1]["id"]) if rows else (since or encode_feed_cursor(
-        *_head(conn)))
+    next_cursor = (
+        encode_feed_cursor(rows[-1]["seq"], rows[-1]["id"])
+        if rows
+        else (since or encode_feed_cursor(*_head(conn)))
+    )
     return {"changes": changes, "next": next_cursor, "has_more": has_more}
 
 
@@ -99,10 +118,13 @@ def _head(conn: Connection) -> tuple[int, int]:
 
 def prune_feed(conn: Connection, older_than_days: int) -> int:
     """Forget feed positions older than N days (history stays); older cursors then get 410."""
-    row = conn.execute(text(
-        """WITH gone AS (DELETE FROM feed_tx WHERE committed_at < now() - make_interval(days => :days)
+    row = conn.execute(
+        text(
+            """WITH gone AS (DELETE FROM feed_tx WHERE committed_at < now() - make_interval(days => :days)
                          RETURNING seq)
            UPDATE feed_state SET pruned_through = greatest(pruned_through, (SELECT coalesce(max(seq), 0) FROM gone))
            RETURNING pruned_through, (SELECT count(*) FROM gone)"""
-    ), {"days": older_than_days}).one()
+        ),
+        {"days": older_than_days},
+    ).one()
     return int(row[1])

@@ -11,7 +11,6 @@ from gis import visibility
 from gis.errors import FieldError, ValidationFailed
 from gis.vocab import Rag, UseCategory, values
 
-
 UNRATED = "unrated"  # rag filter value for buildings with no rating (or one the caller may not see)
 
 
@@ -58,9 +57,7 @@ class PropertyFilter:
             clauses.append(f"({alias}.name ILIKE :f_q OR {alias}.postcode ILIKE :f_q)")
             params["f_q"] = "%" + self.q.replace("%", "").replace("_", "\\_") + "%"
         if self.bbox:
-            clauses.append(
-                f"{alias}.geom && ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_maxx, :bb_maxy, 4326)"
-            )
+            clauses.append(f"{alias}.geom && ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_maxx, :bb_maxy, 4326)")
             params.update(zip(("bb_minx", "bb_miny", "bb_maxx", "bb_maxy"), self.bbox, strict=True))
         value = visibility.sql_column("value_gbp", viewer, alias)
         if self.min_value_gbp is not None:
@@ -79,7 +76,9 @@ def _split(raw: str | list[str] | None) -> list[str]:
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
-def parse_bbox(raw: str | None, bbox_crs: crs_mod.Crs = crs_mod.CRS84) -> tuple[float, float, float, float] | None:
+def parse_bbox(
+    raw: str | None, bbox_crs: crs_mod.Crs = crs_mod.CRS84
+) -> tuple[float, float, float, float] | None:
     """Parse ``minx,miny,maxx,maxy`` in ``bbox_crs`` and return it in lon/lat."""
     if raw is None or raw.strip() == "":
         return None
@@ -100,7 +99,9 @@ def parse_bbox(raw: str | None, bbox_crs: crs_mod.Crs = crs_mod.CRS84) -> tuple[
         minx, miny, maxx, maxy = t.transform_bounds(a, b, c, d, densify_pts=21)
         return (minx, miny, maxx, maxy)
     if not (-180 <= a <= 180 and -180 <= c <= 180 and -90 <= b <= 90 and -90 <= d <= 90):
-        raise ValidationFailed([FieldError("bbox", "coordinates are not degrees; for metres send bbox-crs=EPSG:27700")])
+        raise ValidationFailed(
+            [FieldError("bbox", "coordinates are not degrees; for metres send bbox-crs=EPSG:27700")]
+        )
     if a > c or b > d:
         raise ValidationFailed([FieldError("bbox", "min must not exceed max (minx,miny,maxx,maxy)")])
     return (a, b, c, d)
@@ -124,10 +125,14 @@ def build_filter(
     rags, uses = _split(rag), _split(use)
     bad_rag = [r for r in rags if r not in (*values(Rag), UNRATED)]
     if bad_rag:
-        errors.append(FieldError("rag", f"unknown RAG {bad_rag[0]!r}; one of {', '.join(values(Rag))}, {UNRATED}"))
+        errors.append(
+            FieldError("rag", f"unknown RAG {bad_rag[0]!r}; one of {', '.join(values(Rag))}, {UNRATED}")
+        )
     bad_use = [u for u in uses if u not in values(UseCategory)]
     if bad_use:
-        errors.append(FieldError("use", f"unknown use {bad_use[0]!r}; one of {', '.join(values(UseCategory))}"))
+        errors.append(
+            FieldError("use", f"unknown use {bad_use[0]!r}; one of {', '.join(values(UseCategory))}")
+        )
     if min_value_gbp is not None and max_value_gbp is not None and min_value_gbp > max_value_gbp:
         errors.append(FieldError("min_value_gbp", "must not exceed max_value_gbp"))
     parsed_bbox = None
@@ -141,6 +146,13 @@ def build_filter(
     if errors:
         raise ValidationFailed(errors)
     return PropertyFilter(
-        owner=_split(owner), rag=rags, use=uses, town=town or None, postcode=postcode or None,
-        q=q or None, bbox=parsed_bbox, min_value_gbp=min_value_gbp, max_value_gbp=max_value_gbp,
+        owner=_split(owner),
+        rag=rags,
+        use=uses,
+        town=town or None,
+        postcode=postcode or None,
+        q=q or None,
+        bbox=parsed_bbox,
+        min_value_gbp=min_value_gbp,
+        max_value_gbp=max_value_gbp,
     )

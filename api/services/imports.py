@@ -44,11 +44,13 @@ _LOCATION_KEYS = ("lon", "lat", "footprint")
 # Stored columns fetched for the merge; 20 decimal digits make the geometry
 # text round-trip exactly (the default 15 does not), so an unchanged location
 # compares equal and a re-import writes no new version.
-_STORED_SELECT = ", ".join([
-    *(f"p.{c}" for c in SCALAR_COLUMNS),
-    "ST_AsEWKT(p.geom, 20) AS geom",
-    "ST_AsEWKT(p.footprint, 20) AS footprint",
-])
+_STORED_SELECT = ", ".join(
+    [
+        *(f"p.{c}" for c in SCALAR_COLUMNS),
+        "ST_AsEWKT(p.geom, 20) AS geom",
+        "ST_AsEWKT(p.footprint, 20) AS footprint",
+    ]
+)
 
 
 @dataclass
@@ -229,8 +231,10 @@ def load_import(
     transaction = _rehearsal(engine, actor) if dry_run else write_transaction(engine, actor)
     with transaction as conn:
         stored = fetch_stored(conn, owner, [c.values["asset_ref"] for c in candidates])
-        records = [merge_with_stored(c.values, stored.get(c.values["asset_ref"]), c.generated_name)
-                   for c in candidates]
+        records = [
+            merge_with_stored(c.values, stored.get(c.values["asset_ref"]), c.generated_name)
+            for c in candidates
+        ]
         upserted = upsert_records(conn, records)
     return outcome(upserted)
 
@@ -295,11 +299,15 @@ def fetch_stored(conn: Connection, owner: str, asset_refs: Sequence[str]) -> dic
     so their values are the ones to merge with. The lock keeps a concurrent
     edit from being overwritten by values read before it.
     """
-    rows = conn.execute(
-        text(f"""SELECT {_STORED_SELECT} FROM property p
+    rows = (
+        conn.execute(
+            text(f"""SELECT {_STORED_SELECT} FROM property p
                  WHERE p.owner = :owner AND p.asset_ref = ANY(:refs) FOR UPDATE"""),
-        {"owner": owner, "refs": list(asset_refs)},
-    ).mappings().all()
+            {"owner": owner, "refs": list(asset_refs)},
+        )
+        .mappings()
+        .all()
+    )
     return {row["asset_ref"]: dict(row) for row in rows}
 
 

@@ -53,22 +53,28 @@ def _parse_uuid(property_id: str) -> str:
         raise PropertyNotFound(f"no property with id {property_id!r}") from None
 
 
-def get_record(conn: Connection, property_id: str, *, for_update: bool = False,
-               include_deleted: bool = False) -> dict[str, Any]:
+def get_record(
+    conn: Connection, property_id: str, *, for_update: bool = False, include_deleted: bool = False
+) -> dict[str, Any]:
     """Return the full stored record (all tiers); callers project it for their viewer."""
     pid = _parse_uuid(property_id)
     lock = " FOR UPDATE OF p" if for_update else ""
     deleted = "" if include_deleted else " AND p.deleted_at IS NULL"
-    row = conn.execute(
-        text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
-    ).mappings().first()
+    row = (
+        conn.execute(
+            text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise PropertyNotFound(f"no property with id {pid}")
     return _record(row)
 
 
-def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer,
-                public_rag: bool = True) -> dict[str, Any]:
+def get_visible(
+    conn: Connection, property_id: str, viewer: visibility.Viewer, public_rag: bool = True
+) -> dict[str, Any]:
     record = get_record(conn, property_id)
     projected = visibility.project(record, viewer, public_rag)
     if projected is None:
@@ -90,7 +96,7 @@ def decode_cursor(token: str | None) -> tuple[str, str] | None:
     try:
         padded = token + "=" * (-len(token) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded))
-        (direction, value), = payload.items()
+        ((direction, value),) = payload.items()
         if direction not in ("after", "before"):
             raise ValueError(direction)
         return direction, str(uuid.UUID(value))
@@ -98,9 +104,15 @@ def decode_cursor(token: str | None) -> tuple[str, str] | None:
         raise ValidationFailed([FieldError("cursor", "not a cursor this service issued")]) from None
 
 
-def list_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer, *, limit: int,
-                 after_id: str | None = None, before_id: str | None = None,
-                 ) -> tuple[list[dict[str, Any]], str | None]:
+def list_records(
+    conn: Connection,
+    flt: PropertyFilter,
+    viewer: visibility.Viewer,
+    *,
+    limit: int,
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """Return one keyset page in id order and the id to continue after, if more remain.
 
     Keyset paging on the primary key: each page is an index range scan, and a
@@ -118,9 +130,14 @@ def list_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewe
         params["before_id"] = before_id
         order = "DESC"
     params["limit"] = limit + 1
-    rows = conn.execute(
-        text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"), params
-    ).mappings().all()
+    rows = (
+        conn.execute(
+            text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"),
+            params,
+        )
+        .mappings()
+        .all()
+    )
     records = [_record(r) for r in rows[:limit]]
     more = len(rows) > limit
     if before_id:
@@ -129,8 +146,9 @@ def list_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewe
     return records, (records[-1]["id"] if more and records else None)
 
 
-def count_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer,
-                  exact_up_to: int) -> tuple[int, bool]:
+def count_records(
+    conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer, exact_up_to: int
+) -> tuple[int, bool]:
     """Return (count, exact). Counts exactly up to ``exact_up_to``, then uses the planner's estimate."""
     where, params = flt.where(viewer)
     params["cap"] = exact_up_to + 1
@@ -150,9 +168,11 @@ def check_organisations(conn: Connection, codes: list[str], field_name: str = "o
     """Raise ValidationFailed naming ``field_name`` if any organisation code is unknown."""
     if not codes:
         return
-    known = set(conn.execute(
-        text("SELECT code FROM organisation WHERE code = ANY(:codes)"), {"codes": list(set(codes))}
-    ).scalars())
+    known = set(
+        conn.execute(
+            text("SELECT code FROM organisation WHERE code = ANY(:codes)"), {"codes": list(set(codes))}
+        ).scalars()
+    )
     unknown = sorted(set(codes) - known)
     if unknown:
         raise ValidationFailed([FieldError(field_name, f"unknown organisation {unknown[0]!r}")])
@@ -195,7 +215,7 @@ def create_record(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]
 
 def _constraint_message(message: str) -> str:
     first = message.splitlines()[0]
-    return first.replace("new row for relation \"property\" violates ", "violates ")
+    return first.replace('new row for relation "property" violates ', "violates ")
 
 
 def require_version(expected: int | None, current: int, property_id: str) -> None:
@@ -215,8 +235,13 @@ def require_owner(viewer: visibility.Viewer, record_owner: str) -> None:
         raise Forbidden("a key can change only its own organisation's records")
 
 
-def update_record(conn: Connection, property_id: str, values: Mapping[str, Any],
-                  expected_version: int | None, viewer: visibility.Viewer) -> dict[str, Any]:
+def update_record(
+    conn: Connection,
+    property_id: str,
+    values: Mapping[str, Any],
+    expected_version: int | None,
+    viewer: visibility.Viewer,
+) -> dict[str, Any]:
     """Apply a validated partial update under If-Match and return the stored record."""
     current = get_record(conn, property_id, for_update=True)
     require_owner(viewer, current["owner"])
@@ -230,32 +255,42 @@ def update_record(conn: Connection, property_id: str, values: Mapping[str, Any],
                 conn.execute(text(f"UPDATE property SET {sets} WHERE id = :id"), params)
         except IntegrityError as exc:
             if "property_owner_asset_ref_key" in str(exc.orig):
-                raise Conflict(f"asset_ref {values.get('asset_ref')!r} is already used", field="asset_ref") from None
+                raise Conflict(
+                    f"asset_ref {values.get('asset_ref')!r} is already used", field="asset_ref"
+                ) from None
             raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
     return get_record(conn, current["id"])
 
 
-def delete_record(conn: Connection, property_id: str, expected_version: int | None,
-                  viewer: visibility.Viewer) -> None:
+def delete_record(
+    conn: Connection, property_id: str, expected_version: int | None, viewer: visibility.Viewer
+) -> None:
     """Soft-delete: the record leaves every listing but its history stays."""
     current = get_record(conn, property_id, for_update=True)
     require_owner(viewer, current["owner"])
     require_version(expected_version, current["version"], current["id"])
     conn.execute(
-        text("UPDATE property SET deleted_at = now(), deleted_by = current_setting('estate.actor') WHERE id = :id"),
+        text(
+            "UPDATE property SET deleted_at = now(), deleted_by = current_setting('estate.actor') WHERE id = :id"
+        ),
         {"id": current["id"]},
     )
 
 
-def history(conn: Connection, property_id: str, viewer: visibility.Viewer,
-            public_rag: bool = True) -> list[dict[str, Any]]:
+def history(
+    conn: Connection, property_id: str, viewer: visibility.Viewer, public_rag: bool = True
+) -> list[dict[str, Any]]:
     """Return every change to a property, oldest first, each side projected for the viewer."""
     pid = _parse_uuid(property_id)
-    rows = conn.execute(
-        text("""SELECT id, action, actor, changed_at, version, owner, before, after
+    rows = (
+        conn.execute(
+            text("""SELECT id, action, actor, changed_at, version, owner, before, after
                 FROM property_history WHERE property_id = :id ORDER BY id"""),
-        {"id": pid},
-    ).mappings().all()
+            {"id": pid},
+        )
+        .mappings()
+        .all()
+    )
     if not rows:
         raise PropertyNotFound(f"no property with id {pid}")
     out = []
@@ -265,11 +300,17 @@ def history(conn: Connection, property_id: str, viewer: visibility.Viewer,
         if before is None and after is None:
             continue
         tier = viewer.tier_for(row["owner"])
-        out.append({
-            "id": row["id"], "action": row["action"], "version": row["version"],
-            "actor": row["actor"] if tier >= visibility.Tier.partner else None,
-            "changed_at": row["changed_at"].isoformat(), "before": before, "after": after,
-        })
+        out.append(
+            {
+                "id": row["id"],
+                "action": row["action"],
+                "version": row["version"],
+                "actor": row["actor"] if tier >= visibility.Tier.partner else None,
+                "changed_at": row["changed_at"].isoformat(),
+                "before": before,
+                "after": after,
+            }
+        )
     if not out:
         raise PropertyNotFound(f"no property with id {pid}")
     return out
@@ -283,15 +324,17 @@ def state_to_record(state: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _history_side(side: Mapping[str, Any] | None, viewer: visibility.Viewer,
-                  public_rag: bool) -> dict[str, Any] | None:
+def _history_side(
+    side: Mapping[str, Any] | None, viewer: visibility.Viewer, public_rag: bool
+) -> dict[str, Any] | None:
     if side is None:
         return None
     return visibility.project(state_to_record(side), viewer, public_rag)
 
 
-def iter_records(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer,
-                 batch: int = 5000) -> Iterator[dict[str, Any]]:
+def iter_records(
+    conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer, batch: int = 5000
+) -> Iterator[dict[str, Any]]:
     """Yield every matching record in id order, one keyset page at a time (bounded memory)."""
     after: str | None = None
     while True:

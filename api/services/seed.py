@@ -49,17 +49,26 @@ def seed_row_to_input(row: dict[str, str]) -> dict[str, Any]:
 def upsert_organisations(conn: Connection, rows: Iterable[dict[str, str]]) -> int:
     count = 0
     for row in rows:
-        conn.execute(text(
-            """INSERT INTO organisation (code, name, kind, gss_code) VALUES (:code, :name, :kind, :gss)
+        conn.execute(
+            text(
+                """INSERT INTO organisation (code, name, kind, gss_code) VALUES (:code, :name, :kind, :gss)
                ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
                  gss_code = EXCLUDED.gss_code"""
-        ), {"code": row["code"], "name": row["name"], "kind": row["kind"], "gss": row.get("gss_code") or None})
+            ),
+            {
+                "code": row["code"],
+                "name": row["name"],
+                "kind": row["kind"],
+                "gss": row.get("gss_code") or None,
+            },
+        )
         count += 1
     return count
 
 
-def load_seed(engine: Engine, seed_dir: Path = SEED_DIR,
-              progress: Callable[[int, int], None] | None = None) -> UpsertResult:
+def load_seed(
+    engine: Engine, seed_dir: Path = SEED_DIR, progress: Callable[[int, int], None] | None = None
+) -> UpsertResult:
     """Load (or refresh) the seed; running it twice leaves the same rows and no new history."""
     organisations = read_csv(seed_dir / "organisations.csv")
     rows = read_csv(seed_dir / "properties.csv")

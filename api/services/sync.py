@@ -34,12 +34,17 @@ class SyncResponse:
 
 
 def request_digest(records: Any, mode: str, crs: str | None) -> str:
-    canonical = json.dumps({"records": records, "mode": mode, "crs": crs}, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {"records": records, "mode": mode, "crs": crs}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _validate_batch(records: list[Any], principal: Principal, crs: crs_mod.Crs,
-                    ) -> tuple[list[dict[str, Any]], list[FieldError], list[FieldError]]:
+def _validate_batch(
+    records: list[Any],
+    principal: Principal,
+    crs: crs_mod.Crs,
+) -> tuple[list[dict[str, Any]], list[FieldError], list[FieldError]]:
     """Return (DB-ready records, validation errors, foreign-owner errors), each error naming its index."""
     ready: list[dict[str, Any]] = []
     errors: list[FieldError] = []
@@ -52,10 +57,16 @@ def _validate_batch(records: list[Any], principal: Principal, crs: crs_mod.Crs,
         data = {k: v for k, v in raw.items() if k not in SYNC_CONTROL_FIELDS}
         data.setdefault("owner", own_org)
         if not principal.viewer.admin and data.get("owner") != own_org:
-            foreign.append(FieldError("owner", f"a key of {own_org} cannot write records of {data.get('owner')!r}", index))
+            foreign.append(
+                FieldError(
+                    "owner", f"a key of {own_org} cannot write records of {data.get('owner')!r}", index
+                )
+            )
             continue
         expected = raw.get("expected_version")
-        if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool) or expected < 1):
+        if expected is not None and (
+            not isinstance(expected, int) or isinstance(expected, bool) or expected < 1
+        ):
             errors.append(FieldError("expected_version", "must be a positive integer", index))
             continue
         deleted = raw.get("deleted", False)
@@ -67,8 +78,14 @@ def _validate_batch(records: list[Any], principal: Principal, crs: crs_mod.Crs,
             if not isinstance(asset_ref, str) or not asset_ref.strip() or len(asset_ref) > 100:
                 errors.append(FieldError("asset_ref", "a tombstone needs the asset_ref to delete", index))
                 continue
-            ready.append({"owner": data["owner"], "asset_ref": asset_ref.strip(), "tombstone": True,
-                          "expected_version": expected})
+            ready.append(
+                {
+                    "owner": data["owner"],
+                    "asset_ref": asset_ref.strip(),
+                    "tombstone": True,
+                    "expected_version": expected,
+                }
+            )
             continue
         try:
             values = validate_property(data, crs, creating=True, index=index)
@@ -86,21 +103,40 @@ def _lock_key(key_id: str, idempotency_key: str) -> int:
 
 
 def _replay(conn: Connection, key_id: str, idempotency_key: str, digest: str) -> SyncResponse | None:
-    if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(key_id, idempotency_key)}).scalar_one():
+    if not conn.execute(
+        text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(key_id, idempotency_key)}
+    ).scalar_one():
         raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
-    row = conn.execute(text(
-        "SELECT request_sha256, status_code, response FROM idempotency_record WHERE key_id = :k AND idempotency_key = :i"
-    ), {"k": key_id, "i": idempotency_key}).mappings().first()
+    row = (
+        conn.execute(
+            text(
+                "SELECT request_sha256, status_code, response FROM idempotency_record WHERE key_id = :k AND idempotency_key = :i"
+            ),
+            {"k": key_id, "i": idempotency_key},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     if row["request_sha256"] != digest:
-        raise ValidationFailed([FieldError("Idempotency-Key", "this key was already used for a different request")])
+        raise ValidationFailed(
+            [FieldError("Idempotency-Key", "this key was already used for a different request")]
+        )
     return SyncResponse(row["status_code"], row["response"], replayed=True)
 
 
-def sync_properties(engine: Engine, principal: Principal, records: list[Any], *, mode: str = "upsert",
-                    owner: str | None = None, crs: str | None = None, idempotency_key: str | None = None,
-                    max_records: int = 10_000) -> SyncResponse:
+def sync_properties(
+    engine: Engine,
+    principal: Principal,
+    records: list[Any],
+    *,
+    mode: str = "upsert",
+    owner: str | None = None,
+    crs: str | None = None,
+    idempotency_key: str | None = None,
+    max_records: int = 10_000,
+) -> SyncResponse:
     """Apply a partner's batch all-or-nothing; see the module docstring for retries."""
     principal.require_writer()
     if not isinstance(records, list):
@@ -119,8 +155,10 @@ def sync_properties(engine: Engine, principal: Principal, records: list[Any], *,
     parsed_crs = crs_mod.parse_crs(crs)
     ready, errors, foreign = _validate_batch(records, principal, parsed_crs)
     if foreign:
-        raise Forbidden(f"{len(foreign)} record(s) belong to another organisation; nothing was written",
-                        errors=[e.to_dict() for e in foreign + errors])
+        raise Forbidden(
+            f"{len(foreign)} record(s) belong to another organisation; nothing was written",
+            errors=[e.to_dict() for e in foreign + errors],
+        )
     if errors:
         raise ValidationFailed(errors, detail=f"{len(errors)} problem(s) in the batch; nothing was written")
     digest = request_digest(records, mode, crs)
@@ -133,8 +171,11 @@ def sync_properties(engine: Engine, principal: Principal, records: list[Any], *,
         result = upsert_records(conn, ready, full_owner=full_owner)
         body = {"summary": {"received": len(records), **result.summary()}, "items": result.items}
         if idempotency_key and principal.key_id:
-            conn.execute(text(
-                """INSERT INTO idempotency_record (key_id, idempotency_key, request_sha256, status_code, response,
+            conn.execute(
+                text(
+                    """INSERT INTO idempotency_record (key_id, idempotency_key, request_sha256, status_code, response,
                    completed_at) VALUES (:k, :i, :h, 200, CAST(:body AS jsonb), now())"""
-            ), {"k": principal.key_id, "i": idempotency_key, "h": digest, "body": json.dumps(body)})
+                ),
+                {"k": principal.key_id, "i": idempotency_key, "h": digest, "body": json.dumps(body)},
+            )
     return SyncResponse(200, body)

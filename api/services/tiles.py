@@ -28,12 +28,28 @@ class Tile:
 def _envelope_params(zoom: int, row: int, col: int) -> dict[str, float]:
     minx, miny, maxx, maxy = tile_bounds_3857(zoom, row, col)
     margin = (maxx - minx) * TILE_BUFFER / TILE_EXTENT
-    return {"t_minx": minx, "t_miny": miny, "t_maxx": maxx, "t_maxy": maxy,
-            "q_minx": minx - margin, "q_miny": miny - margin, "q_maxx": maxx + margin, "q_maxy": maxy + margin}
+    return {
+        "t_minx": minx,
+        "t_miny": miny,
+        "t_maxx": maxx,
+        "t_maxy": maxy,
+        "q_minx": minx - margin,
+        "q_miny": miny - margin,
+        "q_maxx": maxx + margin,
+        "q_maxy": maxy + margin,
+    }
 
 
-def render_tile(conn: Connection, zoom: int, row: int, col: int, flt: PropertyFilter,
-                viewer: visibility.Viewer, rules: TileRules, public_rag: bool = True) -> Tile:
+def render_tile(
+    conn: Connection,
+    zoom: int,
+    row: int,
+    col: int,
+    flt: PropertyFilter,
+    viewer: visibility.Viewer,
+    rules: TileRules,
+    public_rag: bool = True,
+) -> Tile:
     """Return the MVT for one WebMercatorQuad tile, aggregated by ``rules`` when dense."""
     where, params = flt.where(viewer)
     params.update(_envelope_params(zoom, row, col))
@@ -42,9 +58,10 @@ def render_tile(conn: Connection, zoom: int, row: int, col: int, flt: PropertyFi
     count = 0
     if zoom >= rules.points_min_zoom:
         params["cap"] = rules.max_points_per_tile + 1
-        count = conn.execute(text(
-            f"SELECT count(*) FROM (SELECT 1 FROM property p WHERE {where} AND {in_tile} LIMIT :cap) s"
-        ), params).scalar_one()
+        count = conn.execute(
+            text(f"SELECT count(*) FROM (SELECT 1 FROM property p WHERE {where} AND {in_tile} LIMIT :cap) s"),
+            params,
+        ).scalar_one()
     mode = rules.mode_for(zoom, count)
     rag = visibility.sql_column("rag", viewer, "p", public_rag)
     if mode == "points":
@@ -75,15 +92,19 @@ def render_tile(conn: Connection, zoom: int, row: int, col: int, flt: PropertyFi
 
 def register_bounds(conn: Connection) -> tuple[float, float, float, float]:
     """Lon/lat extent of the register: the planner's estimate (cheap at any size), else a scan."""
-    row = conn.execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-        "(SELECT ST_EstimatedExtent('public', 'property', 'geom')::geometry AS e) s"
-    )).one()
-    if row[0] is None:
-        row = conn.execute(text(
+    row = conn.execute(
+        text(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            "(SELECT ST_Extent(geom) AS e FROM property WHERE deleted_at IS NULL) s"
-        )).one()
+            "(SELECT ST_EstimatedExtent('public', 'property', 'geom')::geometry AS e) s"
+        )
+    ).one()
+    if row[0] is None:
+        row = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                "(SELECT ST_Extent(geom) AS e FROM property WHERE deleted_at IS NULL) s"
+            )
+        ).one()
     if row[0] is None:
         return (-8.75, 49.8, 1.85, 60.95)
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))

@@ -86,7 +86,15 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "Use Category",
     ),
     "gia_m2": ("GIA", "GIA m2", "GIA (m²)", "GIA sq m", "Gross Internal Area", "Gross Internal Area m2"),
-    "value_gbp": ("value_gbp", "Value (£)", "Value", "Asset Value", "Valuation", "Current Value", "Net Book Value"),
+    "value_gbp": (
+        "value_gbp",
+        "Value (£)",
+        "Value",
+        "Asset Value",
+        "Valuation",
+        "Current Value",
+        "Net Book Value",
+    ),
 }
 
 COORDINATE_FIELDS: tuple[str, ...] = ("easting", "northing", "lat", "lon")

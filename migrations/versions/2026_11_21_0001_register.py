@@ -26,12 +26,45 @@ def _in(column: str, enum: type) -> str:
 # Listed, not to_jsonb(row): PostGIS's geometry-to-JSON cast costs ~0.2 ms a
 # row, which made a 10,000-record batch spend seconds writing its history.
 STATE_COLUMNS = (
-    "id", "owner", "asset_ref", "uprn", "name", "street_number", "street", "post_town", "postcode",
-    "tenure", "tenure_detail", "holding_type", "use_category", "gia_m2", "site_area_ha", "utilisation_pct",
-    "fte", "value_gbp", "valuation_basis", "valuation_date", "running_cost_gbp_pa", "maintenance_backlog_gbp",
-    "condition", "listed_grade", "lease_expiry_date", "rag", "rag_reason", "rag_set_by", "rag_set_at",
-    "disposal_stage", "disposal_blockers", "sensitive", "version", "created_at", "created_by", "updated_at",
-    "updated_by", "deleted_at", "deleted_by",
+    "id",
+    "owner",
+    "asset_ref",
+    "uprn",
+    "name",
+    "street_number",
+    "street",
+    "post_town",
+    "postcode",
+    "tenure",
+    "tenure_detail",
+    "holding_type",
+    "use_category",
+    "gia_m2",
+    "site_area_ha",
+    "utilisation_pct",
+    "fte",
+    "value_gbp",
+    "valuation_basis",
+    "valuation_date",
+    "running_cost_gbp_pa",
+    "maintenance_backlog_gbp",
+    "condition",
+    "listed_grade",
+    "lease_expiry_date",
+    "rag",
+    "rag_reason",
+    "rag_set_by",
+    "rag_set_at",
+    "disposal_stage",
+    "disposal_blockers",
+    "sensitive",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "deleted_at",
+    "deleted_by",
 )
 
 
@@ -62,7 +95,7 @@ def upgrade() -> None:
         CREATE TABLE organisation (
             code text PRIMARY KEY CHECK (code ~ '^[a-z0-9][a-z0-9-]{{1,62}}$'),
             name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-            kind text NOT NULL {_in('kind', vocab.OrganisationKind)},
+            kind text NOT NULL {_in("kind", vocab.OrganisationKind)},
             gss_code text CHECK (gss_code ~ '^[EWSN][0-9]{{8}}$'),
             created_at timestamptz NOT NULL DEFAULT now()
         )
@@ -89,27 +122,27 @@ def upgrade() -> None:
             geom_bng geometry(Point, 27700) GENERATED ALWAYS AS (ST_Transform(geom, 27700)) STORED,
             geom_3857 geometry(Point, 3857) GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED,
             footprint geometry(MultiPolygon, 4326) CHECK (footprint IS NULL OR ST_IsValid(footprint)),
-            tenure text {_in('tenure', vocab.Tenure)},
-            tenure_detail text {_in('tenure_detail', vocab.TenureDetail)},
-            holding_type text {_in('holding_type', vocab.HoldingType)},
-            use_category text NOT NULL DEFAULT 'other' {_in('use_category', vocab.UseCategory)},
+            tenure text {_in("tenure", vocab.Tenure)},
+            tenure_detail text {_in("tenure_detail", vocab.TenureDetail)},
+            holding_type text {_in("holding_type", vocab.HoldingType)},
+            use_category text NOT NULL DEFAULT 'other' {_in("use_category", vocab.UseCategory)},
             gia_m2 double precision CHECK (gia_m2 >= 0 AND gia_m2 < 'Infinity'),
             site_area_ha double precision CHECK (site_area_ha >= 0 AND site_area_ha < 'Infinity'),
             utilisation_pct double precision CHECK (utilisation_pct BETWEEN 0 AND 100),
             fte double precision CHECK (fte >= 0 AND fte < 'Infinity'),
             value_gbp bigint CHECK (value_gbp >= 0),
-            valuation_basis text {_in('valuation_basis', vocab.ValuationBasis)},
+            valuation_basis text {_in("valuation_basis", vocab.ValuationBasis)},
             valuation_date date,
             running_cost_gbp_pa bigint CHECK (running_cost_gbp_pa >= 0),
             maintenance_backlog_gbp bigint CHECK (maintenance_backlog_gbp >= 0),
-            condition text {_in('condition', vocab.Condition)},
-            listed_grade text {_in('listed_grade', vocab.ListedGrade)},
+            condition text {_in("condition", vocab.Condition)},
+            listed_grade text {_in("listed_grade", vocab.ListedGrade)},
             lease_expiry_date date,
-            rag text {_in('rag', vocab.Rag)},
+            rag text {_in("rag", vocab.Rag)},
             rag_reason text CHECK (length(rag_reason) <= 1000),
             rag_set_by text,
             rag_set_at timestamptz,
-            disposal_stage text NOT NULL DEFAULT 'retained' {_in('disposal_stage', vocab.DisposalStage)},
+            disposal_stage text NOT NULL DEFAULT 'retained' {_in("disposal_stage", vocab.DisposalStage)},
             disposal_blockers text[] NOT NULL DEFAULT '{{}}'
                 CHECK (disposal_blockers <@ ARRAY[{blockers}]::text[]),
             sensitive boolean NOT NULL DEFAULT false,
@@ -126,13 +159,19 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX property_geom_idx ON property USING gist (geom) WHERE deleted_at IS NULL")
-    op.execute("CREATE INDEX property_geom_bng_idx ON property USING gist (geom_bng) WHERE deleted_at IS NULL")
-    op.execute("CREATE INDEX property_geom_3857_idx ON property USING gist (geom_3857) WHERE deleted_at IS NULL")
+    op.execute(
+        "CREATE INDEX property_geom_bng_idx ON property USING gist (geom_bng) WHERE deleted_at IS NULL"
+    )
+    op.execute(
+        "CREATE INDEX property_geom_3857_idx ON property USING gist (geom_3857) WHERE deleted_at IS NULL"
+    )
     op.execute("CREATE INDEX property_owner_idx ON property (owner, id)")
     op.execute("CREATE INDEX property_rag_idx ON property (rag, id)")
     op.execute("CREATE INDEX property_use_idx ON property (use_category, id)")
     op.execute("CREATE INDEX property_town_idx ON property (lower(post_town), id)")
-    op.execute("CREATE INDEX property_postcode_idx ON property (upper(replace(postcode, ' ', '')) text_pattern_ops)")
+    op.execute(
+        "CREATE INDEX property_postcode_idx ON property (upper(replace(postcode, ' ', '')) text_pattern_ops)"
+    )
     op.execute("CREATE INDEX property_uprn_idx ON property (uprn)")
     # No index on value or name: value ranges are rarely selective and name search is a
     # substring match (ILIKE '%q%') no btree serves; each index costs every bulk load.

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from support import auth_header, new_property, register_fingerprint
 
 from api import auth
 from api.db import write_transaction
-from support import auth_header, new_property, register_fingerprint
 
 ROLES = ["anonymous", "reader", "writer", "foreign_writer", "admin"]
 CANARY_GBP = 987_654_321
@@ -33,7 +33,9 @@ def estate(make_org, make_key) -> dict[str, Any]:  # type: ignore[no-untyped-def
 
 
 def _existing(client, estate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    response = client.post("/properties", json=new_property(estate["org"]), headers=estate["headers"]["writer"])
+    response = client.post(
+        "/properties", json=new_property(estate["org"]), headers=estate["headers"]["writer"]
+    )
     assert response.status_code == 201
     return response.json()
 
@@ -46,7 +48,9 @@ def _call(client, estate, role: str, action: str, record: dict[str, Any] | None)
         "list": lambda: client.get("/properties?limit=5", headers=headers),
         "changes": lambda: client.get("/changes?limit=5", headers=headers),
         "create": lambda: client.post("/properties", json=new_property(org), headers=headers),
-        "sync": lambda: client.post("/sync/properties", json={"records": [new_property(org)]}, headers=headers),
+        "sync": lambda: client.post(
+            "/sync/properties", json={"records": [new_property(org)]}, headers=headers
+        ),
         "read": lambda: client.get(url, headers=headers),
         "history": lambda: client.get(f"{url}/history", headers=headers),
         "update": lambda: client.patch(url, json={"name": "renamed"}, headers={**headers, "If-Match": '"1"'}),
@@ -57,14 +61,14 @@ def _call(client, estate, role: str, action: str, record: dict[str, Any] | None)
 
 EXPECTED = {
     #            anonymous reader writer foreign admin
-    "list":     (200, 200, 200, 200, 200),
-    "read":     (200, 200, 200, 200, 200),
-    "history":  (200, 200, 200, 200, 200),
-    "changes":  (200, 200, 200, 200, 200),
-    "create":   (401, 403, 201, 403, 201),
-    "update":   (401, 403, 200, 403, 200),
-    "delete":   (401, 403, 204, 403, 204),
-    "sync":     (401, 403, 200, 403, 200),
+    "list": (200, 200, 200, 200, 200),
+    "read": (200, 200, 200, 200, 200),
+    "history": (200, 200, 200, 200, 200),
+    "changes": (200, 200, 200, 200, 200),
+    "create": (401, 403, 201, 403, 201),
+    "update": (401, 403, 200, 403, 200),
+    "delete": (401, 403, 204, 403, 204),
+    "sync": (401, 403, 200, 403, 200),
 }
 MATRIX = [(action, role, codes[i]) for action, codes in EXPECTED.items() for i, role in enumerate(ROLES)]
 
@@ -84,7 +88,9 @@ def test_revoked_and_expired_keys_are_refused(client, owner_engine, make_org) ->
     org = make_org()
     with write_transaction(owner_engine, "test") as conn:
         revoked = auth.create_key(conn, org, "reader")
-        expired = auth.create_key(conn, org, "reader", expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        expired = auth.create_key(
+            conn, org, "reader", expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        )
         auth.revoke_key(conn, revoked["prefix"])
     for key, words in ((revoked["key"], "revoked"), (expired["key"], "expired"), ("se_nope_nope", "unknown")):
         response = client.get("/properties?limit=1", headers=auth_header(key))
@@ -96,8 +102,9 @@ def test_only_the_hash_of_a_key_is_stored(owner_engine, make_org) -> None:  # ty
     with write_transaction(owner_engine, "test") as conn:
         key = auth.create_key(conn, org, "writer")
     with owner_engine.connect() as conn:
-        stored = conn.execute(text("SELECT row_to_json(k)::text FROM api_key k WHERE prefix = :p"),
-                              {"p": key["prefix"]}).scalar_one()
+        stored = conn.execute(
+            text("SELECT row_to_json(k)::text FROM api_key k WHERE prefix = :p"), {"p": key["prefix"]}
+        ).scalar_one()
     secret = key["key"].split("_", 2)[2]
     assert secret not in stored and key["key"] not in stored
     assert len(secret) >= 40  # 32 random bytes
@@ -118,20 +125,31 @@ def test_oversized_body_is_413(client, estate) -> None:  # type: ignore[no-untyp
     from api.settings import Settings
 
     too_big = b"x" * (Settings().max_body_bytes + 1)
-    response = client.post("/sync/properties", content=too_big,
-                           headers={**estate["headers"]["writer"], "Content-Type": "application/json"})
+    response = client.post(
+        "/sync/properties",
+        content=too_big,
+        headers={**estate["headers"]["writer"], "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
 
 
 @pytest.fixture(scope="module")
 def canary(client_module, estate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    body = new_property(estate["org"], sensitive=True, value_gbp=CANARY_GBP, name="Refuge (canary)",
-                        geometry={"type": "Point", "coordinates": [-2.5950, 52.3100]})
+    body = new_property(
+        estate["org"],
+        sensitive=True,
+        value_gbp=CANARY_GBP,
+        name="Refuge (canary)",
+        geometry={"type": "Point", "coordinates": [-2.5950, 52.3100]},
+    )
     response = client_module.post("/properties", json=body, headers=estate["headers"]["writer"])
     assert response.status_code == 201
     record = response.json()
-    client_module.patch(f"/properties/{record['id']}", json={"rag": "green", "rag_reason": "canary moved"},
-                        headers={**estate["headers"]["writer"], "If-Match": '"1"'})
+    client_module.patch(
+        f"/properties/{record['id']}",
+        json={"rag": "green", "rag_reason": "canary moved"},
+        headers={**estate["headers"]["writer"], "If-Match": '"1"'},
+    )
     return record
 
 
@@ -165,7 +183,11 @@ def _public_bodies(client, record) -> dict[str, bytes]:  # type: ignore[no-untyp
             continue
         bodies[name] = client.get(url).content
     bodies["patch-error"] = client.patch(f"/properties/{pid}", json={"value_gbp": -1}).content
-    for path in ("/exports/properties.csv", "/exports/properties.geojson", "/colocation/candidates?f=geojson"):
+    for path in (
+        "/exports/properties.csv",
+        "/exports/properties.geojson",
+        "/colocation/candidates?f=geojson",
+    ):
         response = client.get(path)
         if response.status_code != 404 or b"Not found" not in response.content:
             bodies[path] = response.content

@@ -6,21 +6,24 @@ import shutil
 import subprocess
 
 import pytest
-
 from support import auth_header
 
 
 def test_collection_is_listed_and_served_as_geojson(client, make_key) -> None:  # type: ignore[no-untyped-def]
     ids = {c["id"] for c in client.get("/collections").json()["collections"]}
     assert {"properties", "colocation-candidates"} <= ids
-    doc = client.get("/collections/colocation-candidates/items?limit=5",
-                     headers=auth_header(make_key("wychavon", "reader"))).json()
+    doc = client.get(
+        "/collections/colocation-candidates/items?limit=5",
+        headers=auth_header(make_key("wychavon", "reader")),
+    ).json()
     assert doc["type"] == "FeatureCollection" and 0 < doc["numberReturned"] <= 5
     first = doc["features"][0]
     assert first["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert first["properties"]["rank"] == 1 and len(first["properties"]["owners"]) >= 2
-    one = client.get(f"/collections/colocation-candidates/items/{first['id']}",
-                     headers=auth_header(make_key("wychavon", "reader"))).json()
+    one = client.get(
+        f"/collections/colocation-candidates/items/{first['id']}",
+        headers=auth_header(make_key("wychavon", "reader")),
+    ).json()
     assert one["properties"]["host_name"] == first["properties"]["host_name"]
 
 
@@ -30,8 +33,13 @@ def test_collection_refuses_other_crs(client) -> None:  # type: ignore[no-untype
 
 @pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is installed by scripts/setup.sh")
 def test_gdal_lists_the_hub_layer(live_server) -> None:  # type: ignore[no-untyped-def]
-    out = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{live_server}/"], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    out = subprocess.run(
+        ["ogrinfo", "-ro", "-q", f"OAPIF:{live_server}/"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert "colocation-candidates" in out
 
 

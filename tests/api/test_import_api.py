@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from support import auth_header, register_fingerprint
 
-
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "transparency"
 BROMSGROVE = (FIXTURES / "bromsgrove_2021.csv").read_bytes()  # 13 rows: 11 good, rows 9 and 12 rejected
 MALVERN = (FIXTURES / "malvern_hills_2015_cp1252.csv").read_bytes()  # 8 rows, cp1252
@@ -26,14 +25,19 @@ def writer(make_org: Callable[..., str], make_key: Callable[[str, str], str]) ->
 
 def upload(client: TestClient, org: str, data: bytes, headers: dict[str, str], **params: Any) -> Any:
     """POST the file as a browser form does: multipart with a ``file`` field."""
-    return client.post(URL, params={"owner": org, **params}, headers=headers,
-                       files={"file": ("assets.csv", data, "text/csv")})
+    return client.post(
+        URL,
+        params={"owner": org, **params},
+        headers=headers,
+        files={"file": ("assets.csv", data, "text/csv")},
+    )
 
 
 def count(engine: Engine, org: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM property WHERE owner = :org"),
-                            {"org": org}).scalar_one()
+        return conn.execute(
+            text("SELECT count(*) FROM property WHERE owner = :org"), {"org": org}
+        ).scalar_one()
 
 
 def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +50,9 @@ def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: En
     assert summary["rejected_rows"] == [9, 12] and summary["kept_without_location"] == 1
     assert summary["dry_run"] is False
     assert [(line["row"], line["action"]) for line in body["report"] if line["action"] == "rejected row"] == [
-        (9, "rejected row"), (12, "rejected row")]
+        (9, "rejected row"),
+        (12, "rejected row"),
+    ]
     assert count(seeded, org) == 11
     listed = client.get("/properties", params={"owner": org}, headers=headers).json()
     assert listed["count"] == 11
@@ -54,18 +60,26 @@ def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: En
 
 def test_raw_text_csv_body_imports(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
-    response = client.post(URL, params={"owner": org}, content=MALVERN,
-                           headers={**headers, "Content-Type": "text/csv; charset=windows-1252"})
+    response = client.post(
+        URL,
+        params={"owner": org},
+        content=MALVERN,
+        headers={**headers, "Content-Type": "text/csv; charset=windows-1252"},
+    )
     assert response.status_code == 201, response.text
     assert response.json()["summary"]["inserted"] == 8
     with seeded.connect() as conn:
-        name = conn.execute(text("SELECT name FROM property WHERE owner = :o AND asset_ref = 'MHDC003'"),
-                            {"o": org}).scalar_one()
+        name = conn.execute(
+            text("SELECT name FROM property WHERE owner = :o AND asset_ref = 'MHDC003'"), {"o": org}
+        ).scalar_one()
     assert name == "St Ann\u2019s Well Caf\u00e9"
 
 
-def test_uploading_the_same_file_again_answers_200_and_changes_nothing(client: TestClient, seeded: Engine,  # type: ignore[no-untyped-def]
-                                                                        writer) -> None:
+def test_uploading_the_same_file_again_answers_200_and_changes_nothing(
+    client: TestClient,
+    seeded: Engine,  # type: ignore[no-untyped-def]
+    writer,
+) -> None:
     org, headers = writer
     assert upload(client, org, BROMSGROVE, headers).status_code == 201
     before = register_fingerprint(seeded)
@@ -85,8 +99,11 @@ def test_dry_run_answers_200_and_writes_nothing(client: TestClient, seeded: Engi
     assert register_fingerprint(seeded) == before
 
 
-def test_strict_with_rejected_rows_is_422_listing_them_and_writes_nothing(client: TestClient, seeded: Engine,  # type: ignore[no-untyped-def]
-                                                                          writer) -> None:
+def test_strict_with_rejected_rows_is_422_listing_them_and_writes_nothing(
+    client: TestClient,
+    seeded: Engine,  # type: ignore[no-untyped-def]
+    writer,
+) -> None:
     org, headers = writer
     before = register_fingerprint(seeded)
     response = upload(client, org, BROMSGROVE, headers, strict="true")
@@ -99,8 +116,12 @@ def test_strict_with_rejected_rows_is_422_listing_them_and_writes_nothing(client
     assert register_fingerprint(seeded) == before
 
 
-def test_writer_of_another_org_is_403_and_nothing_is_written(client: TestClient, seeded: Engine, writer,  # type: ignore[no-untyped-def]
-                                                             make_org: Callable[..., str]) -> None:
+def test_writer_of_another_org_is_403_and_nothing_is_written(
+    client: TestClient,
+    seeded: Engine,
+    writer,  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
+) -> None:
     _, headers = writer
     target = make_org()
     before = register_fingerprint(seeded)
@@ -110,15 +131,17 @@ def test_writer_of_another_org_is_403_and_nothing_is_written(client: TestClient,
     assert register_fingerprint(seeded) == before
 
 
-def test_reader_key_is_403(client: TestClient, make_org: Callable[..., str],
-                           make_key: Callable[[str, str], str]) -> None:
+def test_reader_key_is_403(
+    client: TestClient, make_org: Callable[..., str], make_key: Callable[[str, str], str]
+) -> None:
     org = make_org()
     response = upload(client, org, BROMSGROVE, auth_header(make_key(org, "reader")))
     assert response.status_code == 403
 
 
-def test_anonymous_is_401_and_nothing_is_written(client: TestClient, seeded: Engine,
-                                                 make_org: Callable[..., str]) -> None:
+def test_anonymous_is_401_and_nothing_is_written(
+    client: TestClient, seeded: Engine, make_org: Callable[..., str]
+) -> None:
     org = make_org()
     before = register_fingerprint(seeded)
     response = upload(client, org, BROMSGROVE, {})
@@ -127,17 +150,18 @@ def test_anonymous_is_401_and_nothing_is_written(client: TestClient, seeded: Eng
     assert register_fingerprint(seeded) == before
 
 
-def test_admin_key_imports_for_any_organisation(client: TestClient, seeded: Engine,
-                                                make_org: Callable[..., str],
-                                                make_key: Callable[[str, str], str]) -> None:
+def test_admin_key_imports_for_any_organisation(
+    client: TestClient, seeded: Engine, make_org: Callable[..., str], make_key: Callable[[str, str], str]
+) -> None:
     admin = auth_header(make_key(make_org(), "admin"))
     org = make_org()
     assert upload(client, org, BROMSGROVE, admin).status_code == 201
     assert count(seeded, org) == 11
 
 
-def test_unknown_owner_is_422_naming_owner(client: TestClient, make_org: Callable[..., str],
-                                           make_key: Callable[[str, str], str]) -> None:
+def test_unknown_owner_is_422_naming_owner(
+    client: TestClient, make_org: Callable[..., str], make_key: Callable[[str, str], str]
+) -> None:
     admin = auth_header(make_key(make_org(), "admin"))
     response = upload(client, "no-such-council", BROMSGROVE, admin)
     assert response.status_code == 422
@@ -153,8 +177,9 @@ def test_missing_owner_parameter_is_422_naming_owner(client: TestClient, writer)
 
 def test_form_without_a_file_field_is_422_naming_file(client: TestClient, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
-    response = client.post(URL, params={"owner": org}, headers=headers,
-                           files={"upload": ("assets.csv", BROMSGROVE, "text/csv")})
+    response = client.post(
+        URL, params={"owner": org}, headers=headers, files={"upload": ("assets.csv", BROMSGROVE, "text/csv")}
+    )
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["file"]
 
@@ -174,16 +199,22 @@ def test_json_body_is_415(client: TestClient, writer) -> None:  # type: ignore[n
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_body_over_the_size_limit_is_413_and_nothing_is_written(client: TestClient, app, seeded: Engine,  # type: ignore[no-untyped-def]
-                                                                writer, monkeypatch: pytest.MonkeyPatch,
-                                                                chunked: bool) -> None:
+def test_body_over_the_size_limit_is_413_and_nothing_is_written(
+    client: TestClient,
+    app,
+    seeded: Engine,  # type: ignore[no-untyped-def]
+    writer,
+    monkeypatch: pytest.MonkeyPatch,
+    chunked: bool,
+) -> None:
     org, headers = writer
     monkeypatch.setattr(app.state.settings, "max_body_bytes", 1024)
     assert len(BROMSGROVE) > 1024
     # Without a Content-Length the app's size check cannot see the body; the route counts it.
     content = iter([BROMSGROVE[:800], BROMSGROVE[800:]]) if chunked else BROMSGROVE
-    response = client.post(URL, params={"owner": org}, content=content,
-                           headers={**headers, "Content-Type": "text/csv"})
+    response = client.post(
+        URL, params={"owner": org}, content=content, headers={**headers, "Content-Type": "text/csv"}
+    )
     assert response.status_code == 413
     assert count(seeded, org) == 0
 

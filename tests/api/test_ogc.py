@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from support import auth_header
 
 from gis.crs import lonlat_to_bng
-from support import auth_header
 
 
 def test_landing_page_links_the_standard_resources(client) -> None:  # type: ignore[no-untyped-def]
@@ -28,7 +28,9 @@ def test_collection_lists_supported_crs_and_extent(client) -> None:  # type: ign
 
 
 def test_items_are_geojson_with_numbers_as_numbers(client, make_key) -> None:  # type: ignore[no-untyped-def]
-    response = client.get("/collections/properties/items?limit=5&use=office", headers=auth_header(make_key("hmcts", "reader")))
+    response = client.get(
+        "/collections/properties/items?limit=5&use=office", headers=auth_header(make_key("hmcts", "reader"))
+    )
     assert response.headers["content-type"].startswith("application/geo+json")
     assert response.headers["Content-Crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
     doc = response.json()
@@ -43,7 +45,7 @@ def test_next_and_prev_links_walk_the_whole_collection_once(client) -> None:  # 
     seen = [f["id"] for f in first["features"]]
     pages = [first]
     doc = first
-    while (nxt := next((lk["href"] for lk in doc["links"] if lk["rel"] == "next"), None)):
+    while nxt := next((lk["href"] for lk in doc["links"] if lk["rel"] == "next"), None):
         doc = client.get(nxt).json()
         pages.append(doc)
         seen += [f["id"] for f in doc["features"]]
@@ -78,7 +80,9 @@ def test_unsupported_crs_is_400_not_ignored(client, param) -> None:  # type: ign
 
 
 def test_bbox_crs_27700_selects_the_same_buildings(client) -> None:  # type: ignore[no-untyped-def]
-    doc = client.get("/collections/properties/items?bbox=403000,242500,405500,244800&bbox-crs=EPSG:27700&limit=1000").json()
+    doc = client.get(
+        "/collections/properties/items?bbox=403000,242500,405500,244800&bbox-crs=EPSG:27700&limit=1000"
+    ).json()
     assert doc["numberMatched"] > 0
     for f in doc["features"]:
         e, n = lonlat_to_bng(*f["geometry"]["coordinates"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
 from support import auth_header
 
 
@@ -28,12 +27,15 @@ def test_no_input_causes_a_server_error(api_schema, make_org, make_key) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 10
     for operation in operations:
+
         @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy())
         def exercise(case) -> None:  # type: ignore[no-untyped-def]
             response = case.call(headers=headers)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}"
+                )
 
         exercise()
     assert failures == [], "\n".join(sorted(set(failures))[:10])

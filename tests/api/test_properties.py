@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-
 from support import auth_header, new_property, point
 
 
@@ -45,11 +44,13 @@ def test_patch_needs_if_match(client, writer) -> None:  # type: ignore[no-untype
 def test_patch_with_stale_etag_is_412_and_changes_nothing(client, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     created = _create(client, headers, org)
-    ok = client.patch(f"/properties/{created['id']}", json={"gia_m2": 900.0},
-                      headers={**headers, "If-Match": '"1"'})
+    ok = client.patch(
+        f"/properties/{created['id']}", json={"gia_m2": 900.0}, headers={**headers, "If-Match": '"1"'}
+    )
     assert ok.status_code == 200 and ok.headers["ETag"] == '"2"'
-    stale = client.patch(f"/properties/{created['id']}", json={"gia_m2": 1.0},
-                         headers={**headers, "If-Match": '"1"'})
+    stale = client.patch(
+        f"/properties/{created['id']}", json={"gia_m2": 1.0}, headers={**headers, "If-Match": '"1"'}
+    )
     assert stale.status_code == 412
     assert client.get(f"/properties/{created['id']}", headers=headers).json()["gia_m2"] == 900.0
 
@@ -57,7 +58,9 @@ def test_patch_with_stale_etag_is_412_and_changes_nothing(client, writer) -> Non
 def test_patch_changes_only_named_fields(client, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     created = _create(client, headers, org, name="Old name")
-    client.patch(f"/properties/{created['id']}", json={"name": "New name"}, headers={**headers, "If-Match": '"1"'})
+    client.patch(
+        f"/properties/{created['id']}", json={"name": "New name"}, headers={**headers, "If-Match": '"1"'}
+    )
     body = client.get(f"/properties/{created['id']}", headers=headers).json()
     assert body["name"] == "New name" and body["value_gbp"] == 1_250_000 and body["version"] == 2
 
@@ -65,10 +68,15 @@ def test_patch_changes_only_named_fields(client, writer) -> None:  # type: ignor
 def test_delete_is_soft_and_hides_the_record(client, writer, owner_engine) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     created = _create(client, headers, org)
-    assert client.delete(f"/properties/{created['id']}", headers={**headers, "If-Match": '"1"'}).status_code == 204
+    assert (
+        client.delete(f"/properties/{created['id']}", headers={**headers, "If-Match": '"1"'}).status_code
+        == 204
+    )
     assert client.get(f"/properties/{created['id']}", headers=headers).status_code == 404
     with owner_engine.connect() as conn:
-        deleted_at = conn.execute(text("SELECT deleted_at FROM property WHERE id = :id"), {"id": created["id"]}).scalar()
+        deleted_at = conn.execute(
+            text("SELECT deleted_at FROM property WHERE id = :id"), {"id": created["id"]}
+        ).scalar()
     assert deleted_at is not None
 
 
@@ -76,7 +84,9 @@ def test_writer_cannot_touch_another_owners_record(client, writer, make_org, mak
     org, headers = writer
     created = _create(client, headers, org)
     other = auth_header(make_key(make_org(), "writer"))
-    response = client.patch(f"/properties/{created['id']}", json={"name": "x"}, headers={**other, "If-Match": '"1"'})
+    response = client.patch(
+        f"/properties/{created['id']}", json={"name": "x"}, headers={**other, "If-Match": '"1"'}
+    )
     assert response.status_code == 403
 
 
@@ -112,7 +122,9 @@ def test_bbox_in_british_national_grid(client) -> None:  # type: ignore[no-untyp
     from gis.crs import lonlat_to_bng
 
     box = (403000.0, 242500.0, 405500.0, 244800.0)
-    items = client.get("/properties?bbox=403000,242500,405500,244800&bbox-crs=EPSG:27700&limit=1000").json()["items"]
+    items = client.get("/properties?bbox=403000,242500,405500,244800&bbox-crs=EPSG:27700&limit=1000").json()[
+        "items"
+    ]
     assert items
     for p in items:
         e, n = lonlat_to_bng(*p["geometry"]["coordinates"])
@@ -165,8 +177,11 @@ def test_healthz_reports_postgis(client) -> None:  # type: ignore[no-untyped-def
 def test_history_records_each_change_with_actor(client, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     created = _create(client, headers, org)
-    client.patch(f"/properties/{created['id']}", json={"rag": "green", "rag_reason": "vacant"},
-                 headers={**headers, "If-Match": '"1"'})
+    client.patch(
+        f"/properties/{created['id']}",
+        json={"rag": "green", "rag_reason": "vacant"},
+        headers={**headers, "If-Match": '"1"'},
+    )
     client.delete(f"/properties/{created['id']}", headers={**headers, "If-Match": '"2"'})
     changes = client.get(f"/properties/{created['id']}/history", headers=headers).json()["changes"]
     assert [c["action"] for c in changes] == ["insert", "update", "delete"]
@@ -177,7 +192,9 @@ def test_history_records_each_change_with_actor(client, writer) -> None:  # type
 def test_noop_patch_makes_no_new_version(client, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     created = _create(client, headers, org, name="Same")
-    response = client.patch(f"/properties/{created['id']}", json={"name": "Same"}, headers={**headers, "If-Match": '"1"'})
+    response = client.patch(
+        f"/properties/{created['id']}", json={"name": "Same"}, headers={**headers, "If-Match": '"1"'}
+    )
     assert response.headers["ETag"] == '"1"'
     assert len(client.get(f"/properties/{created['id']}/history", headers=headers).json()["changes"]) == 1
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
-
 from support import auth_header
+from typer.testing import CliRunner
 
 FAST = {"runs": 500}
 
@@ -21,24 +20,34 @@ def test_default_estimate_shows_single_estate_beating_silo(client, reader) -> No
     assert single["net"]["expected"] >= silo["net"]["expected"] > 0
     assert single["net"]["p10"] <= single["net"]["p50"] <= single["net"]["p90"]
     assert body["difference"]["additional_releasable"] > 0
-    assert single["assumptions"]["discount_rate"] == 0.035 and single["assumptions"]["disposal_cost_rate"] == 0.04
-    assert len(single["years"]) == 10 and single["by_owner"] and single["by_town"] and single["top_contributors"]
+    assert (
+        single["assumptions"]["discount_rate"] == 0.035
+        and single["assumptions"]["disposal_cost_rate"] == 0.04
+    )
+    assert (
+        len(single["years"]) == 10 and single["by_owner"] and single["by_town"] and single["top_contributors"]
+    )
 
 
 def test_changing_one_assumption_moves_the_estimate(client, reader) -> None:  # type: ignore[no-untyped-def]
     base = client.post("/receipts/estimate", json=FAST, headers=reader).json()["single_estate"]
-    costly = client.post("/receipts/estimate", json={**FAST, "disposal_cost_rate": 0.10}, headers=reader).json()["single_estate"]
+    costly = client.post(
+        "/receipts/estimate", json={**FAST, "disposal_cost_rate": 0.10}, headers=reader
+    ).json()["single_estate"]
     assert costly["gross"]["expected"] == base["gross"]["expected"]
     assert costly["net"]["expected"] < base["net"]["expected"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"discount_rate": -0.01}, "discount_rate"),
-    ({"green_probability": 1.5}, "green_probability"),
-    ({"runs": 0}, "runs"),
-    ({"amber_first_year": 6, "amber_last_year": 2}, "amber_first_year"),
-    ({"market_volatility_pa": "high"}, "market_volatility_pa"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"discount_rate": -0.01}, "discount_rate"),
+        ({"green_probability": 1.5}, "green_probability"),
+        ({"runs": 0}, "runs"),
+        ({"amber_first_year": 6, "amber_last_year": 2}, "amber_first_year"),
+        ({"market_volatility_pa": "high"}, "market_volatility_pa"),
+    ],
+)
 def test_impossible_scenarios_are_422_naming_the_field(client, reader, body, field) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/receipts/estimate", json=body, headers=reader)
     assert response.status_code == 422
@@ -55,7 +64,9 @@ def test_openapi_shows_scenario_defaults(client) -> None:  # type: ignore[no-unt
     assert schema["discount_rate"]["default"] == 0.035 and schema["disposal_cost_rate"]["default"] == 0.04
 
 
-@pytest.mark.parametrize(("fmt", "magic", "media"), [("svg", b"<svg", "image/svg+xml"), ("png", b"\x89PNG", "image/png")])
+@pytest.mark.parametrize(
+    ("fmt", "magic", "media"), [("svg", b"<svg", "image/svg+xml"), ("png", b"\x89PNG", "image/png")]
+)
 def test_chart_endpoint(client, reader, fmt, magic, media) -> None:  # type: ignore[no-untyped-def]
     response = client.post(f"/receipts/chart.{fmt}", json=FAST, headers=reader)
     assert response.status_code == 200 and response.headers["content-type"] == media
@@ -72,8 +83,12 @@ def test_cli_prints_the_summary_and_writes_the_chart(db_url, monkeypatch, tmp_pa
     try:
         runner = CliRunner()
         chart = tmp_path / "receipts.svg"
-        result = runner.invoke(app, ["receipts", "--runs", "300", "--chart", str(chart)], catch_exceptions=False,
-                               env={"COLUMNS": "200"})
+        result = runner.invoke(
+            app,
+            ["receipts", "--runs", "300", "--chart", str(chart)],
+            catch_exceptions=False,
+            env={"COLUMNS": "200"},
+        )
         assert result.exit_code == 0, result.output
         assert "single estate adds" in result.output and "silo" in result.output
         assert chart.read_bytes().lstrip().startswith((b"<?xml", b"<svg"))

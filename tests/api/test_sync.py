@@ -6,14 +6,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-
 from support import auth_header, register_fingerprint
 
 
 def _record(ref: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"asset_ref": ref, "name": f"Building {ref}", "use_category": "office",
-                            "geometry": {"type": "Point", "coordinates": [-2.05, 52.33]}, "gia_m2": 500.0,
-                            "value_gbp": 750_000, "rag": "amber", "rag_reason": "under review"}
+    body: dict[str, Any] = {
+        "asset_ref": ref,
+        "name": f"Building {ref}",
+        "use_category": "office",
+        "geometry": {"type": "Point", "coordinates": [-2.05, 52.33]},
+        "gia_m2": 500.0,
+        "value_gbp": 750_000,
+        "rag": "amber",
+        "rag_reason": "under review",
+    }
     body.update(overrides)
     return body
 
@@ -26,8 +32,9 @@ def partner(make_org, make_key) -> tuple[str, dict[str, str]]:  # type: ignore[n
 
 def _count(engine, org: str) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM property WHERE owner = :o AND deleted_at IS NULL"),
-                            {"o": org}).scalar_one()
+        return conn.execute(
+            text("SELECT count(*) FROM property WHERE owner = :o AND deleted_at IS NULL"), {"o": org}
+        ).scalar_one()
 
 
 def test_batch_inserts_then_replays_as_unchanged(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +78,9 @@ def test_idempotent_replay_applies_exactly_once(client, partner, seeded) -> None
     key = {**headers, "Idempotency-Key": "nightly-2026-11-21"}
     first = client.post("/sync/properties", json=batch, headers=key)
     with seeded.connect() as conn:
-        history = conn.execute(text("SELECT count(*) FROM property_history WHERE owner = :o"), {"o": org}).scalar_one()
+        history = conn.execute(
+            text("SELECT count(*) FROM property_history WHERE owner = :o"), {"o": org}
+        ).scalar_one()
     # Someone edits in between; a replay must not re-apply the old batch over it.
     target = first.json()["items"][0]["id"]
     client.patch(f"/properties/{target}", json={"value_gbp": 2}, headers={**headers, "If-Match": '"1"'})
@@ -80,7 +89,9 @@ def test_idempotent_replay_applies_exactly_once(client, partner, seeded) -> None
     assert replay.json() == first.json()
     assert client.get(f"/properties/{target}", headers=headers).json()["value_gbp"] == 2
     with seeded.connect() as conn:
-        after = conn.execute(text("SELECT count(*) FROM property_history WHERE owner = :o"), {"o": org}).scalar_one()
+        after = conn.execute(
+            text("SELECT count(*) FROM property_history WHERE owner = :o"), {"o": org}
+        ).scalar_one()
     assert after == history + 1  # only the PATCH
 
 
@@ -96,8 +107,11 @@ def test_stale_expected_version_rejects_the_batch(client, partner, seeded) -> No
     org, headers = partner
     client.post("/sync/properties", json={"records": [_record("E1")]}, headers=headers)
     before = register_fingerprint(seeded)
-    response = client.post("/sync/properties", headers=headers, json={
-        "records": [_record("E2"), _record("E1", name="changed", expected_version=5)]})
+    response = client.post(
+        "/sync/properties",
+        headers=headers,
+        json={"records": [_record("E2"), _record("E1", name="changed", expected_version=5)]},
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["index"] == 1
     assert register_fingerprint(seeded) == before
@@ -106,9 +120,13 @@ def test_stale_expected_version_rejects_the_batch(client, partner, seeded) -> No
 def test_tombstones_delete_and_full_mode_retires_the_missing(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
     org, headers = partner
     client.post("/sync/properties", json={"records": [_record(f"T{i}") for i in range(5)]}, headers=headers)
-    tomb = client.post("/sync/properties", json={"records": [{"asset_ref": "T0", "deleted": True}]}, headers=headers)
+    tomb = client.post(
+        "/sync/properties", json={"records": [{"asset_ref": "T0", "deleted": True}]}, headers=headers
+    )
     assert tomb.json()["summary"]["deleted"] == 1 and _count(seeded, org) == 4
-    full = client.post("/sync/properties?mode=full", json={"records": [_record("T1"), _record("T2")]}, headers=headers)
+    full = client.post(
+        "/sync/properties?mode=full", json={"records": [_record("T1"), _record("T2")]}, headers=headers
+    )
     assert full.json()["summary"]["retired"] == 2
     assert _count(seeded, org) == 2
 
@@ -116,7 +134,9 @@ def test_tombstones_delete_and_full_mode_retires_the_missing(client, partner, se
 def test_batch_over_the_limit_is_413(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
     org, headers = partner
     before = register_fingerprint(seeded)
-    response = client.post("/sync/properties", json={"records": [{"asset_ref": "x"}] * 10_001}, headers=headers)
+    response = client.post(
+        "/sync/properties", json={"records": [{"asset_ref": "x"}] * 10_001}, headers=headers
+    )
     assert response.status_code == 413
     assert register_fingerprint(seeded) == before
 
@@ -129,8 +149,11 @@ def test_change_feed_lists_every_change_and_resumes(client, partner) -> None:  #
         head = client.get(f"/changes?since={cursor}&limit=10000", headers=headers).json()
         cursor = head["next"]
     client.post("/sync/properties", json={"records": [_record("C1"), _record("C2")]}, headers=headers)
-    client.post("/sync/properties", json={"records": [_record("C1", name="renamed"), {"asset_ref": "C2", "deleted": True}]},
-                headers=headers)
+    client.post(
+        "/sync/properties",
+        json={"records": [_record("C1", name="renamed"), {"asset_ref": "C2", "deleted": True}]},
+        headers=headers,
+    )
     page = client.get(f"/changes?since={cursor}&owner={org}", headers=headers).json()
     actions = [(c["asset_ref"], c["action"], c["version"]) for c in page["changes"]]
     assert actions == [("C1", "insert", 1), ("C2", "insert", 1), ("C1", "update", 2), ("C2", "delete", 2)]
@@ -163,16 +186,25 @@ def test_duplicate_arriving_while_the_first_runs_is_409(client, partner, seeded,
     with engine.connect() as holder:
         holder.begin()
         holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(key_row, "busy-1")})
-        response = client.post("/sync/properties", json={"records": [_record("B1")]},
-                               headers={**headers, "Idempotency-Key": "busy-1"})
+        response = client.post(
+            "/sync/properties",
+            json={"records": [_record("B1")]},
+            headers={**headers, "Idempotency-Key": "busy-1"},
+        )
         holder.rollback()
     assert response.status_code == 409
     assert register_fingerprint(seeded) == before
-    retry = client.post("/sync/properties", json={"records": [_record("B1")]}, headers={**headers, "Idempotency-Key": "busy-1"})
+    retry = client.post(
+        "/sync/properties",
+        json={"records": [_record("B1")]},
+        headers={**headers, "Idempotency-Key": "busy-1"},
+    )
     assert retry.status_code == 200
 
 
-def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(live_server, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(
+    live_server, make_org, make_key
+) -> None:  # type: ignore[no-untyped-def]
     import threading
 
     import httpx
@@ -190,8 +222,9 @@ def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(live_serv
         with httpx.Client(base_url=live_server, timeout=60) as http:
             for night in range(3):
                 batch = {"records": [_record(f"{org[-4:]}-{i}", name=f"night {night}") for i in range(50)]}
-                response = http.post("/sync/properties", json=batch,
-                                     headers={**keys[org], "Idempotency-Key": f"{org}-{night}"})
+                response = http.post(
+                    "/sync/properties", json=batch, headers={**keys[org], "Idempotency-Key": f"{org}-{night}"}
+                )
                 assert response.status_code == 200, response.text
 
     threads = [threading.Thread(target=push, args=(org,)) for org in orgs]

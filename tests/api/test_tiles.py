@@ -53,8 +53,14 @@ def test_low_zoom_tile_is_aggregated_and_says_so(client) -> None:  # type: ignor
     west, south, east, north = mercantile.bounds(x, y, z)
     in_tile = client.get(f"/collections/properties/items?bbox={west},{south},{east},{north}&limit=1").json()
     assert total == in_tile["numberMatched"] > 1000  # aggregated, not truncated
-    assert all(c["properties"]["count"] == c["properties"]["red"] + c["properties"]["amber"]
-               + c["properties"]["green"] + c["properties"]["unrated"] for c in cells)
+    assert all(
+        c["properties"]["count"]
+        == c["properties"]["red"]
+        + c["properties"]["amber"]
+        + c["properties"]["green"]
+        + c["properties"]["unrated"]
+        for c in cells
+    )
 
 
 def test_tilejson_documents_layers_and_rule(client) -> None:  # type: ignore[no-untyped-def]
@@ -76,13 +82,19 @@ def test_an_edit_changes_the_etag_of_the_tile_that_holds_it(client, make_org, ma
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     lon, lat = -2.5950, 52.3100  # Tenbury Wells
-    created = client.post("/properties", json=new_property(org, geometry={"type": "Point", "coordinates": [lon, lat]}),
-                          headers=headers).json()
+    created = client.post(
+        "/properties",
+        json=new_property(org, geometry={"type": "Point", "coordinates": [lon, lat]}),
+        headers=headers,
+    ).json()
     z, y, x = _tile_for(lon, lat, 15)
     far = _tile_for(-1.9475, 52.0925, 15)
     before, before_far = _get(client, z, y, x).headers["ETag"], _get(client, *far).headers["ETag"]
-    client.patch(f"/properties/{created['id']}", json={"rag": "green", "rag_reason": "vacant now"},
-                 headers={**headers, "If-Match": '"1"'})
+    client.patch(
+        f"/properties/{created['id']}",
+        json={"rag": "green", "rag_reason": "vacant now"},
+        headers={**headers, "If-Match": '"1"'},
+    )
     assert _get(client, z, y, x).headers["ETag"] != before
     assert _get(client, *far).headers["ETag"] == before_far
 
@@ -101,7 +113,8 @@ def test_public_tiles_carry_no_value_band(client, make_key) -> None:  # type: ig
     public = mapbox_vector_tile.decode(_get(client, z, y, x).content)["properties"]["features"]
     assert all("value_band" not in f["properties"] for f in public)
     partner = mapbox_vector_tile.decode(
-        _get(client, z, y, x, headers=auth_header(make_key("hmcts", "reader"))).content)["properties"]["features"]
+        _get(client, z, y, x, headers=auth_header(make_key("hmcts", "reader"))).content
+    )["properties"]["features"]
     assert any(f["properties"].get("value_band") for f in partner)
 
 

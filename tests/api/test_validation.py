@@ -6,21 +6,53 @@ import json
 from typing import Any
 
 import pytest
-
 from support import auth_header, new_property, register_fingerprint
 
-BOWTIE = {"type": "Polygon", "coordinates": [[[-2.22, 52.19], [-2.21, 52.20], [-2.21, 52.19], [-2.22, 52.20], [-2.22, 52.19]]]}
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [[[-2.22, 52.19], [-2.21, 52.20], [-2.21, 52.19], [-2.22, 52.20], [-2.22, 52.19]]],
+}
 
 CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
     # (case, overrides, query, field, words in the message)
     ("nan value", {"gia_m2": float("nan")}, "", "gia_m2", "finite"),
     ("infinite value", {"gia_m2": float("inf")}, "", "gia_m2", "finite"),
-    ("outside GB", {"geometry": {"type": "Point", "coordinates": [2.35, 48.85]}}, "", "geometry", "outside Great Britain"),
-    ("BNG sent as lon/lat", {"geometry": {"type": "Point", "coordinates": [385000, 254800]}}, "", "geometry", "British National Grid"),
-    ("swapped lat/lon", {"geometry": {"type": "Point", "coordinates": [52.19, -2.22]}}, "", "geometry", "swapped"),
-    ("degrees sent as BNG", {"geometry": {"type": "Point", "coordinates": [-2.22, 52.19]}}, "?crs=EPSG:27700", "geometry", "degrees"),
+    (
+        "outside GB",
+        {"geometry": {"type": "Point", "coordinates": [2.35, 48.85]}},
+        "",
+        "geometry",
+        "outside Great Britain",
+    ),
+    (
+        "BNG sent as lon/lat",
+        {"geometry": {"type": "Point", "coordinates": [385000, 254800]}},
+        "",
+        "geometry",
+        "British National Grid",
+    ),
+    (
+        "swapped lat/lon",
+        {"geometry": {"type": "Point", "coordinates": [52.19, -2.22]}},
+        "",
+        "geometry",
+        "swapped",
+    ),
+    (
+        "degrees sent as BNG",
+        {"geometry": {"type": "Point", "coordinates": [-2.22, 52.19]}},
+        "?crs=EPSG:27700",
+        "geometry",
+        "degrees",
+    ),
     # A Highland point swapped: (800000, 300000) lies east of the grid, so the swap is detectable.
-    ("swapped easting/northing", {"geometry": {"type": "Point", "coordinates": [800000, 300000]}}, "?crs=EPSG:27700", "geometry", "swapped"),
+    (
+        "swapped easting/northing",
+        {"geometry": {"type": "Point", "coordinates": [800000, 300000]}},
+        "?crs=EPSG:27700",
+        "geometry",
+        "swapped",
+    ),
     ("negative value", {"value_gbp": -5}, "", "value_gbp", "greater than or equal"),
     ("fractional pounds", {"value_gbp": 10.5}, "", "value_gbp", "integer"),
     ("value as text", {"value_gbp": "1000"}, "", "value_gbp", "integer"),
@@ -38,7 +70,9 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
 
 
 @pytest.mark.parametrize(("case", "overrides", "query", "field", "words"), CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_naming_the_field(client, seeded, make_key, case, overrides, query, field, words) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_refused_naming_the_field(
+    client, seeded, make_key, case, overrides, query, field, words
+) -> None:  # type: ignore[no-untyped-def]
     headers = {**auth_header(make_key("worcestershire-cc", "writer")), "Content-Type": "application/json"}
     body = {**new_property("worcestershire-cc"), **overrides}
     before = register_fingerprint(seeded)
@@ -58,8 +92,11 @@ def test_bad_patch_changes_nothing(client, seeded, make_key) -> None:  # type: i
     headers = auth_header(make_key("worcestershire-cc", "writer"))
     target = client.get("/properties?owner=worcestershire-cc&limit=1", headers=headers).json()["items"][0]
     before = register_fingerprint(seeded)
-    response = client.patch(f"/properties/{target['id']}", content='{"gia_m2": NaN, "name": "ok"}',
-                            headers={**headers, "If-Match": f'"{target["version"]}"', "Content-Type": "application/json"})
+    response = client.patch(
+        f"/properties/{target['id']}",
+        content='{"gia_m2": NaN, "name": "ok"}',
+        headers={**headers, "If-Match": f'"{target["version"]}"', "Content-Type": "application/json"},
+    )
     assert response.status_code == 422
     assert register_fingerprint(seeded) == before
 

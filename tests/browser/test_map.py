@@ -10,10 +10,19 @@ import pytest
 
 from gis.layers import RAG_COLOURS
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/setup.sh")]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/setup.sh"),
+]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,9 @@ def test_map_draws_every_rag_colour_offline(offline_page, live_server, tmp_path)
     colours = [v for k, v in RAG_COLOURS.items() if k != "none"]
     page.wait_for_function(
         """(colours) => colours.every(c => document.querySelector(`.leaflet-tile-container path[fill="${c}"]`))""",
-        arg=colours, timeout=30_000)
+        arg=colours,
+        timeout=30_000,
+    )
     counts = _rag_counts(page)
     page.screenshot(path=str(tmp_path / "map.png"))
     assert (tmp_path / "map.png").stat().st_size > 10_000
@@ -92,15 +103,17 @@ def test_clicking_a_building_opens_its_popup_with_a_link(offline_page, live_serv
 def test_filter_by_owner_redraws_only_that_owner(offline_page, live_server) -> None:  # type: ignore[no-untyped-def]
     page = offline_page
     page.goto(f"{live_server}/map", wait_until="load")
-    page.wait_for_function("() => document.querySelectorAll('.leaflet-tile-container path').length > 100",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.leaflet-tile-container path').length > 100", timeout=30_000
+    )
     before = page.evaluate("() => document.querySelectorAll('.leaflet-tile-container path').length")
     page.click("#estate-controls details summary >> text=Filter")
     page.select_option("#estate-filter-owner", "hmcts")
     page.click("#estate-filter-apply")
     page.wait_for_function(
         f"() => {{ const n = document.querySelectorAll('.leaflet-tile-container path').length; return n > 0 && n < {before}; }}",
-        timeout=30_000)
+        timeout=30_000,
+    )
 
 
 def test_hub_layer_shows_partners_and_savings(offline_page, live_server) -> None:  # type: ignore[no-untyped-def]
@@ -115,13 +128,18 @@ def test_hub_layer_shows_partners_and_savings(offline_page, live_server) -> None
     assert "Host:" in text and "Partners:" in text and "payback" in text
 
 
-def test_manager_rerates_a_building_from_its_popup(offline_page, live_server, client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_manager_rerates_a_building_from_its_popup(
+    offline_page, live_server, client, make_org, make_key
+) -> None:  # type: ignore[no-untyped-def]
     from support import auth_header, new_property
 
     org = make_org()
     key = make_key(org, "writer")
-    created = client.post("/properties", json=new_property(org, name="Popup Edit House", rag="amber",
-                                                            rag_reason="half empty"), headers=auth_header(key)).json()
+    created = client.post(
+        "/properties",
+        json=new_property(org, name="Popup Edit House", rag="amber", rag_reason="half empty"),
+        headers=auth_header(key),
+    ).json()
     page = offline_page
     page.goto(f"{live_server}/map", wait_until="load")
     page.wait_for_function("() => window.ESTATE_MAP !== undefined", timeout=30_000)
@@ -135,21 +153,33 @@ def test_manager_rerates_a_building_from_its_popup(offline_page, live_server, cl
     page.select_option(".estate-edit select[name=rag]", "green")
     page.fill(".estate-edit textarea[name=rag_reason]", "vacant since March")
     # Someone else edits first: the popup's save must not overwrite it.
-    client.patch(f"/properties/{created['id']}", json={"name": "Popup Edit House (renamed)"},
-                 headers={**auth_header(key), "If-Match": '"1"'})
+    client.patch(
+        f"/properties/{created['id']}",
+        json={"name": "Popup Edit House (renamed)"},
+        headers={**auth_header(key), "If-Match": '"1"'},
+    )
     page.click(".estate-edit button")
-    page.wait_for_function("() => document.querySelector('.estate-edit-status').textContent.includes('someone else')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.estate-edit-status').textContent.includes('someone else')",
+        timeout=10_000,
+    )
     assert client.get(f"/properties/{created['id']}", headers=auth_header(key)).json()["rag"] == "amber"
     # Reopen and save: now it lands, with the manager's key as the actor.
     page.fill("#estate-search-input", "Popup Edit House")
     page.click("#estate-search button")
     page.click("#estate-search-results li >> nth=0", timeout=10_000)
-    page.wait_for_function("() => document.querySelector('.estate-edit textarea').value === 'half empty'", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.estate-edit textarea').value === 'half empty'", timeout=10_000
+    )
     page.select_option(".estate-edit select[name=rag]", "green")
     page.fill(".estate-edit textarea[name=rag_reason]", "vacant since March")
     page.click(".estate-edit button")
-    page.wait_for_function("() => document.querySelector('.estate-edit-status') === null || "
-                           "document.querySelector('.estate-edit-status').textContent.includes('Saved')", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('.estate-edit-status') === null || "
+        "document.querySelector('.estate-edit-status').textContent.includes('Saved')",
+        timeout=10_000,
+    )
     record = client.get(f"/properties/{created['id']}", headers=auth_header(key)).json()
-    assert record["rag"] == "green" and record["rag_reason"] == "vacant since March" and record["version"] == 3
+    assert (
+        record["rag"] == "green" and record["rag_reason"] == "vacant since March" and record["version"] == 3
+    )

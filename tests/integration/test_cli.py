@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
-
 from support import auth_header
+from typer.testing import CliRunner
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ import threading
 
 import httpx
 import pytest
-
 from support import auth_header, new_property
 
 WRITERS = 20
@@ -32,7 +31,9 @@ def test_concurrent_if_match_updates_lose_nothing(live_server, make_org, make_ke
                 current = http.get(url)
                 fte = current.json()["fte"]
                 # Read-modify-write: the increment is lost unless If-Match protects it.
-                response = http.patch(url, json={"fte": fte + 1}, headers={"If-Match": current.headers["ETag"]})
+                response = http.patch(
+                    url, json={"fte": fte + 1}, headers={"If-Match": current.headers["ETag"]}
+                )
                 if response.status_code == 200:
                     done += 1
                 elif response.status_code == 412:

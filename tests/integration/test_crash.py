@@ -35,9 +35,20 @@ def killable_cluster():  # type: ignore[no-untyped-def]
 
 
 def _records() -> list[dict]:  # type: ignore[type-arg]
-    return [{"asset_ref": f"CR-{i:05d}", "name": f"Crash test {i}", "use_category": "office",
-             "geometry": {"type": "Point", "coordinates": [-2.2 + (i % 100) * 1e-4, 52.19 + (i // 100) * 1e-4]},
-             "gia_m2": 100.0 + i, "value_gbp": 1000 * i} for i in range(BATCH)]
+    return [
+        {
+            "asset_ref": f"CR-{i:05d}",
+            "name": f"Crash test {i}",
+            "use_category": "office",
+            "geometry": {
+                "type": "Point",
+                "coordinates": [-2.2 + (i % 100) * 1e-4, 52.19 + (i // 100) * 1e-4],
+            },
+            "gia_m2": 100.0 + i,
+            "value_gbp": 1000 * i,
+        }
+        for i in range(BATCH)
+    ]
 
 
 def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_cluster) -> None:  # type: ignore[no-untyped-def]
@@ -45,7 +56,9 @@ def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_c
     migrate.upgrade(url)
     owner_engine = create_engine(url)
     with owner_engine.begin() as conn:
-        conn.execute(text("INSERT INTO organisation (code, name, kind) VALUES ('crash-co', 'Crash Co', 'district')"))
+        conn.execute(
+            text("INSERT INTO organisation (code, name, kind) VALUES ('crash-co', 'Crash Co', 'district')")
+        )
     with write_transaction(owner_engine, "test") as conn:
         key = auth.create_key(conn, "crash-co", "writer")
     engine = get_engine(url)
@@ -67,9 +80,11 @@ def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_c
     killed = False
     with watcher.connect() as conn:
         while time.monotonic() < deadline and worker.is_alive():
-            busy = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%sync_stage%' AND state = 'active'"
-            )).scalar_one()
+            busy = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%sync_stage%' AND state = 'active'"
+                )
+            ).scalar_one()
             if busy:
                 killable_cluster.kill()
                 killed = True
@@ -86,7 +101,9 @@ def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_c
     check = create_engine(url)
     with check.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM property WHERE owner = 'crash-co'")).scalar_one()
-        history = conn.execute(text("SELECT count(*) FROM property_history WHERE owner = 'crash-co'")).scalar_one()
+        history = conn.execute(
+            text("SELECT count(*) FROM property_history WHERE owner = 'crash-co'")
+        ).scalar_one()
     assert (rows, history) == (0, 0)  # nothing half-written
 
     first = sync_properties(engine, principal, records, idempotency_key="night-1")
@@ -94,7 +111,9 @@ def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_c
     assert first.body["summary"]["inserted"] == BATCH and again.replayed
     with check.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM property WHERE owner = 'crash-co'")).scalar_one()
-        history = conn.execute(text("SELECT count(*) FROM property_history WHERE owner = 'crash-co'")).scalar_one()
+        history = conn.execute(
+            text("SELECT count(*) FROM property_history WHERE owner = 'crash-co'")
+        ).scalar_one()
     assert (rows, history) == (BATCH, BATCH)  # applied exactly once
     check.dispose()
     engine.dispose()

@@ -30,10 +30,16 @@ def test_feed_misses_no_version_when_commits_are_out_of_order(engine, make_org) 
     try:
         t1 = first.begin()
         set_actor(first, "first")
-        first.execute(text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'A', 'started first')"), {"o": org})
+        first.execute(
+            text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'A', 'started first')"),
+            {"o": org},
+        )
         t2 = second.begin()
         set_actor(second, "second")
-        second.execute(text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'B', 'started second')"), {"o": org})
+        second.execute(
+            text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'B', 'started second')"),
+            {"o": org},
+        )
         t2.commit()  # the later transaction commits first
         seen_early, cursor = _drain(engine, cursor, org)
         assert [c["asset_ref"] for c in seen_early] == ["B"]
@@ -50,8 +56,10 @@ def test_feed_entries_carry_every_version_once(engine, make_org) -> None:  # typ
     _, cursor = _drain(engine, None, org)
     with engine.begin() as conn:
         set_actor(conn, "t")
-        pid = conn.execute(text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'V', 'v1') RETURNING id"),
-                           {"o": org}).scalar_one()
+        pid = conn.execute(
+            text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'V', 'v1') RETURNING id"),
+            {"o": org},
+        ).scalar_one()
     for i in range(2, 6):
         with engine.begin() as conn:
             set_actor(conn, "t")

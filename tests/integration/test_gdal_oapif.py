@@ -7,15 +7,18 @@ import shutil
 import subprocess
 
 import pytest
-
 from support import auth_header
 
-pytestmark = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is installed by scripts/setup.sh")
+pytestmark = pytest.mark.skipif(
+    shutil.which("ogrinfo") is None, reason="gdal-bin is installed by scripts/setup.sh"
+)
 
 
 def _gdal(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
     config = ["--config", "GDAL_HTTP_HEADERS", f"Authorization: Bearer {key}"] if key else []
-    return subprocess.run([args[0], *config, *args[1:]], capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [args[0], *config, *args[1:]], capture_output=True, text=True, timeout=120, check=True
+    )
 
 
 def test_ogrinfo_lists_the_properties_layer(live_server) -> None:  # type: ignore[no-untyped-def]
@@ -25,7 +28,9 @@ def test_ogrinfo_lists_the_properties_layer(live_server) -> None:  # type: ignor
 
 def test_ogr2ogr_downloads_every_feature_with_numeric_value(live_server, client, make_key, tmp_path) -> None:  # type: ignore[no-untyped-def]
     key = make_key("worcestershire-cc", "reader")
-    expected = client.get("/collections/properties/items?limit=1", headers=auth_header(key)).json()["numberMatched"]
+    expected = client.get("/collections/properties/items?limit=1", headers=auth_header(key)).json()[
+        "numberMatched"
+    ]
     target = tmp_path / "estate.gpkg"
     _gdal("ogr2ogr", "-f", "GPKG", str(target), f"OAPIF:{live_server}/", "properties", key=key)
     summary = _gdal("ogrinfo", "-ro", "-so", str(target), "properties").stdout  # GDAL 3.6 has no -json

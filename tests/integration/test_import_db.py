@@ -65,21 +65,29 @@ def run(engine: Engine, org: str, source: str | bytes, **options: Any) -> Import
 def stored(engine: Engine, org: str) -> dict[str, dict[str, Any]]:
     """The org's records as stored, keyed by asset_ref, with the point in degrees and BNG metres."""
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            """SELECT asset_ref, uprn, name, street_number, street, post_town, postcode, tenure,
+        rows = (
+            conn.execute(
+                text(
+                    """SELECT asset_ref, uprn, name, street_number, street, post_town, postcode, tenure,
                       tenure_detail, holding_type, use_category, gia_m2, value_gbp, rag, rag_reason,
                       rag_set_by, version, deleted_at, ST_X(geom) AS lon, ST_Y(geom) AS lat,
                       ST_X(geom_bng) AS easting, ST_Y(geom_bng) AS northing,
                       footprint IS NOT NULL AS has_footprint, id::text AS id
                FROM property WHERE owner = :org"""
-        ), {"org": org}).mappings().all()
+                ),
+                {"org": org},
+            )
+            .mappings()
+            .all()
+        )
     return {row["asset_ref"]: dict(row) for row in rows}
 
 
 def history_rows(engine: Engine, org: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM property_history WHERE owner = :org"),
-                            {"org": org}).scalar_one()
+        return conn.execute(
+            text("SELECT count(*) FROM property_history WHERE owner = :org"), {"org": org}
+        ).scalar_one()
 
 
 def lines(outcome: ImportOutcome, row: int) -> list[tuple[str, str]]:
@@ -87,8 +95,9 @@ def lines(outcome: ImportOutcome, row: int) -> list[tuple[str, str]]:
 
 
 def patch(client, headers: dict[str, str], record: dict[str, Any], body: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    response = client.patch(f"/properties/{record['id']}", json=body,
-                            headers={**headers, "If-Match": f'"{record["version"]}"'})
+    response = client.patch(
+        f"/properties/{record['id']}", json=body, headers={**headers, "If-Match": f'"{record["version"]}"'}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -97,44 +106,87 @@ def patch(client, headers: dict[str, str], record: dict[str, Any], body: dict[st
 
 
 FIXTURE_EXPECTATIONS: list[tuple[str, dict[str, Any]]] = [
-    (BROMSGROVE, {
-        "rows_read": 13, "inserted": 11, "rejected_rows": [9, 12], "kept_without_location": 1,
-        "by_action": {"normalised": 5, "kept without location": 1, "field left empty": 3,
-                      "rejected row": 2, "generated": 2},
-        "rows": {7: [("location", "kept without location")],
-                 9: [("asset_ref", "rejected row")],  # BDC-0003 already used in row 4
-                 12: [("", "rejected row")],  # no name, reference or address
-                 8: [("tenure", "field left empty")]},  # "Peppercorn" is never guessed
-    }),
-    (MALVERN, {
-        "rows_read": 8, "inserted": 8, "rejected_rows": [], "kept_without_location": 0,
-        "by_action": {"normalised": 3},
-        "rows": {1: [("(file)", "normalised")], 9: [("value_gbp", "normalised")]},
-    }),
-    (REDDITCH, {
-        "rows_read": 9, "inserted": 9, "rejected_rows": [], "kept_without_location": 0,
-        "by_action": {"normalised": 9, "corrected": 2},
-        "rows": {5: [("tenure_detail", "normalised"), ("location", "corrected")],
-                 1: [("postcode", "normalised")]},  # the duplicated Postcode column
-    }),
-    (WORCESTER, {
-        "rows_read": 7, "inserted": 7, "rejected_rows": [], "kept_without_location": 1,
-        "by_action": {"normalised": 1, "kept without location": 1},
-        "rows": {8: [("location", "kept without location")]},  # 0,0 placeholder
-    }),
-    (WYCHAVON, {
-        "rows_read": 10, "inserted": 10, "rejected_rows": [], "kept_without_location": 1,
-        "by_action": {"normalised": 7, "corrected": 1, "kept without location": 1},
-        "rows": {10: [("location", "corrected")],  # degrees under GeoX/GeoY
-                 11: [("use_category", "normalised"), ("location", "kept without location")]},
-    }),
+    (
+        BROMSGROVE,
+        {
+            "rows_read": 13,
+            "inserted": 11,
+            "rejected_rows": [9, 12],
+            "kept_without_location": 1,
+            "by_action": {
+                "normalised": 5,
+                "kept without location": 1,
+                "field left empty": 3,
+                "rejected row": 2,
+                "generated": 2,
+            },
+            "rows": {
+                7: [("location", "kept without location")],
+                9: [("asset_ref", "rejected row")],  # BDC-0003 already used in row 4
+                12: [("", "rejected row")],  # no name, reference or address
+                8: [("tenure", "field left empty")],
+            },  # "Peppercorn" is never guessed
+        },
+    ),
+    (
+        MALVERN,
+        {
+            "rows_read": 8,
+            "inserted": 8,
+            "rejected_rows": [],
+            "kept_without_location": 0,
+            "by_action": {"normalised": 3},
+            "rows": {1: [("(file)", "normalised")], 9: [("value_gbp", "normalised")]},
+        },
+    ),
+    (
+        REDDITCH,
+        {
+            "rows_read": 9,
+            "inserted": 9,
+            "rejected_rows": [],
+            "kept_without_location": 0,
+            "by_action": {"normalised": 9, "corrected": 2},
+            "rows": {
+                5: [("tenure_detail", "normalised"), ("location", "corrected")],
+                1: [("postcode", "normalised")],
+            },  # the duplicated Postcode column
+        },
+    ),
+    (
+        WORCESTER,
+        {
+            "rows_read": 7,
+            "inserted": 7,
+            "rejected_rows": [],
+            "kept_without_location": 1,
+            "by_action": {"normalised": 1, "kept without location": 1},
+            "rows": {8: [("location", "kept without location")]},  # 0,0 placeholder
+        },
+    ),
+    (
+        WYCHAVON,
+        {
+            "rows_read": 10,
+            "inserted": 10,
+            "rejected_rows": [],
+            "kept_without_location": 1,
+            "by_action": {"normalised": 7, "corrected": 1, "kept without location": 1},
+            "rows": {
+                10: [("location", "corrected")],  # degrees under GeoX/GeoY
+                11: [("use_category", "normalised"), ("location", "kept without location")],
+            },
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("fixture", "expected"), FIXTURE_EXPECTATIONS,
-                         ids=[f for f, _ in FIXTURE_EXPECTATIONS])
-def test_each_fixture_imports_with_its_report(seeded: Engine, make_org: Callable[..., str], fixture: str,
-                                              expected: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "expected"), FIXTURE_EXPECTATIONS, ids=[f for f, _ in FIXTURE_EXPECTATIONS]
+)
+def test_each_fixture_imports_with_its_report(
+    seeded: Engine, make_org: Callable[..., str], fixture: str, expected: dict[str, Any]
+) -> None:
     org = make_org()
     outcome = run(seeded, org, fixture)
     assert outcome.rows_read == expected["rows_read"]
@@ -157,7 +209,11 @@ def test_stored_records_carry_the_files_values(seeded: Engine, make_org: Callabl
     evesham = stored(seeded, wychavon)["WYC-0001"]
     assert math.hypot(evesham["easting"] - 404012.45, evesham["northing"] - 243812.30) < CM
     assert (evesham["uprn"], evesham["tenure"], evesham["holding_type"], evesham["use_category"]) == (
-        10023456701, "freehold", "land_and_building", "library")
+        10023456701,
+        "freehold",
+        "land_and_building",
+        "library",
+    )
     assert stored(seeded, wychavon)["WYC-0005"]["postcode"] == "WR11 8HY"
     stadium = stored(seeded, redditch)["RBC/004"]  # latitude and longitude swapped in the file
     assert (stadium["lon"], stadium["lat"]) == pytest.approx((-1.932371, 52.287887), abs=1e-9)
@@ -166,8 +222,9 @@ def test_stored_records_carry_the_files_values(seeded: Engine, make_org: Callabl
     assert stored(seeded, malvern)["MHDC003"]["name"] == "St Ann\u2019s Well Caf\u00e9"
 
 
-def test_unplaceable_rows_are_stored_with_null_geometry_never_zero_zero(seeded: Engine,
-                                                                       make_org: Callable[..., str]) -> None:
+def test_unplaceable_rows_are_stored_with_null_geometry_never_zero_zero(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
     bromsgrove, worcester, wychavon = make_org(), make_org(), make_org()
     run(seeded, bromsgrove, BROMSGROVE)
     run(seeded, worcester, WORCESTER)
@@ -176,11 +233,14 @@ def test_unplaceable_rows_are_stored_with_null_geometry_never_zero_zero(seeded: 
         record = stored(seeded, org)[ref]  # blank coordinates, a 0,0 placeholder, an easting typo
         assert (record["lon"], record["lat"]) == (None, None), ref
     with seeded.connect() as conn:
-        at_origin = conn.execute(text(
-            "SELECT count(*) FROM property WHERE owner = ANY(:orgs) AND geom IS NOT NULL "
-            "AND (abs(ST_X(geom)) < 1e-6 AND abs(ST_Y(geom)) < 1e-6 "
-            "     OR ST_X(geom_bng) < 1 OR ST_Y(geom_bng) < 1)"
-        ), {"orgs": [bromsgrove, worcester, wychavon]}).scalar_one()
+        at_origin = conn.execute(
+            text(
+                "SELECT count(*) FROM property WHERE owner = ANY(:orgs) AND geom IS NOT NULL "
+                "AND (abs(ST_X(geom)) < 1e-6 AND abs(ST_Y(geom)) < 1e-6 "
+                "     OR ST_X(geom_bng) < 1 OR ST_Y(geom_bng) < 1)"
+            ),
+            {"orgs": [bromsgrove, worcester, wychavon]},
+        ).scalar_one()
     assert at_origin == 0
 
 
@@ -188,9 +248,16 @@ def test_one_uprn_with_three_assets_gives_three_rows(seeded: Engine, make_org: C
     org = make_org()
     run(seeded, org, BROMSGROVE)
     with seeded.connect() as conn:
-        refs = conn.execute(text(
-            "SELECT asset_ref FROM property WHERE owner = :org AND uprn = 100120655000 ORDER BY asset_ref"
-        ), {"org": org}).scalars().all()
+        refs = (
+            conn.execute(
+                text(
+                    "SELECT asset_ref FROM property WHERE owner = :org AND uprn = 100120655000 ORDER BY asset_ref"
+                ),
+                {"org": org},
+            )
+            .scalars()
+            .all()
+        )
     assert refs == ["BDC-0002", "BDC-0003", "BDC-0004"]
 
 
@@ -204,8 +271,9 @@ def test_duplicate_reference_keeps_the_first_row(seeded: Engine, make_org: Calla
 # dry run and strict mode
 
 
-def test_dry_run_writes_nothing_and_forecasts_the_counts(seeded: Engine,
-                                                         make_org: Callable[..., str]) -> None:
+def test_dry_run_writes_nothing_and_forecasts_the_counts(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
     org = make_org()
     before = register_fingerprint(seeded)
     forecast = run(seeded, org, BROMSGROVE, dry_run=True)
@@ -228,8 +296,9 @@ def test_dry_run_of_a_changed_file_forecasts_updates(seeded: Engine, make_org: C
     assert register_fingerprint(seeded) == before
 
 
-def test_strict_with_one_bad_row_writes_nothing_and_names_the_row(seeded: Engine,
-                                                                  make_org: Callable[..., str]) -> None:
+def test_strict_with_one_bad_row_writes_nothing_and_names_the_row(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
     org = make_org()
     before = register_fingerprint(seeded)
     with pytest.raises(ImportRejected) as caught:
@@ -256,8 +325,9 @@ def test_strict_with_every_row_good_imports(seeded: Engine, make_org: Callable[.
     assert (outcome.inserted, outcome.rejected) == (3, 0)
 
 
-def test_row_the_register_refuses_is_reported_and_the_others_imported(seeded: Engine,
-                                                                      make_org: Callable[..., str]) -> None:
+def test_row_the_register_refuses_is_reported_and_the_others_imported(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
     org = make_org()
     outcome = run(seeded, org, GOOD_ROWS + HUGE_VALUE_ROW)
     assert (outcome.inserted, outcome.rejected, outcome.rejected_rows) == (3, 1, [5])
@@ -291,8 +361,9 @@ def test_report_csv_lists_every_line(seeded: Engine, make_org: Callable[..., str
 
 
 @pytest.mark.parametrize("fixture", [BROMSGROVE, MALVERN, REDDITCH, WORCESTER, WYCHAVON])
-def test_reimporting_the_same_file_changes_nothing(seeded: Engine, make_org: Callable[..., str],
-                                                   fixture: str) -> None:
+def test_reimporting_the_same_file_changes_nothing(
+    seeded: Engine, make_org: Callable[..., str], fixture: str
+) -> None:
     org = make_org()
     first = run(seeded, org, fixture)
     versions = {ref: r["version"] for ref, r in stored(seeded, org).items()}
@@ -304,28 +375,43 @@ def test_reimporting_the_same_file_changes_nothing(seeded: Engine, make_org: Cal
     assert {ref: r["version"] for ref, r in stored(seeded, org).items()} == versions
 
 
-def test_reimport_keeps_fields_the_file_lacks(seeded: Engine, client, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-                                              make_key: Callable[[str, str], str]) -> None:
+def test_reimport_keeps_fields_the_file_lacks(
+    seeded: Engine,
+    client,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_key: Callable[[str, str], str],
+) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     run(seeded, org, BROMSGROVE)
     parkside = stored(seeded, org)["BDC-0001"]
-    patch(client, headers, parkside,
-          {"value_gbp": 2_400_000, "rag": "green", "rag_reason": "surplus after move", "gia_m2": 1850.0})
+    patch(
+        client,
+        headers,
+        parkside,
+        {"value_gbp": 2_400_000, "rag": "green", "rag_reason": "surplus after move", "gia_m2": 1850.0},
+    )
     history = history_rows(seeded, org)
 
     again = run(seeded, org, BROMSGROVE)
     assert (again.updated, again.unchanged) == (0, 11)
     kept = stored(seeded, org)["BDC-0001"]
     assert (kept["value_gbp"], kept["rag"], kept["rag_reason"], kept["gia_m2"]) == (
-        2_400_000, "green", "surplus after move", 1850.0)
+        2_400_000,
+        "green",
+        "surplus after move",
+        1850.0,
+    )
     assert kept["version"] == parkside["version"] + 1  # the API edit, and nothing from the re-import
     assert history_rows(seeded, org) == history
 
 
 def test_reimport_of_a_changed_file_updates_what_it_says_and_keeps_the_rest(
-        seeded: Engine, client, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-        make_key: Callable[[str, str], str]) -> None:
+    seeded: Engine,
+    client,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_key: Callable[[str, str], str],
+) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     run(seeded, org, BROMSGROVE)
@@ -343,8 +429,11 @@ def test_reimport_of_a_changed_file_updates_what_it_says_and_keeps_the_rest(
 
 
 def test_blank_or_unreadable_cells_do_not_erase_stored_values(
-        seeded: Engine, client, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-        make_key: Callable[[str, str], str]) -> None:
+    seeded: Engine,
+    client,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_key: Callable[[str, str], str],
+) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     run(seeded, org, BROMSGROVE)
@@ -365,8 +454,12 @@ def test_blank_or_unreadable_cells_do_not_erase_stored_values(
     assert after["BDC-0002"]["use_category"] == "office"
 
 
-def test_values_the_file_carries_replace_stored_ones(seeded: Engine, client, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-                                                     make_key: Callable[[str, str], str]) -> None:
+def test_values_the_file_carries_replace_stored_ones(
+    seeded: Engine,
+    client,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_key: Callable[[str, str], str],
+) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     run(seeded, org, MALVERN)
@@ -376,8 +469,12 @@ def test_values_the_file_carries_replace_stored_ones(seeded: Engine, client, mak
     assert stored(seeded, org)["MHDC001"]["value_gbp"] == 1_250_000  # the file's Value (£)
 
 
-def test_generated_name_does_not_replace_a_stored_name(seeded: Engine, client, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-                                                       make_key: Callable[[str, str], str]) -> None:
+def test_generated_name_does_not_replace_a_stored_name(
+    seeded: Engine,
+    client,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_key: Callable[[str, str], str],
+) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     run(seeded, org, BROMSGROVE)
@@ -388,13 +485,19 @@ def test_generated_name_does_not_replace_a_stored_name(seeded: Engine, client, m
     assert stored(seeded, org)[ref]["name"] == "Hanover Street Offices"
 
 
-def test_reimport_brings_back_a_retired_record_with_its_values(seeded: Engine,
-                                                               make_org: Callable[..., str]) -> None:
+def test_reimport_brings_back_a_retired_record_with_its_values(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
     org = make_org()
     run(seeded, org, GOOD_ROWS)
     with write_transaction(seeded, ACTOR) as conn:
-        conn.execute(text("UPDATE property SET deleted_at = now(), deleted_by = 'test', gia_m2 = 420 "
-                          "WHERE owner = :org AND asset_ref = 'T-1'"), {"org": org})
+        conn.execute(
+            text(
+                "UPDATE property SET deleted_at = now(), deleted_by = 'test', gia_m2 = 420 "
+                "WHERE owner = :org AND asset_ref = 'T-1'"
+            ),
+            {"org": org},
+        )
     again = run(seeded, org, GOOD_ROWS)
     assert (again.updated, again.unchanged) == (1, 2)
     record = stored(seeded, org)["T-1"]
@@ -413,11 +516,16 @@ def geopackage(tmp_path: Path) -> Path:
     import geopandas as gpd
 
     layer = gpd.GeoDataFrame(
-        {"SITE_REF": ["V-1", "V-2", "V-3"],
-         "SITE_NAME": ["Evesham Library", "Bromsgrove Depot", "Unplaced Store"],
-         "TENURE": ["Freehold", "Long Leasehold", "F/H"]},
-        geometry=[Point(404012.45, 243812.30),
-                  Polygon([(396000, 270500), (396040, 270500), (396040, 270530), (396000, 270530)]), None],
+        {
+            "SITE_REF": ["V-1", "V-2", "V-3"],
+            "SITE_NAME": ["Evesham Library", "Bromsgrove Depot", "Unplaced Store"],
+            "TENURE": ["Freehold", "Long Leasehold", "F/H"],
+        },
+        geometry=[
+            Point(404012.45, 243812.30),
+            Polygon([(396000, 270500), (396040, 270500), (396040, 270530), (396000, 270530)]),
+            None,
+        ],
         crs="EPSG:27700",
     )
     path = tmp_path / "assets.gpkg"
@@ -426,7 +534,8 @@ def geopackage(tmp_path: Path) -> Path:
 
 
 def test_vector_import_stores_points_and_footprints_and_reimports_unchanged(
-        seeded: Engine, make_org: Callable[..., str], geopackage: Path) -> None:
+    seeded: Engine, make_org: Callable[..., str], geopackage: Path
+) -> None:
     org = make_org()
     outcome = import_vector(seeded, geopackage, org, VECTOR_MAPPING, actor=ACTOR)
     assert (outcome.rows_read, outcome.inserted, outcome.kept_without_location) == (3, 3, 1)
@@ -443,14 +552,16 @@ def test_vector_import_stores_points_and_footprints_and_reimports_unchanged(
 
 
 def test_vector_mapping_to_an_unknown_field_is_refused_naming_column_mapping(
-        seeded: Engine, make_org: Callable[..., str], geopackage: Path) -> None:
+    seeded: Engine, make_org: Callable[..., str], geopackage: Path
+) -> None:
     with pytest.raises(ValidationFailed) as caught:
         import_vector(seeded, geopackage, make_org(), {"SITE_NAME": "title"}, actor=ACTOR)
     assert [e.field for e in caught.value.errors] == ["column_mapping"]
 
 
 def test_vector_mapping_of_a_missing_column_is_refused_naming_file(
-        seeded: Engine, make_org: Callable[..., str], geopackage: Path) -> None:
+    seeded: Engine, make_org: Callable[..., str], geopackage: Path
+) -> None:
     with pytest.raises(ValidationFailed) as caught:
         import_vector(seeded, geopackage, make_org(), {"NO_SUCH": "name"}, actor=ACTOR)
     assert [e.field for e in caught.value.errors] == ["file"]
@@ -472,7 +583,8 @@ def estate(seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any
 
 
 def test_cli_dry_run_prints_the_summary_and_writes_the_report(  # type: ignore[no-untyped-def]
-        estate, seeded: Engine, make_org: Callable[..., str], tmp_path: Path) -> None:
+    estate, seeded: Engine, make_org: Callable[..., str], tmp_path: Path
+) -> None:
     org = make_org()
     report = tmp_path / "report.csv"
     result = estate("transparency", FIXTURES / BROMSGROVE, "--org", org, "--dry-run", "--report", report)
@@ -483,8 +595,11 @@ def test_cli_dry_run_prints_the_summary_and_writes_the_report(  # type: ignore[n
     assert [r["row"] for r in rows if r["action"] == "rejected row"] == ["9", "12"]
 
 
-def test_cli_strict_failure_exits_1_and_writes_nothing(estate, seeded: Engine,  # type: ignore[no-untyped-def]
-                                                       make_org: Callable[..., str]) -> None:
+def test_cli_strict_failure_exits_1_and_writes_nothing(
+    estate,
+    seeded: Engine,  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
+) -> None:
     org = make_org()
     result = estate("transparency", FIXTURES / BROMSGROVE, "--org", org, "--strict")
     assert result.exit_code == 1
@@ -504,16 +619,23 @@ def test_cli_unknown_org_exits_1(estate) -> None:  # type: ignore[no-untyped-def
     assert result.exit_code == 1 and "owner" in result.output
 
 
-def test_cli_vector_import_with_mapping(estate, seeded: Engine, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-                                        geopackage: Path) -> None:
+def test_cli_vector_import_with_mapping(
+    estate,
+    seeded: Engine,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    geopackage: Path,
+) -> None:
     org = make_org()
     result = estate("vector", geopackage, "--org", org, "--mapping", "SITE_REF=asset_ref, SITE_NAME=name")
     assert result.exit_code == 0, result.output
     assert sorted(stored(seeded, org)) == ["V-1", "V-2", "V-3"]
 
 
-def test_cli_malformed_mapping_is_a_usage_error(estate, make_org: Callable[..., str],  # type: ignore[no-untyped-def]
-                                                geopackage: Path) -> None:
+def test_cli_malformed_mapping_is_a_usage_error(
+    estate,
+    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    geopackage: Path,
+) -> None:
     result = estate("vector", geopackage, "--org", make_org(), "--mapping", "SITE_NAME")
     assert result.exit_code == 2
 
@@ -524,13 +646,23 @@ def test_cli_malformed_mapping_is_a_usage_error(estate, make_org: Callable[..., 
 
 ROUND_TRIP_OWNER = "redditch"
 Records = dict[str, dict[str, Any]]
-KEY_FIELDS = ("name", "street_number", "street", "post_town", "postcode", "uprn", "tenure", "tenure_detail",
-              "holding_type")
+KEY_FIELDS = (
+    "name",
+    "street_number",
+    "street",
+    "post_town",
+    "postcode",
+    "uprn",
+    "tenure",
+    "tenure_detail",
+    "holding_type",
+)
 
 
 @pytest.fixture(scope="module")
-def round_trip(seeded: Engine, make_org: Callable[..., str],
-               tmp_path_factory: pytest.TempPathFactory) -> tuple[Records, Records, ImportOutcome]:
+def round_trip(
+    seeded: Engine, make_org: Callable[..., str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Records, Records, ImportOutcome]:
     """Export a seed owner to Transparency CSV in EPSG:27700, import it into a fresh org."""
     from api.services import exports
     from api.services.filters import build_filter
@@ -541,8 +673,14 @@ def round_trip(seeded: Engine, make_org: Callable[..., str],
     path = tmp_path_factory.mktemp("round-trip") / "redditch.csv"
     with seeded.connect() as conn:
         owner_view = Viewer(Tier.partner, org=ROUND_TRIP_OWNER)
-        exports.export_properties(conn, path, writer.get_format("csv"), crs_mod.EPSG27700,
-                                  build_filter(owner=ROUND_TRIP_OWNER), owner_view)
+        exports.export_properties(
+            conn,
+            path,
+            writer.get_format("csv"),
+            crs_mod.EPSG27700,
+            build_filter(owner=ROUND_TRIP_OWNER),
+            owner_view,
+        )
     org = make_org()
     outcome = import_transparency(seeded, path, org, actor=ACTOR)
     return stored(seeded, ROUND_TRIP_OWNER), stored(seeded, org), outcome

@@ -22,14 +22,18 @@ def test_migrations_go_down_to_base_and_up_again(pg_cluster) -> None:  # type: i
         migrate.upgrade(url)
         migrate.downgrade(url, "base")
         with engine.connect() as conn:
-            tables = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars())
+            tables = set(
+                conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars()
+            )
         assert "property" not in tables and "property_history" not in tables
         migrate.upgrade(url)
         with engine.connect() as conn:
             srid = conn.execute(text("SELECT Find_SRID('public', 'property', 'geom')")).scalar_one()
-            indexed = conn.execute(text(
-                "SELECT count(*) FROM pg_indexes WHERE tablename='property' AND indexdef ILIKE '%gist (geom)%'"
-            )).scalar_one()
+            indexed = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_indexes WHERE tablename='property' AND indexdef ILIKE '%gist (geom)%'"
+                )
+            ).scalar_one()
         assert srid == 4326 and indexed == 1
     finally:
         engine.dispose()
@@ -42,21 +46,27 @@ def test_write_without_actor_fails(engine, make_org) -> None:  # type: ignore[no
     org = make_org()
     with pytest.raises(DBAPIError, match="no actor"):
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'A1', 'n')"), {"o": org})
+            conn.execute(
+                text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'A1', 'n')"), {"o": org}
+            )
 
 
 def test_one_history_row_per_change_with_actor(engine, make_org) -> None:  # type: ignore[no-untyped-def]
     org = make_org()
     with write_transaction(engine, "alice") as conn:
-        pid = conn.execute(text(
-            "INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'H1', 'n') RETURNING id"), {"o": org}).scalar_one()
+        pid = conn.execute(
+            text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'H1', 'n') RETURNING id"),
+            {"o": org},
+        ).scalar_one()
     with write_transaction(engine, "bob") as conn:
         conn.execute(text("UPDATE property SET name = 'renamed' WHERE id = :id"), {"id": pid})
     with write_transaction(engine, "carol") as conn:
         conn.execute(text("UPDATE property SET deleted_at = now() WHERE id = :id"), {"id": pid})
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT action, actor, version FROM property_history WHERE property_id = :id ORDER BY id"), {"id": pid}).all()
+        rows = conn.execute(
+            text("SELECT action, actor, version FROM property_history WHERE property_id = :id ORDER BY id"),
+            {"id": pid},
+        ).all()
     assert [tuple(r) for r in rows] == [("insert", "alice", 1), ("update", "bob", 2), ("delete", "carol", 3)]
 
 
@@ -77,6 +87,10 @@ def test_invalid_footprint_refused_by_database_too(engine, make_org) -> None:  #
     org = make_org()
     with pytest.raises(DBAPIError):
         with write_transaction(engine, "t") as conn:
-            conn.execute(text(
-                "INSERT INTO property (owner, asset_ref, name, footprint) VALUES (:o, 'F1', 'n', "
-                "ST_GeomFromText('MULTIPOLYGON(((0 0, 1 1, 1 0, 0 1, 0 0)))', 4326))"), {"o": org})
+            conn.execute(
+                text(
+                    "INSERT INTO property (owner, asset_ref, name, footprint) VALUES (:o, 'F1', 'n', "
+                    "ST_GeomFromText('MULTIPOLYGON(((0 0, 1 1, 1 0, 0 1, 0 0)))', 4326))"
+                ),
+                {"o": org},
+            )
