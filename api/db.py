@@ -58,9 +58,3 @@ def write_transaction(engine: Engine, actor: str) -> Iterator[Connection]:
     with engine.begin() as connection:
         set_actor(connection, actor)
         yield connection
-
-
-@contextmanager
-def read_connection(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as connection:
-        yield connection

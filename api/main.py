@@ -35,13 +35,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.has_colocation = True  # the map offers the hub layer
-    app.state.extra_collections = {
-        "colocation-candidates": {
-            "title": "Co-location candidates",
-            "description": "Groups of partners' buildings within walking distance that could share one site",
-        }
-    }
     register_error_handlers(app)
 
     @app.middleware("http")

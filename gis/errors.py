@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -30,11 +30,6 @@ class RegisterError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
-
-
-@dataclass
-class _Errors:
-    errors: list[FieldError] = field(default_factory=list)
 
 
 class ValidationFailed(RegisterError):

@@ -47,15 +47,6 @@ def value_band_sql(value_expr: str) -> str:
     return f"CASE WHEN {value_expr} IS NULL THEN NULL {whens} ELSE '{TOP_BAND}' END"
 
 
-def value_band(value_gbp: float | None) -> str | None:
-    if value_gbp is None:
-        return None
-    for limit, label in VALUE_BANDS_GBP:
-        if value_gbp < limit:
-            return label
-    return TOP_BAND
-
-
 def valid_tile(zoom: int, row: int, col: int) -> bool:
     return 0 <= zoom <= MAX_ZOOM and 0 <= row < 2**zoom and 0 <= col < 2**zoom
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
 
 import folium
 from branca.element import Element, MacroElement
@@ -137,7 +136,3 @@ def build_map_html(config: MapConfig) -> str:
     )
     html = root.render()
     return html.replace("<head>", "<head><title>Shared Estate — map</title>", 1)
-
-
-def map_config_dict(config: MapConfig) -> dict[str, Any]:
-    return config.__dict__.copy()

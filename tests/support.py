@@ -48,3 +48,27 @@ def new_property(owner: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def place_building(
+    engine: Engine,
+    owner: str,
+    name: str,
+    town: str,
+    easting: float,
+    northing: float,
+    actor: str,
+    **fields: Any,
+) -> str:
+    """Store a building at a British National Grid position through the register's own write path."""
+    from api.db import write_transaction
+    from api.services.properties import create_record
+    from gis.crs import bng_to_lonlat
+    from gis.register import validate_property
+
+    lon, lat = bng_to_lonlat(easting, northing)
+    body = new_property(
+        owner, name=name, post_town=town, geometry={"type": "Point", "coordinates": [lon, lat]}, **fields
+    )
+    with write_transaction(engine, actor) as conn:
+        return create_record(conn, validate_property(body, creating=True))["id"]

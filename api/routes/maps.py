@@ -35,11 +35,7 @@ def estate_map(request: Request, engine: EngineDep, settings: SettingsDep) -> HT
             dict(r)
             for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()
         ]
-    hubs = (
-        f"{base}/colocation/candidates?f=geojson&limit=50"
-        if getattr(request.app.state, "has_colocation", False)
-        else None
-    )
+    hubs = f"{base}/colocation/candidates?f=geojson&limit=50"
     config = MapConfig(
         static_base=f"{base}/static",
         tiles_url=f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}",

@@ -20,6 +20,13 @@ from gis.errors import NotFound, ValidationFailed
 
 router = APIRouter(tags=["OGC API – Features"])
 TILE_RULES = layers.TileRules()
+# Collections besides the buildings, served further down this module.
+EXTRA_COLLECTIONS = {
+    "colocation-candidates": {
+        "title": "Co-location candidates",
+        "description": "Groups of partners' buildings within walking distance that could share one site",
+    }
+}
 FQ = Annotated[str | None, Query(description="json (default) or html")]
 
 
@@ -67,8 +74,7 @@ def _collections(request: Request, settings: Any, engine: Any) -> list[dict[str,
     with engine.connect() as conn:
         bounds = tile_svc.register_bounds(conn)
     collections = [ogc.collection_document(base, bounds)]
-    extra = getattr(request.app.state, "extra_collections", {})
-    for cid, spec in extra.items():
+    for cid, spec in EXTRA_COLLECTIONS.items():
         collections.append(
             ogc.collection_document(
                 base, bounds, cid=cid, title=spec["title"], description=spec["description"], tiles=False

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, text
 
-from api.services.filters import PropertyFilter, parse_bbox
+from api.services.filters import PropertyFilter, parse_bbox, split_values
 from api.services.properties import check_organisations
 from gis import colocation as domain
 from gis import visibility
@@ -68,13 +68,6 @@ class CandidateQuery:
     partners: tuple[str, ...] = ()  # if given, only these bodies' buildings enter the analysis
 
 
-def _split(raw: str | Sequence[str] | None) -> list[str]:
-    if raw is None:
-        return []
-    items = [raw] if isinstance(raw, str) else list(raw)
-    return [part.strip() for item in items for part in item.split(",") if part.strip()]
-
-
 def build_query(
     conn: Connection | None = None,
     *,
@@ -97,7 +90,7 @@ def build_query(
     could these partners share among themselves"). With ``conn``, organisation
     codes are checked against the register too.
     """
-    use_list = _split(uses)
+    use_list = split_values(uses)
     errors: list[FieldError] = []
     rules = domain.ColocationRules(
         distance_m=distance_m,
@@ -117,8 +110,8 @@ def build_query(
         parsed_bbox = parse_bbox(bbox)
     except ValidationFailed as exc:
         errors.extend(exc.errors)
-    owners = tuple(dict.fromkeys(_split(owner)))
-    partner_codes = tuple(dict.fromkeys(_split(partners)))
+    owners = tuple(dict.fromkeys(split_values(owner)))
+    partner_codes = tuple(dict.fromkeys(split_values(partners)))
     for name, codes in (("owner", owners), ("partners", partner_codes)):
         if conn is not None and codes:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,10 +70,11 @@ class PropertyFilter:
         return " AND ".join(clauses), params
 
 
-def _split(raw: str | list[str] | None) -> list[str]:
+def split_values(raw: str | Sequence[str] | None) -> list[str]:
+    """Query values given repeated or comma-separated, trimmed, blanks dropped."""
     if raw is None:
         return []
-    items = raw if isinstance(raw, list) else [raw]
+    items = [raw] if isinstance(raw, str) else list(raw)
     return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
@@ -122,7 +124,7 @@ def build_filter(
 ) -> PropertyFilter:
     """Validate query parameters into a PropertyFilter, naming any bad parameter."""
     errors: list[FieldError] = []
-    rags, uses = _split(rag), _split(use)
+    rags, uses = split_values(rag), split_values(use)
     bad_rag = [r for r in rags if r not in (*values(Rag), UNRATED)]
     if bad_rag:
         errors.append(
@@ -146,7 +148,7 @@ def build_filter(
     if errors:
         raise ValidationFailed(errors)
     return PropertyFilter(
-        owner=_split(owner),
+        owner=split_values(owner),
         rag=rags,
         use=uses,
         town=town or None,

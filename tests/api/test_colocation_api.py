@@ -10,11 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import Engine
-from support import auth_header, new_property
-
-from api.db import write_transaction
-from api.services.properties import create_record
-from gis.register import validate_property
+from support import auth_header, place_building
 
 # West of the Wyre Forest, 4 km from the integration tests' spot and over 3 km
 # from any seed building; each test also has a post town of its own.
@@ -31,7 +27,6 @@ class Place:
         self.town = f"Apiton {uuid.uuid4().hex[:8]}"
 
     def add(self, name: str, owner: str, east_m: float, north_m: float, **fields: Any) -> str:
-        lon, lat = TO_WGS84.transform(ORIGIN_E + east_m, ORIGIN_N + north_m)
         values: dict[str, Any] = {
             "use_category": "office",
             "gia_m2": 2000.0,
@@ -39,15 +34,16 @@ class Place:
             "running_cost_gbp_pa": 90_000,
             **fields,
         }
-        body = new_property(
+        return place_building(
+            self.engine,
             owner,
-            name=name,
-            post_town=self.town,
-            geometry={"type": "Point", "coordinates": [lon, lat]},
+            name,
+            self.town,
+            ORIGIN_E + east_m,
+            ORIGIN_N + north_m,
+            "test:colocation-api",
             **values,
         )
-        with write_transaction(self.engine, "test:colocation-api") as conn:
-            return create_record(conn, validate_property(body, creating=True))["id"]
 
 
 @pytest.fixture()

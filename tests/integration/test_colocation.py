@@ -23,14 +23,11 @@ from pyproj import Transformer
 from shapely.geometry import Point
 from shapely.strtree import STRtree
 from sqlalchemy import Engine, text
-from support import new_property
+from support import place_building
 
-from api.db import write_transaction
 from api.services import colocation as svc
-from api.services.properties import create_record
 from api.services.seed import SEED_DIR, read_csv, seed_row_to_input
 from gis import colocation as domain
-from gis.register import validate_property
 
 TO_BNG = Transformer.from_crs(4326, 27700, always_xy=True)
 TO_WGS84 = Transformer.from_crs(27700, 4326, always_xy=True)
@@ -65,18 +62,17 @@ class Scenario:
 
     def add(self, label: str, owner: str, east_m: float, north_m: float, **fields: Any) -> str:
         """Add a building ``east_m``/``north_m`` metres from the origin (EPSG:27700); return its id."""
-        lon, lat = TO_WGS84.transform(self.origin[0] + east_m, self.origin[1] + north_m)
-        body = new_property(
+        self.ids[label] = place_building(
+            self.engine,
             owner,
-            name=label,
-            post_town=self.town,
-            geometry={"type": "Point", "coordinates": [lon, lat]},
+            label,
+            self.town,
+            self.origin[0] + east_m,
+            self.origin[1] + north_m,
+            "test:colocation",
             **fields,
         )
-        with write_transaction(self.engine, "test:colocation") as conn:
-            record = create_record(conn, validate_property(body, creating=True))
-        self.ids[label] = record["id"]
-        return record["id"]
+        return self.ids[label]
 
     def candidates(self, **params: Any) -> list[domain.Candidate]:
         params.setdefault("town", self.town)
