@@ -50,8 +50,9 @@ class Principal:
             raise Forbidden("this needs an admin key")
 
 
-def anonymous(tier: str = "public") -> Principal:
-    return Principal(Viewer(Tier.partner if tier == "partner" else Tier.public), "anonymous", "anonymous")
+def anonymous(tier: str = "public", public_rag: bool = True) -> Principal:
+    viewer = Viewer(Tier.partner if tier == "partner" else Tier.public, public_rag=public_rag)
+    return Principal(viewer, "anonymous", "anonymous")
 
 
 def _sha256(secret: str) -> str:

@@ -36,7 +36,11 @@ def get_principal(
     presented = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         presented = authorization[7:].strip()
-    principal = principal_for_key(engine, presented) if presented else anonymous(settings.anonymous_tier)
+    principal = (
+        principal_for_key(engine, presented)
+        if presented
+        else anonymous(settings.anonymous_tier, settings.public_rag)
+    )
     caller = principal.key_id or (request.client.host if request.client else "anonymous")
     request.app.state.rate_limiter.check(caller)
     return principal

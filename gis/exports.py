@@ -45,7 +45,7 @@ import shapely
 from pyogrio import raw
 
 from gis import crs as crs_mod
-from gis import qgis_style, visibility
+from gis import qgis_style, schema, visibility
 from gis.errors import FieldError, ValidationFailed
 
 LAYER_NAME = "properties"
@@ -217,92 +217,16 @@ def resolve_crs(fmt: ExportFormat, requested: str | None) -> crs_mod.Crs:
 # Fields
 
 
-@dataclass(frozen=True)
-class ExportField:
-    """A register field as exported: OGR type and its meaning (units) for fields.csv and the docs."""
-
-    name: str
-    ogr_type: str  # String | Integer | Integer64 | Real | Date | Boolean
-    description: str
-
-
-# Export order. Bookkeeping columns (created_by, deleted_at, ...) are left out:
-# they describe the register, not the building.
-FIELDS: tuple[ExportField, ...] = (
-    ExportField("id", "String", "register id (uuid)"),
-    ExportField("owner", "String", "owning organisation code"),
-    ExportField("asset_ref", "String", "the owner's own asset reference"),
-    ExportField("uprn", "Integer64", "Unique Property Reference Number"),
-    ExportField("name", "String", "building or site name"),
-    ExportField("street_number", "String", "street number"),
-    ExportField("street", "String", "street name"),
-    ExportField("post_town", "String", "post town"),
-    ExportField("postcode", "String", "postcode"),
-    ExportField("tenure", "String", "freehold / leasehold / other"),
-    ExportField(
-        "tenure_detail", "String", "occupied, ground_leasehold, leasehold, sub_leasehold, licence, vacant"
-    ),
-    ExportField("holding_type", "String", "land / building / land_and_building"),
-    ExportField("use_category", "String", "use category"),
-    ExportField("gia_m2", "Real", "gross internal area, square metres"),
-    ExportField("site_area_ha", "Real", "site area, hectares"),
-    ExportField("listed_grade", "String", "listed building grade (I, II*, II)"),
-    ExportField("rag", "String", "disposal rating: red (unlikely), amber (possible), green (opportunity)"),
-    ExportField("rag_reason", "String", "why the rating was given"),
-    ExportField("condition", "String", "condition A (good) to D (bad)"),
-    ExportField("utilisation_pct", "Real", "utilisation, per cent"),
-    ExportField("fte", "Real", "full-time-equivalent staff based there"),
-    ExportField("value_gbp", "Integer64", "value, pounds sterling"),
-    ExportField("valuation_basis", "String", "euv, mv, drc or fair_value"),
-    ExportField("valuation_date", "Date", "date of valuation"),
-    ExportField("running_cost_gbp_pa", "Integer64", "running cost, pounds a year"),
-    ExportField("maintenance_backlog_gbp", "Integer64", "maintenance backlog, pounds"),
-    ExportField("lease_expiry_date", "Date", "lease expiry date"),
-    ExportField("disposal_stage", "String", "retained ... sold"),
-    ExportField("disposal_blockers", "String", "blockers, separated by ';'"),
-    ExportField("sensitive", "Boolean", "withheld from the public view"),
-    ExportField("version", "Integer", "record version (the API's ETag)"),
-    ExportField("updated_at", "String", "last change, ISO 8601 UTC"),
-)
-FIELDS_BY_NAME: dict[str, ExportField] = {f.name: f for f in FIELDS}
+# Export order is the record's order (gis.schema); bookkeeping columns without an
+# export type (created_by, deleted_at, ...) are left out: they describe the register,
+# not the building.
+FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.ogr_type is not None)
+FIELDS_BY_NAME: dict[str, schema.Field] = {f.name: f for f in FIELDS}
 
 # Shapefile (dBASE) field names are at most 10 characters. One fixed mapping,
 # so a column means the same in every download; written into each zip as fields.csv.
-SHAPEFILE_FIELDS: dict[str, str] = {
-    "id": "ID",
-    "owner": "OWNER",
-    "asset_ref": "ASSET_REF",
-    "uprn": "UPRN",
-    "name": "NAME",
-    "street_number": "STREET_NO",
-    "street": "STREET",
-    "post_town": "POST_TOWN",
-    "postcode": "POSTCODE",
-    "tenure": "TENURE",
-    "tenure_detail": "TENURE_DET",
-    "holding_type": "HOLDING",
-    "use_category": "USE_CAT",
-    "gia_m2": "GIA_M2",
-    "site_area_ha": "SITE_HA",
-    "listed_grade": "LISTED",
-    "rag": "RAG",
-    "rag_reason": "RAG_REASON",
-    "condition": "CONDITION",
-    "utilisation_pct": "UTIL_PCT",
-    "fte": "FTE",
-    "value_gbp": "VALUE_GBP",
-    "valuation_basis": "VAL_BASIS",
-    "valuation_date": "VAL_DATE",
-    "running_cost_gbp_pa": "RUNCOST_PA",
-    "maintenance_backlog_gbp": "BACKLOG",
-    "lease_expiry_date": "LEASE_END",
-    "disposal_stage": "DISP_STAGE",
-    "disposal_blockers": "BLOCKERS",
-    "sensitive": "SENSITIVE",
-    "version": "VERSION",
-    "updated_at": "UPDATED_AT",
-}
-assert set(SHAPEFILE_FIELDS) == set(FIELDS_BY_NAME), "every exported field needs a Shapefile name"
+SHAPEFILE_FIELDS: dict[str, str] = {f.name: f.shapefile_name or f.name.upper()[:10] for f in FIELDS}
+assert all(f.shapefile_name for f in FIELDS), "every exported field needs a Shapefile name"
 assert all(len(v) <= 10 for v in SHAPEFILE_FIELDS.values()), "dBASE field names are at most 10 characters"
 assert len(set(SHAPEFILE_FIELDS.values())) == len(SHAPEFILE_FIELDS), "Shapefile names must be unique"
 
@@ -362,7 +286,7 @@ def code_label(slug: str | None) -> str | None:
     return slug.replace("_", " ").capitalize()
 
 
-def fields_for_viewer(viewer: visibility.Viewer, public_rag: bool = True) -> list[str]:
+def fields_for_viewer(viewer: visibility.Viewer) -> list[str]:
     """Return the export fields this viewer may see on at least one record, in export order.
 
     A key holder sees its own organisation's records at owner tier, so the
@@ -370,7 +294,7 @@ def fields_for_viewer(viewer: visibility.Viewer, public_rag: bool = True) -> lis
     rows they may not see come out NULL (see ``visibility.sql_column``).
     """
     top = visibility.Tier.owner if (viewer.admin or viewer.org) else viewer.tier
-    visible = set(visibility.fields_for(top, public_rag))
+    visible = set(visibility.fields_for(top, viewer))
     return [f.name for f in FIELDS if f.name in visible]
 
 

@@ -7,126 +7,62 @@ problem with its field name before anything is written.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import Field as Rule
 from shapely.geometry import MultiPolygon, Polygon, shape
 
 from gis import crs as crs_mod
+from gis import schema
 from gis.errors import FieldError, ValidationFailed
-from gis.vocab import (
-    Condition,
-    DisposalBlocker,
-    DisposalStage,
-    HoldingType,
-    ListedGrade,
-    Rag,
-    Tenure,
-    TenureDetail,
-    UseCategory,
-    ValuationBasis,
-)
+from gis.schema import MultiPolygonGeometry, PointGeometry, PolygonGeometry
 
-Money = Annotated[int, Field(ge=0, le=10**13, strict=True)]
-NonNegative = Annotated[float, Field(ge=0, lt=1e12, strict=True)]
+_RECORD_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
 
-class PointGeometry(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    type: Literal["Point"]
-    coordinates: list[Annotated[float, Field(strict=True)]] = Field(min_length=2, max_length=3)
+def _record_model(
+    name: str, fields: list[schema.Field], doc: str, base: type[BaseModel] | None = None
+) -> Any:
+    definitions: dict[str, Any] = {
+        f.name: (f.input_type | None, Rule(None, description=f.description)) for f in fields
+    }
+    if base is None:
+        return create_model(name, __config__=_RECORD_CONFIG, __doc__=doc, **definitions)
+    return create_model(name, __base__=base, __doc__=doc, **definitions)
 
 
-Position = Annotated[list[Annotated[float, Field(strict=True)]], Field(min_length=2, max_length=3)]
-Ring = Annotated[list[Position], Field(min_length=4, max_length=100_000)]
+# Built from gis.schema, so a field added there is writable everywhere at once.
+_WRITABLE = [f for f in schema.FIELDS if f.writable]
+if TYPE_CHECKING:
 
+    class PropertyFields(BaseModel):
+        geometry: PointGeometry | None
+        footprint: PolygonGeometry | MultiPolygonGeometry | None
 
-class PolygonGeometry(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    type: Literal["Polygon"]
-    coordinates: list[Ring] = Field(min_length=1, max_length=1_000)
+    class PropertyCreate(PropertyFields):
+        pass
 
-
-class MultiPolygonGeometry(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    type: Literal["MultiPolygon"]
-    coordinates: list[Annotated[list[Ring], Field(min_length=1, max_length=1_000)]] = Field(
-        min_length=1, max_length=1_000
+else:
+    PropertyFields = _record_model(
+        "PropertyFields",
+        [f for f in _WRITABLE if f.name != "owner"],
+        "Every writable field of a property; all optional so the same model serves PATCH.",
     )
-
-
-AreaGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
-
-
-class PropertyFields(BaseModel):
-    """Every writable field of a property; all optional so the same model serves PATCH."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
-
-    asset_ref: str | None = Field(None, min_length=1, max_length=100, description="owner's own reference")
-    uprn: int | None = Field(
-        None, ge=1, le=999_999_999_999, strict=True, description="Unique Property Reference Number"
+    PropertyCreate = _record_model(
+        "PropertyCreate",
+        [schema.BY_NAME["owner"]],
+        "A new property: its fields and the organisation that owns it.",
+        base=PropertyFields,
     )
-    name: str | None = Field(None, min_length=1, max_length=200)
-    street_number: str | None = Field(None, max_length=50)
-    street: str | None = Field(None, max_length=200)
-    post_town: str | None = Field(None, max_length=100)
-    postcode: str | None = Field(
-        None, max_length=10, pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}$"
-    )
-    geometry: PointGeometry | None = Field(None, description="GeoJSON Point in the request's crs")
-    footprint: AreaGeometry | None = Field(None, description="GeoJSON (Multi)Polygon in the request's crs")
-    tenure: Tenure | None = None
-    tenure_detail: TenureDetail | None = None
-    holding_type: HoldingType | None = None
-    use_category: UseCategory | None = None
-    gia_m2: NonNegative | None = Field(None, description="gross internal area, m²")
-    site_area_ha: NonNegative | None = Field(None, description="site area, hectares")
-    utilisation_pct: float | None = Field(None, ge=0, le=100, strict=True)
-    fte: NonNegative | None = Field(None, description="full-time-equivalent staff based here")
-    value_gbp: Money | None = Field(None, description="asset value, whole pounds")
-    valuation_basis: ValuationBasis | None = None
-    valuation_date: dt.date | None = None
-    running_cost_gbp_pa: Money | None = None
-    maintenance_backlog_gbp: Money | None = None
-    condition: Condition | None = None
-    listed_grade: ListedGrade | None = None
-    lease_expiry_date: dt.date | None = None
-    rag: Rag | None = None
-    rag_reason: str | None = Field(None, min_length=1, max_length=1000)
-    disposal_stage: DisposalStage | None = None
-    disposal_blockers: list[DisposalBlocker] | None = Field(None, max_length=5)
-    sensitive: bool | None = Field(None, strict=True)
-
-    @field_validator("valuation_date", "lease_expiry_date")
-    @classmethod
-    def _plausible_date(cls, value: dt.date | None) -> dt.date | None:
-        if value is not None and not (dt.date(1800, 1, 1) <= value <= dt.date(2200, 12, 31)):
-            raise ValueError("date must fall between 1800 and 2200")
-        return value
-
-    @field_validator("postcode")
-    @classmethod
-    def _normalise_postcode(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        compact = value.replace(" ", "").upper()
-        return f"{compact[:-3]} {compact[-3:]}"
-
-
-class PropertyCreate(PropertyFields):
-    owner: str | None = Field(None, min_length=2, max_length=63, description="organisation code")
 
 
 REQUIRED_ON_CREATE = ("owner", "asset_ref", "name")
-# Columns written to the database besides the geometry, in a stable order.
-SCALAR_COLUMNS: tuple[str, ...] = tuple(
-    name for name in PropertyCreate.model_fields if name not in ("geometry", "footprint")
-)
+# Columns written to the database besides the geometry, in schema order.
+SCALAR_COLUMNS: tuple[str, ...] = tuple(f.name for f in schema.SCALAR_WRITABLE)
 
 
 def _pydantic_errors(exc: ValidationError, index: int | None) -> list[FieldError]:

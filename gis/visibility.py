@@ -10,90 +10,66 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
+from gis import schema
+from gis.schema import Tier
 from gis.vocab import COMMERCIALLY_SENSITIVE_STAGES
 
-
-class Tier(IntEnum):
-    public = 0
-    partner = 1
-    owner = 2  # the record's own organisation, and admins
+__all__ = ["ADMIN", "FIELD_TIERS", "PUBLIC", "Tier", "Viewer"]
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking: their tier towards other bodies' records and their organisation."""
+    """Everything that decides what one caller sees, built once per request (or once for the CLI).
+
+    ``tier`` is what the caller sees of other bodies' records; its own body's
+    records (``org``) and an admin's are seen whole. ``public_rag`` says
+    whether the public tier sees ratings (the register's setting, carried here
+    so no output can forget it).
+    """
 
     tier: Tier
     org: str | None = None
     admin: bool = False
+    public_rag: bool = True
 
     def tier_for(self, record_owner: str | None) -> Tier:
         if self.admin or (self.org is not None and self.org == record_owner):
             return Tier.owner
         return self.tier
 
+    @property
+    def sees_money(self) -> bool:
+        """Whether money figures derived from many records (hub savings, receipts) are shown.
+
+        Values are partner fields (FIELD_TIERS), so the public sees no aggregate of them either.
+        """
+        return self.admin or self.tier >= FIELD_TIERS["value_gbp"]
+
 
 PUBLIC = Viewer(Tier.public)
+# The register's own view, for the CLI and analyses run by an operator.
+ADMIN = Viewer(Tier.owner, admin=True)
 
-# Field -> the lowest tier that sees it. The Transparency Code publishes
-# location, tenure and use; values and ratings are for partners; valuations
-# of assets being marketed are commercially sensitive (owner only, see
-# VALUE_FIELDS).
-FIELD_TIERS: dict[str, Tier] = {
-    "id": Tier.public,
-    "owner": Tier.public,
-    "asset_ref": Tier.public,
-    "uprn": Tier.public,
-    "name": Tier.public,
-    "street_number": Tier.public,
-    "street": Tier.public,
-    "post_town": Tier.public,
-    "postcode": Tier.public,
-    "geometry": Tier.public,
-    "tenure": Tier.public,
-    "tenure_detail": Tier.public,
-    "holding_type": Tier.public,
-    "use_category": Tier.public,
-    "gia_m2": Tier.public,
-    "site_area_ha": Tier.public,
-    "listed_grade": Tier.public,
-    "rag": Tier.public,  # only with public_rag; see fields_for
-    "version": Tier.public,
-    "updated_at": Tier.public,
-    "footprint": Tier.partner,
-    "rag_reason": Tier.partner,
-    "rag_set_at": Tier.partner,
-    "condition": Tier.partner,
-    "utilisation_pct": Tier.partner,
-    "fte": Tier.partner,
-    "value_gbp": Tier.partner,
-    "valuation_basis": Tier.partner,
-    "valuation_date": Tier.partner,
-    "running_cost_gbp_pa": Tier.partner,
-    "maintenance_backlog_gbp": Tier.partner,
-    "lease_expiry_date": Tier.partner,
-    "disposal_stage": Tier.partner,
-    "disposal_blockers": Tier.partner,
-    "sensitive": Tier.partner,
-    "created_at": Tier.partner,
-    "rag_set_by": Tier.owner,
-    "created_by": Tier.owner,
-    "updated_by": Tier.owner,
-    "deleted_at": Tier.owner,
-    "deleted_by": Tier.owner,
-}
+# Field -> the lowest tier that sees it, from the one definition of the record. The
+# Transparency Code publishes location, tenure and use; values and ratings are for
+# partners; valuations of assets being marketed are commercially sensitive (owner
+# only, see VALUE_FIELDS); RAG is public unless the register's public_rag is off.
+FIELD_TIERS: dict[str, Tier] = {f.name: f.tier for f in schema.FIELDS}
 VALUE_FIELDS: frozenset[str] = frozenset({"value_gbp", "valuation_basis", "valuation_date"})
 
 
-def fields_for(tier: Tier, public_rag: bool = True) -> list[str]:
-    """Return the fields a caller of ``tier`` may see, in table order."""
-    fields = [name for name, needed in FIELD_TIERS.items() if needed <= tier]
-    if tier == Tier.public and not public_rag:
-        fields.remove("rag")
-    return fields
+def needed_tier(name: str, viewer: Viewer) -> Tier:
+    """The lowest tier that sees field ``name`` for this viewer."""
+    if name == "rag" and not viewer.public_rag:
+        return Tier.partner
+    return FIELD_TIERS[name]
+
+
+def fields_for(tier: Tier, viewer: Viewer) -> list[str]:
+    """Return the fields a caller at ``tier`` may see, in table order."""
+    return [name for name in FIELD_TIERS if needed_tier(name, viewer) <= tier]
 
 
 def record_visible(record: Mapping[str, Any], viewer: Viewer) -> bool:
@@ -101,23 +77,32 @@ def record_visible(record: Mapping[str, Any], viewer: Viewer) -> bool:
     return not (record.get("sensitive") and viewer.tier_for(record.get("owner")) == Tier.public)
 
 
-def project(record: Mapping[str, Any], viewer: Viewer, public_rag: bool = True) -> dict[str, Any] | None:
-    """Return the part of ``record`` the viewer may see, or None if it must stay hidden."""
+def project(
+    record: Mapping[str, Any], viewer: Viewer, current: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Return the part of ``record`` the viewer may see, or None if it must stay hidden.
+
+    ``current`` is the record as it stands now, when ``record`` is a past state
+    (history, the change feed): what a caller sees of the past follows what it
+    may see now, so a record flagged sensitive vanishes from its own history
+    and a valuation taken before marketing is hidden once the asset is marketed.
+    """
     if not record_visible(record, viewer):
         return None
+    if current is not None and not record_visible(current, viewer):
+        return None
     tier = viewer.tier_for(record.get("owner"))
-    out = {name: record[name] for name in fields_for(tier, public_rag) if name in record}
-    if tier < Tier.owner and record.get("disposal_stage") in COMMERCIALLY_SENSITIVE_STAGES:
+    out = {name: record[name] for name in fields_for(tier, viewer) if name in record}
+    stages = {record.get("disposal_stage"), (current or {}).get("disposal_stage")}
+    if tier < Tier.owner and stages & COMMERCIALLY_SENSITIVE_STAGES:
         for name in VALUE_FIELDS:
             if name in out:
                 out[name] = None
     return out
 
 
-def project_many(
-    records: Iterable[Mapping[str, Any]], viewer: Viewer, public_rag: bool = True
-) -> list[dict[str, Any]]:
-    return [p for r in records if (p := project(r, viewer, public_rag)) is not None]
+def project_many(records: Iterable[Mapping[str, Any]], viewer: Viewer) -> list[dict[str, Any]]:
+    return [p for r in records if (p := project(r, viewer)) is not None]
 
 
 def sql_filter(viewer: Viewer, alias: str = "p") -> str:
@@ -129,7 +114,7 @@ def sql_filter(viewer: Viewer, alias: str = "p") -> str:
     return f"NOT {alias}.sensitive"
 
 
-def sql_column(name: str, viewer: Viewer, alias: str = "p", public_rag: bool = True) -> str:
+def sql_column(name: str, viewer: Viewer, alias: str = "p") -> str:
     """SQL expression for one output field: the column, or NULL where this viewer may not see it.
 
     Owner rights depend on the row, so tiers compare against ``:viewer_org``.
@@ -138,9 +123,7 @@ def sql_column(name: str, viewer: Viewer, alias: str = "p", public_rag: bool = T
     is_owner = f"{alias}.owner = :viewer_org" if viewer.org else "false"
     if viewer.admin:
         return column
-    needed = FIELD_TIERS[name]
-    if name == "rag" and not public_rag and viewer.tier == Tier.public:
-        needed = Tier.partner
+    needed = needed_tier(name, viewer)
     if needed <= viewer.tier:
         if name in VALUE_FIELDS:
             stages = ", ".join(f"'{s}'" for s in sorted(COMMERCIALLY_SENSITIVE_STAGES))

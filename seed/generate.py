@@ -28,6 +28,7 @@ from pyproj import Transformer
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 
+from gis import schema
 from gis.vocab import (
     Condition,
     DisposalBlocker,
@@ -49,13 +50,13 @@ PROPERTIES_FILE = "properties.csv"
 BOUNDARY_FILE = "worcestershire_boundary.geojson"
 
 ORGANISATION_COLUMNS: tuple[str, ...] = ("code", "name", "kind", "gss_code")
-PROPERTY_COLUMNS: tuple[str, ...] = (
-    "owner", "asset_ref", "uprn", "name", "street_number", "street", "post_town", "postcode",
-    "lon", "lat", "tenure", "tenure_detail", "holding_type", "use_category", "gia_m2",
-    "site_area_ha", "utilisation_pct", "fte", "value_gbp", "valuation_basis", "valuation_date",
-    "running_cost_gbp_pa", "maintenance_backlog_gbp", "condition", "listed_grade",
-    "lease_expiry_date", "rag", "rag_reason", "disposal_stage", "disposal_blockers", "sensitive",
-)  # fmt: skip
+# The record's writable fields in gis.schema order, with the point as lon/lat where the geometry sits.
+PROPERTY_COLUMNS: tuple[str, ...] = tuple(
+    name
+    for f in schema.FIELDS
+    if f.writable and f.name != "footprint"
+    for name in (("lon", "lat") if f.name == "geometry" else (f.name,))
+)
 
 # Buildings are kept this far inside the county line; the test demands 300 m.
 INNER_MARGIN_M = 400.0

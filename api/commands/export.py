@@ -49,7 +49,7 @@ def export(
     from api.services.filters import build_filter
     from gis import exports as writer
     from gis.errors import ValidationFailed
-    from gis.visibility import Tier, Viewer
+    from gis.visibility import ADMIN
 
     try:
         out_fmt = writer.get_format(fmt) if fmt else writer.format_for_path(path)
@@ -59,7 +59,7 @@ def export(
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         with get_engine().connect() as conn:
-            result = svc.export_properties(conn, path, out_fmt, out_crs, flt, Viewer(Tier.owner, admin=True))
+            result = svc.export_properties(conn, path, out_fmt, out_crs, flt, ADMIN)
     except ValidationFailed as exc:
         console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from None

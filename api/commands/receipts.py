@@ -46,7 +46,7 @@ def receipts(
     from api.services.receipts import estimate
     from gis.charts import render_receipts_chart
     from gis.receipts import ReceiptsScenario, comparison_to_dict
-    from gis.visibility import Tier, Viewer
+    from gis.visibility import ADMIN
 
     try:
         scenario = ReceiptsScenario(
@@ -67,7 +67,7 @@ def receipts(
             console.print(f"[red]error:[/red] {'.'.join(map(str, err['loc']))}: {err['msg']}")
         raise typer.Exit(1) from None
     with get_engine().connect() as conn:
-        result = estimate(conn, Viewer(Tier.owner, admin=True), scenario, owner=owner, town=town)
+        result = estimate(conn, ADMIN, scenario, owner=owner, town=town)
     single, silo, diff = result["single_estate"], result["silo"], result["difference"]
 
     table = Table(title=f"Capital receipts over {scenario.horizon_years} years ({scenario.runs:,} runs)")

@@ -72,8 +72,6 @@ def list_candidates(
             relocation_gbp_per_m2=relocation_gbp_per_m2,
         )
         if as_geojson:
-            body = svc.candidates_feature_collection(
-                conn, principal.viewer, query, public_rag=settings.public_rag
-            )
+            body = svc.candidates_feature_collection(conn, principal.viewer, query)
             return JSONResponse(body, media_type=GEOJSON)
-        return svc.candidates_json(conn, principal.viewer, query, public_rag=settings.public_rag)
+        return svc.candidates_json(conn, principal.viewer, query)

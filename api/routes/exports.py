@@ -86,9 +86,7 @@ def export_properties(
     try:
         path = folder / fmt.filename
         with engine.connect() as conn:
-            result = svc.export_properties(
-                conn, path, fmt, out_crs, flt, principal.viewer, public_rag=settings.public_rag
-            )
+            result = svc.export_properties(conn, path, fmt, out_crs, flt, principal.viewer)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.services import tiles as tile_svc
 from api.urls import base_url
 from gis.maps import MapConfig, build_map_html
@@ -27,10 +27,12 @@ VENDOR_DIRS = {
 
 
 @router.get("/map", response_class=HTMLResponse, summary="The estate map (HTML)")
-def estate_map(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+def estate_map(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> HTMLResponse:
     base = base_url(request, settings)
     with engine.connect() as conn:
-        bounds = tile_svc.register_bounds(conn)
+        bounds = tile_svc.register_bounds(conn, principal.viewer)
         owners = [
             dict(r)
             for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()

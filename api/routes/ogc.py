@@ -17,6 +17,7 @@ from api.urls import base_url, page_url
 from gis import crs as crs_mod
 from gis import layers, visibility
 from gis.errors import NotFound, ValidationFailed
+from gis.visibility import Viewer
 
 router = APIRouter(tags=["OGC API – Features"])
 TILE_RULES = layers.TileRules()
@@ -69,10 +70,10 @@ def conformance(request: Request, f: FQ = None) -> Response:
     return _respond(request, f, {"conformsTo": ogc.CONFORMANCE}, "Conformance")
 
 
-def _collections(request: Request, settings: Any, engine: Any) -> list[dict[str, Any]]:
+def _collections(request: Request, settings: Any, engine: Any, viewer: Viewer) -> list[dict[str, Any]]:
     base = base_url(request, settings)
     with engine.connect() as conn:
-        bounds = tile_svc.register_bounds(conn)
+        bounds = tile_svc.register_bounds(conn, viewer)
     collections = [ogc.collection_document(base, bounds)]
     for cid, spec in EXTRA_COLLECTIONS.items():
         collections.append(
@@ -84,19 +85,23 @@ def _collections(request: Request, settings: Any, engine: Any) -> list[dict[str,
 
 
 @router.get("/collections", summary="Collections")
-def collections(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
+def collections(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
+) -> Response:
     base = base_url(request, settings)
     doc = {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-        "collections": _collections(request, settings, engine),
+        "collections": _collections(request, settings, engine, principal.viewer),
         "crs": [c.uri for c in crs_mod.SUPPORTED_CRS],
     }
     return _respond(request, f, doc, "Collections")
 
 
 @router.get("/collections/properties", summary="The properties collection")
-def collection(request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None) -> Response:
-    doc = _collections(request, settings, engine)[0]
+def collection(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
+) -> Response:
+    doc = _collections(request, settings, engine, principal.viewer)[0]
     return _respond(request, f, doc, doc["title"])
 
 
@@ -146,7 +151,7 @@ def items(
         )
         matched, exact = svc.count_records(conn, flt, principal.viewer, settings.exact_count_limit)
     base = base_url(request, settings)
-    visible = visibility.project_many(records, principal.viewer, settings.public_rag)
+    visible = visibility.project_many(records, principal.viewer)
     features = [ogc.to_feature(r, out_crs, base) for r in visible]
     links = [
         {"href": page_url(request, settings), "rel": "self", "type": ogc.GEOJSON},
@@ -191,7 +196,7 @@ def item(
 ) -> Response:
     out_crs = _crs_or_400(crs, "crs")
     with engine.connect() as conn:
-        record = svc.get_visible(conn, feature_id, principal.viewer, settings.public_rag)
+        record = svc.get_visible(conn, feature_id, principal.viewer)
     feature = ogc.to_feature(record, out_crs, base_url(request, settings))
     headers = {"Content-Crs": f"<{out_crs.uri}>", "ETag": etag(record["version"])}
     return _respond(
@@ -202,10 +207,12 @@ def item(
 @router.get(
     "/collections/properties/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON for the vector tiles"
 )
-def tilejson(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+def tilejson(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+) -> JSONResponse:
     base = base_url(request, settings)
     with engine.connect() as conn:
-        bounds = tile_svc.register_bounds(conn)
+        bounds = tile_svc.register_bounds(conn, principal.viewer)
     url = f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
     return JSONResponse(
         layers.tilejson(url, bounds, TILE_RULES), headers={"Cache-Control": "public, max-age=300"}
@@ -232,9 +239,7 @@ def tile(
         raise NotFound(f"no tile {tileMatrix}/{tileRow}/{tileCol} in WebMercatorQuad")
     flt = filters.build()
     with engine.connect() as conn:
-        result = tile_svc.render_tile(
-            conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES, settings.public_rag
-        )
+        result = tile_svc.render_tile(conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES)
     headers = {
         "ETag": result.etag,
         "Cache-Control": "public, max-age=60" if principal.role == "anonymous" else "private, max-age=60",
@@ -249,9 +254,13 @@ def tile(
 # The co-location analysis as a second OGC collection, so QGIS can load the hubs beside the buildings.
 @router.get("/collections/colocation-candidates", summary="The co-location candidates collection")
 def colocation_collection(
-    request: Request, engine: EngineDep, settings: SettingsDep, f: FQ = None
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
 ) -> Response:
-    doc = next(c for c in _collections(request, settings, engine) if c["id"] == "colocation-candidates")
+    doc = next(
+        c
+        for c in _collections(request, settings, engine, principal.viewer)
+        if c["id"] == "colocation-candidates"
+    )
     return _respond(request, f, doc, doc["title"])
 
 
@@ -259,7 +268,7 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
     from api.services.colocation import candidates_feature_collection
 
     with engine.connect() as conn:
-        return candidates_feature_collection(conn, principal.viewer, public_rag=settings.public_rag, **params)
+        return candidates_feature_collection(conn, principal.viewer, **params)
 
 
 @router.get(

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.db import write_transaction
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
+from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
 from api.services import properties as svc
 from api.urls import page_url
 from gis import crs as crs_mod
@@ -20,7 +21,12 @@ router = APIRouter(prefix="/properties", tags=["register"])
 CrsQ = Annotated[str | None, Query(description="CRS of geometry in the body: CRS84 (default) or EPSG:27700")]
 
 
-@router.get("", summary="List properties (filtered, cursor-paged)")
+@router.get(
+    "",
+    summary="List properties (filtered, cursor-paged)",
+    response_model=None,
+    responses={200: {"model": PropertyPage}},
+)
 def list_properties(
     request: Request,
     engine: EngineDep,
@@ -36,22 +42,32 @@ def list_properties(
     with engine.connect() as conn:
         svc.check_organisations(conn, flt.owner)
         records, next_id = svc.list_records(conn, flt, principal.viewer, limit=limit, after_id=after)
-    items = visibility.project_many(records, principal.viewer, settings.public_rag)
+    items = visibility.project_many(records, principal.viewer)
     next_url = page_url(request, settings, cursor=svc.encode_cursor(next_id)) if next_id else None
     return {"items": items, "count": len(items), "next": next_url}
 
 
-@router.get("/{property_id}", summary="One property, with its ETag")
+@router.get(
+    "/{property_id}",
+    summary="One property, with its ETag",
+    response_model=None,
+    responses={200: {"model": PropertyPublic}},
+)
 def get_property(
     property_id: str, response: Response, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     with engine.connect() as conn:
-        record = svc.get_visible(conn, property_id, principal.viewer, settings.public_rag)
+        record = svc.get_visible(conn, property_id, principal.viewer)
     response.headers["ETag"] = etag(record["version"])
     return record
 
 
-@router.post("", status_code=201, summary="Add a property (writer of its owner, or admin)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Add a property (writer of its owner, or admin)",
+    responses={201: {"model": PropertyPublic}},
+)
 def create_property(
     body: PropertyCreate, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, crs: CrsQ = None
 ) -> JSONResponse:
@@ -62,13 +78,17 @@ def create_property(
         svc.require_owner(principal.viewer, values["owner"])
         record = svc.create_record(conn, values)
     return JSONResponse(
-        visibility.project(record, principal.viewer, settings.public_rag),
+        visibility.project(record, principal.viewer),
         status_code=201,
         headers={"ETag": etag(record["version"]), "Location": f"/properties/{record['id']}"},
     )
 
 
-@router.patch("/{property_id}", summary="Change a property; needs If-Match with its ETag")
+@router.patch(
+    "/{property_id}",
+    summary="Change a property; needs If-Match with its ETag",
+    responses={200: {"model": PropertyPublic}},
+)
 def update_property(
     property_id: str,
     body: PropertyFields,
@@ -83,7 +103,7 @@ def update_property(
     with write_transaction(engine, principal.actor) as conn:
         record = svc.update_record(conn, property_id, values, parse_if_match(if_match), principal.viewer)
     return JSONResponse(
-        visibility.project(record, principal.viewer, settings.public_rag),
+        visibility.project(record, principal.viewer),
         headers={"ETag": etag(record["version"])},
     )
 
@@ -101,10 +121,15 @@ def delete_property(
     return Response(status_code=204)
 
 
-@router.get("/{property_id}/history", summary="Every change to a property, oldest first")
+@router.get(
+    "/{property_id}/history",
+    summary="Every change to a property, oldest first",
+    response_model=None,
+    responses={200: {"model": PropertyHistory}},
+)
 def property_history(
     property_id: str, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     with engine.connect() as conn:
-        changes = svc.history(conn, property_id, principal.viewer, settings.public_rag)
+        changes = svc.history(conn, property_id, principal.viewer)
     return {"property_id": property_id, "changes": changes}

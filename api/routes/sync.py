@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.schemas import ChangesPage, SyncResult
 from api.services import feed as feed_svc
 from api.services.sync import sync_properties
 
@@ -23,7 +24,11 @@ class SyncBatch(BaseModel):
     records: list[dict[str, Any]] = Field(description="up to 10,000 records")
 
 
-@router.post("/sync/properties", summary="Upsert a batch of records, all or nothing")
+@router.post(
+    "/sync/properties",
+    summary="Upsert a batch of records, all or nothing",
+    responses={200: {"model": SyncResult}},
+)
 def sync(
     batch: SyncBatch,
     engine: EngineDep,
@@ -49,10 +54,17 @@ def sync(
         max_records=settings.sync_batch_max,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    return Response(
+        result.content, status_code=result.status_code, headers=headers, media_type="application/json"
+    )
 
 
-@router.get("/changes", summary="Every change in commit order, resumable from a cursor")
+@router.get(
+    "/changes",
+    summary="Every change in commit order, resumable from a cursor",
+    response_model=None,
+    responses={200: {"model": ChangesPage}},
+)
 def changes(
     engine: EngineDep,
     settings: SettingsDep,
@@ -64,6 +76,4 @@ def changes(
     owner: Annotated[str | None, Query(max_length=63)] = None,
 ) -> dict[str, Any]:
     with engine.connect() as conn:
-        return feed_svc.read_changes(
-            conn, since, principal.viewer, limit=limit, public_rag=settings.public_rag, owner=owner
-        )
+        return feed_svc.read_changes(conn, since, principal.viewer, limit=limit, owner=owner)

@@ -13,48 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gis import schema
 from gis.errors import FieldError, ValidationFailed
-from gis.register import SCALAR_COLUMNS
 
 # Staging column types; the order is the COPY order.
-_STAGE_TYPES: dict[str, str] = {
-    "owner": "text",
-    "asset_ref": "text",
-    "uprn": "bigint",
-    "name": "text",
-    "street_number": "text",
-    "street": "text",
-    "post_town": "text",
-    "postcode": "text",
-    "tenure": "text",
-    "tenure_detail": "text",
-    "holding_type": "text",
-    "use_category": "text",
-    "gia_m2": "float8",
-    "site_area_ha": "float8",
-    "utilisation_pct": "float8",
-    "fte": "float8",
-    "value_gbp": "bigint",
-    "valuation_basis": "text",
-    "valuation_date": "date",
-    "running_cost_gbp_pa": "bigint",
-    "maintenance_backlog_gbp": "bigint",
-    "condition": "text",
-    "listed_grade": "text",
-    "lease_expiry_date": "date",
-    "rag": "text",
-    "rag_reason": "text",
-    "disposal_stage": "text",
-    "disposal_blockers": "text[]",
-    "sensitive": "boolean",
-}
-assert set(_STAGE_TYPES) == set(SCALAR_COLUMNS), "staging columns must match the record model"
-_DEFAULTS = {
-    "use_category": "'other'",
-    "disposal_stage": "'retained'",
-    "sensitive": "false",
-    "disposal_blockers": "'{}'::text[]",
-}
+_STAGE_TYPES: dict[str, str] = {f.name: schema.stage_type(f) for f in schema.SCALAR_WRITABLE}
+_DEFAULTS = {f.name: f.default_sql for f in schema.SCALAR_WRITABLE if f.default_sql is not None}
 _DATA_COLUMNS = [c for c in _STAGE_TYPES if c not in ("owner", "asset_ref")]
 
 

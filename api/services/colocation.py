@@ -36,10 +36,10 @@ from api.services.properties import check_organisations
 from gis import colocation as domain
 from gis import visibility
 from gis.errors import FieldError, ValidationFailed
-from gis.visibility import Tier, Viewer
+from gis.visibility import Viewer
 
 # Everything: the CLI and the capital receipts model read the whole register.
-ADMIN = Viewer(Tier.owner, admin=True)
+ADMIN = visibility.ADMIN
 
 LIMIT_MAX = 1_000
 
@@ -137,7 +137,7 @@ _BUILDING_COLUMNS = """k.id::text, k.owner, k.name, k.use_category, k.x_m, k.y_m
 
 
 def load_buildings(
-    conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
+    conn: Connection, viewer: Viewer, query: CandidateQuery
 ) -> tuple[list[domain.Building], np.ndarray, np.ndarray]:
     """Return the buildings that could be in a hub and the pairs within walking distance.
 
@@ -155,7 +155,7 @@ def load_buildings(
         # gis.colocation.in_analysis in SQL, on the viewer's projection of each field.
         where, flt_params = flt.where(viewer, alias=alias)
         params.update(flt_params)  # the same names and values for every alias
-        stage = visibility.sql_column("disposal_stage", viewer, alias, public_rag)
+        stage = visibility.sql_column("disposal_stage", viewer, alias)
         return (
             f"{where} AND {alias}.geom_bng IS NOT NULL"
             f" AND {alias}.tenure_detail IS DISTINCT FROM 'vacant'"
@@ -163,7 +163,7 @@ def load_buildings(
         )
 
     def col(name: str) -> str:
-        return visibility.sql_column(name, viewer, "p", public_rag)
+        return visibility.sql_column(name, viewer, "p")
 
     params.update(
         distance_m=float(rules.distance_m),
@@ -251,21 +251,16 @@ def owner_names(conn: Connection, codes: Iterable[str]) -> dict[str, str]:
 
 
 def find_colocation_candidates(
-    conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
+    conn: Connection, viewer: Viewer, query: CandidateQuery
 ) -> list[domain.Candidate]:
     """Return the candidate hubs for a validated query, best score first (at most ``query.limit``)."""
-    buildings, a_ix, b_ix = load_buildings(conn, viewer, query, public_rag)
+    buildings, a_ix, b_ix = load_buildings(conn, viewer, query)
     names = owner_names(conn, (b.owner for b in buildings))
     candidates = domain.find_candidates_indexed(buildings, a_ix, b_ix, query.rules, names)
     if query.owners:
         wanted = set(query.owners)
         candidates = [c for c in candidates if wanted.intersection(c.owners)]
     return candidates[: query.limit] if query.limit else candidates
-
-
-def shows_money(viewer: Viewer) -> bool:
-    """The public sees no money at all (DESIGN §3: values are for partners)."""
-    return viewer.admin or viewer.tier >= Tier.partner
 
 
 def _round(value: float | None, places: int = 1) -> float | None:
@@ -277,7 +272,7 @@ def candidate_to_dict(
 ) -> dict[str, Any]:
     """The JSON form of a candidate: every number, its members and reasons."""
     c = candidate
-    money = shows_money(viewer)
+    money = viewer.sees_money
     names = names or {}
     outline = domain.candidate_outline(c)
     return {
@@ -334,11 +329,9 @@ def candidate_to_dict(
     }
 
 
-def candidates_json(
-    conn: Connection, viewer: Viewer, query: CandidateQuery, public_rag: bool = True
-) -> dict[str, Any]:
+def candidates_json(conn: Connection, viewer: Viewer, query: CandidateQuery) -> dict[str, Any]:
     """The JSON answer: ranked candidates with every number, and the assumptions used."""
-    candidates = find_colocation_candidates(conn, viewer, query, public_rag)
+    candidates = find_colocation_candidates(conn, viewer, query)
     names = owner_names(conn, (o for c in candidates for o in c.owners))
     return {
         "candidates": [candidate_to_dict(c, viewer, rank, names) for rank, c in enumerate(candidates, 1)],
@@ -372,7 +365,7 @@ def candidate_feature(
 ) -> dict[str, Any]:
     """One GeoJSON Feature: the group's outline (or the host point) with the headline numbers."""
     c = candidate
-    money = shows_money(viewer)
+    money = viewer.sees_money
     names = names or {}
     shape = domain.candidate_outline(c) if geometry == "outline" else domain.host_point(c)
     return {
@@ -409,7 +402,6 @@ def candidates_feature_collection(
     query: CandidateQuery | None = None,
     *,
     geometry: str = "outline",
-    public_rag: bool = True,
     **params: Any,
 ) -> dict[str, Any]:
     """GeoJSON FeatureCollection of the candidates, best first (OGC collection, map hub layer).
@@ -422,7 +414,7 @@ def candidates_feature_collection(
         raise ValidationFailed([FieldError("geometry", "one of outline, host")])
     if query is None:
         query = build_query(conn, **params)
-    candidates = find_colocation_candidates(conn, viewer, query, public_rag)
+    candidates = find_colocation_candidates(conn, viewer, query)
     names = owner_names(conn, (o for c in candidates for o in c.owners))
     return {
         "type": "FeatureCollection",

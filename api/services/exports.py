@@ -45,7 +45,6 @@ def select_sql(
     where: str,
     srid: int,
     *,
-    public_rag: bool = True,
     wkb: bool = True,
 ) -> str:
     """The export query: visible columns (NULL where the viewer may not see a value) and the point.
@@ -55,7 +54,7 @@ def select_sql(
     """
     columns = []
     for name in fields:
-        expr = visibility.sql_column(name, viewer, "p", public_rag)
+        expr = visibility.sql_column(name, viewer, "p")
         if name in _EXPRESSIONS and expr != "NULL":
             expr = _EXPRESSIONS[name].format(col=f"({expr})")
         columns.append(f"{expr} AS {name}")
@@ -77,12 +76,11 @@ def iter_batches(
     srid: int,
     fields: Sequence[str],
     *,
-    public_rag: bool = True,
     batch_rows: int = EXPORT_BATCH_ROWS,
 ) -> Iterator[pd.DataFrame]:
     """Yield the matching rows as DataFrames of at most ``batch_rows`` (WKB ``geometry`` column)."""
     where, params = flt.where(viewer)
-    sql = select_sql(fields, viewer, where, srid, public_rag=public_rag)
+    sql = select_sql(fields, viewer, where, srid)
     # A server-side cursor; partitions() needs the size spelled out, or it fetches everything at once.
     result = conn.execution_options(yield_per=batch_rows).execute(text(sql), params)
     columns = list(result.keys())
@@ -99,7 +97,6 @@ def export_properties(
     flt: PropertyFilter,
     viewer: visibility.Viewer,
     *,
-    public_rag: bool = True,
     batch_rows: int = EXPORT_BATCH_ROWS,
 ) -> writer.ExportResult:
     """Write every property the viewer may see and the filter selects to ``path``.
@@ -124,8 +121,8 @@ def export_properties(
                     )
                 ]
             )
-    fields = writer.fields_for_viewer(viewer, public_rag)
-    batches = iter_batches(conn, flt, viewer, crs.srid, fields, public_rag=public_rag, batch_rows=batch_rows)
+    fields = writer.fields_for_viewer(viewer)
+    batches = iter_batches(conn, flt, viewer, crs.srid, fields, batch_rows=batch_rows)
     return writer.write_batches(batches, path, fmt, crs, fields=fields)
 
 

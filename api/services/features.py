@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from gis import crs as crs_mod
+from gis import schema
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -150,14 +151,21 @@ def items_document(
     return doc
 
 
-QUERYABLES = {
-    "owner": {"type": "string", "description": "organisation code"},
-    "rag": {"type": "string", "enum": ["red", "amber", "green"]},
-    "use": {"type": "string", "description": "use category"},
-    "town": {"type": "string", "description": "post town"},
-    "postcode": {"type": "string", "description": "postcode prefix"},
-    "min_value_gbp": {"type": "integer"},
-    "max_value_gbp": {"type": "integer"},
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _queryable(f: schema.Field) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": _JSON_TYPES[f.python_type], "description": f.description}
+    if f.enum is not None:
+        out["enum"] = [member.value for member in f.enum]
+    return out
+
+
+# The filters the collection answers, named as their query parameters, from the record's definition.
+QUERYABLES: dict[str, dict[str, Any]] = {
+    **{f.queryable: _queryable(f) for f in schema.FIELDS if f.queryable},
+    "min_value_gbp": {"type": "integer", "description": "value at least, pounds"},
+    "max_value_gbp": {"type": "integer", "description": "value at most, pounds"},
 }
 
 

@@ -32,13 +32,38 @@ def decode_feed_cursor(token: str | None) -> tuple[int, int]:
         raise ValidationFailed([FieldError("since", "not a cursor this feed issued")]) from None
 
 
-def _entry(row: Any, viewer: visibility.Viewer, public_rag: bool) -> dict[str, Any] | None:
-    def side(state: dict[str, Any] | None) -> dict[str, Any] | None:
+def _entry(row: Any, viewer: visibility.Viewer) -> dict[str, Any] | None:
+    current = None
+    if row["current_owner"] is not None:
+        current = {
+            "owner": row["current_owner"],
+            "sensitive": row["current_sensitive"],
+            "disposal_stage": row["current_stage"],
+        }
+
+    def side(state: dict[str, Any] | None, now: dict[str, Any] | None) -> dict[str, Any] | None:
         if state is None:
             return None
-        return visibility.project(state_to_record(state), viewer, public_rag)
+        return visibility.project(state_to_record(state), viewer, current=now)
 
-    before, after = side(row["before"]), side(row["after"])
+    if current is not None and not visibility.record_visible(current, viewer):
+        # Hidden now (flagged sensitive): its past is hidden too. The one entry where
+        # it left this viewer's sight becomes a bare tombstone, so a mirror drops it.
+        if side(row["before"], None) is None or side(row["after"], None) is not None:
+            return None
+        return {
+            "cursor": encode_feed_cursor(row["seq"], row["id"]),
+            "seq": row["seq"],
+            "action": "delete",
+            "property_id": str(row["property_id"]),
+            "owner": row["owner"],
+            "asset_ref": None,
+            "version": row["version"],
+            "changed_at": row["changed_at"].isoformat(),
+            "actor": None,
+            "record": None,
+        }
+    before, after = side(row["before"], current), side(row["after"], current)
     if before is None and after is None:
         return None  # never visible to this viewer
     action = row["action"]
@@ -70,7 +95,6 @@ def read_changes(
     viewer: visibility.Viewer,
     *,
     limit: int = 1000,
-    public_rag: bool = True,
     owner: str | None = None,
 ) -> dict[str, Any]:
     """Return the changes after ``since`` (oldest first) and the cursor to continue from."""
@@ -89,8 +113,10 @@ def read_changes(
     rows = (
         conn.execute(
             text(
-                f"""SELECT f.seq, h.id, h.property_id, h.owner, h.action, h.actor, h.changed_at, h.version, h.before, h.after
+                f"""SELECT f.seq, h.id, h.property_id, h.owner, h.action, h.actor, h.changed_at, h.version, h.before, h.after,
+                   p.owner AS current_owner, p.sensitive AS current_sensitive, p.disposal_stage AS current_stage
             FROM feed_tx f JOIN property_history h ON h.txid = f.txid
+            LEFT JOIN property p ON p.id = h.property_id
             WHERE f.seq IS NOT NULL AND (f.seq, h.id) > (:seq, :hid){owner_clause}
             ORDER BY f.seq, h.id LIMIT :limit"""
             ),
@@ -101,7 +127,7 @@ def read_changes(
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
-    changes = [e for r in rows if (e := _entry(r, viewer, public_rag)) is not None]
+    changes = [e for r in rows if (e := _entry(r, viewer)) is not None]
     # The cursor moves past rows this viewer may not see too, so paging never stalls.
     next_cursor = (
         encode_feed_cursor(rows[-1]["seq"], rows[-1]["id"])

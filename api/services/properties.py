@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator, Mapping
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from api.services.filters import PropertyFilter
-from gis import visibility
+from gis import schema, visibility
 from gis.errors import (
     Conflict,
     FieldError,
@@ -23,22 +24,14 @@ from gis.errors import (
     VersionMismatch,
 )
 
-# Every stored column as the API names it; geometry comes out as GeoJSON.
-RECORD_SELECT = """
-    p.id::text AS id, p.owner, p.asset_ref, p.uprn, p.name, p.street_number, p.street, p.post_town,
-    p.postcode, ST_AsGeoJSON(p.geom, 7)::json AS geometry, ST_AsGeoJSON(p.footprint, 7)::json AS footprint,
-    p.tenure, p.tenure_detail, p.holding_type, p.use_category, p.gia_m2, p.site_area_ha,
-    p.utilisation_pct, p.fte, p.value_gbp, p.valuation_basis, p.valuation_date::text AS valuation_date,
-    p.running_cost_gbp_pa, p.maintenance_backlog_gbp, p.condition, p.listed_grade,
-    p.lease_expiry_date::text AS lease_expiry_date, p.rag, p.rag_reason, p.rag_set_by,
-    p.rag_set_at, p.disposal_stage, p.disposal_blockers, p.sensitive, p.version,
-    p.created_at, p.created_by, p.updated_at, p.updated_by, p.deleted_at, p.deleted_by
-"""
+# Every stored field as the API names it; geometry comes out as GeoJSON.
+RECORD_SELECT = schema.select_list("p")
+_TIMESTAMPS = tuple(f.name for f in schema.FIELDS if f.python_type is dt.datetime)
 
 
 def _record(row: Mapping[str, Any]) -> dict[str, Any]:
     record = dict(row)
-    for key in ("rag_set_at", "created_at", "updated_at", "deleted_at"):
+    for key in _TIMESTAMPS:
         if record.get(key) is not None:
             record[key] = record[key].isoformat()
     if record.get("disposal_blockers") is None:
@@ -72,11 +65,9 @@ def get_record(
     return _record(row)
 
 
-def get_visible(
-    conn: Connection, property_id: str, viewer: visibility.Viewer, public_rag: bool = True
-) -> dict[str, Any]:
+def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer) -> dict[str, Any]:
     record = get_record(conn, property_id)
-    projected = visibility.project(record, viewer, public_rag)
+    projected = visibility.project(record, viewer)
     if projected is None:
         # The same answer as for an id that does not exist: hidden means absent.
         raise PropertyNotFound(f"no property with id {record['id']}")
@@ -277,9 +268,7 @@ def delete_record(
     )
 
 
-def history(
-    conn: Connection, property_id: str, viewer: visibility.Viewer, public_rag: bool = True
-) -> list[dict[str, Any]]:
+def history(conn: Connection, property_id: str, viewer: visibility.Viewer) -> list[dict[str, Any]]:
     """Return every change to a property, oldest first, each side projected for the viewer."""
     pid = _parse_uuid(property_id)
     rows = (
@@ -293,10 +282,14 @@ def history(
     )
     if not rows:
         raise PropertyNotFound(f"no property with id {pid}")
+    current = _current_state(conn, pid)
+    if current is not None and not visibility.record_visible(current, viewer):
+        # What a caller may see of the past follows what it may see now.
+        raise PropertyNotFound(f"no property with id {pid}")
     out = []
     for row in rows:
-        before = _history_side(row["before"], viewer, public_rag)
-        after = _history_side(row["after"], viewer, public_rag)
+        before = _history_side(row["before"], viewer, current)
+        after = _history_side(row["after"], viewer, current)
         if before is None and after is None:
             continue
         tier = viewer.tier_for(row["owner"])
@@ -324,12 +317,24 @@ def state_to_record(state: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _current_state(conn: Connection, pid: str) -> dict[str, Any] | None:
+    """The fields that decide visibility, as the record stands now (None if hard-deleted)."""
+    row = (
+        conn.execute(
+            text("SELECT owner, sensitive, disposal_stage FROM property WHERE id = :id"), {"id": pid}
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
 def _history_side(
-    side: Mapping[str, Any] | None, viewer: visibility.Viewer, public_rag: bool
+    side: Mapping[str, Any] | None, viewer: visibility.Viewer, current: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     if side is None:
         return None
-    return visibility.project(state_to_record(side), viewer, public_rag)
+    return visibility.project(state_to_record(side), viewer, current=current)
 
 
 def iter_records(

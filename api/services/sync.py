@@ -29,7 +29,7 @@ SYNC_CONTROL_FIELDS = ("expected_version", "deleted")
 @dataclass(frozen=True)
 class SyncResponse:
     status_code: int
-    body: dict[str, Any]
+    content: bytes  # the JSON as sent; a replay sends the same bytes
     replayed: bool = False
 
 
@@ -123,7 +123,7 @@ def _replay(conn: Connection, key_id: str, idempotency_key: str, digest: str) ->
         raise ValidationFailed(
             [FieldError("Idempotency-Key", "this key was already used for a different request")]
         )
-    return SyncResponse(row["status_code"], row["response"], replayed=True)
+    return SyncResponse(row["status_code"], row["response"].encode(), replayed=True)
 
 
 def sync_properties(
@@ -170,12 +170,13 @@ def sync_properties(
         check_organisations(conn, sorted({r["owner"] for r in ready}) + ([full_owner] if full_owner else []))
         result = upsert_records(conn, ready, full_owner=full_owner)
         body = {"summary": {"received": len(records), **result.summary()}, "items": result.items}
+        content = json.dumps(body, separators=(",", ":"))
         if idempotency_key and principal.key_id:
             conn.execute(
                 text(
                     """INSERT INTO idempotency_record (key_id, idempotency_key, request_sha256, status_code, response,
-                   completed_at) VALUES (:k, :i, :h, 200, CAST(:body AS jsonb), now())"""
+                   completed_at) VALUES (:k, :i, :h, 200, :body, now())"""
                 ),
-                {"k": principal.key_id, "i": idempotency_key, "h": digest, "body": json.dumps(body)},
+                {"k": principal.key_id, "i": idempotency_key, "h": digest, "body": content},
             )
-    return SyncResponse(200, body)
+    return SyncResponse(200, content.encode())

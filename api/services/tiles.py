@@ -48,7 +48,6 @@ def render_tile(
     flt: PropertyFilter,
     viewer: visibility.Viewer,
     rules: TileRules,
-    public_rag: bool = True,
 ) -> Tile:
     """Return the MVT for one WebMercatorQuad tile, aggregated by ``rules`` when dense."""
     where, params = flt.where(viewer)
@@ -63,9 +62,9 @@ def render_tile(
             params,
         ).scalar_one()
     mode = rules.mode_for(zoom, count)
-    rag = visibility.sql_column("rag", viewer, "p", public_rag)
+    rag = visibility.sql_column("rag", viewer, "p")
     if mode == "points":
-        value = visibility.sql_column("value_gbp", viewer, "p", public_rag)
+        value = visibility.sql_column("value_gbp", viewer, "p")
         sql = f"""
             SELECT ST_AsMVT(t, 'properties', {TILE_EXTENT}, 'geom', 'fid') FROM (
               SELECT p.fid, p.id::text AS id, p.name, p.owner, {rag} AS rag, p.use_category AS use,
@@ -90,21 +89,41 @@ def render_tile(
     return Tile(bytes(data or b""), mode, count)
 
 
-def register_bounds(conn: Connection) -> tuple[float, float, float, float]:
-    """Lon/lat extent of the register: the planner's estimate (cheap at any size), else a scan."""
-    row = conn.execute(
-        text(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            "(SELECT ST_EstimatedExtent('public', 'property', 'geom')::geometry AS e) s"
-        )
-    ).one()
-    if row[0] is None:
+_PUBLIC_BOUNDS: dict[str, tuple[int, tuple[float, float, float, float]]] = {}
+ENGLAND_AND_WALES_LONLAT = (-8.75, 49.8, 1.85, 60.95)
+
+
+def register_bounds(conn: Connection, viewer: visibility.Viewer) -> tuple[float, float, float, float]:
+    """Lon/lat extent of what ``viewer`` may see of the register.
+
+    Callers who see every record get the planner's estimate (cheap at any
+    size). For the rest a sensitive record must not widen the extent (its
+    edge would give its place away), so the extent is computed over what they
+    may see, and kept until the change feed moves on.
+    """
+    if visibility.sql_filter(viewer) == "true":
         row = conn.execute(
             text(
                 "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                "(SELECT ST_Extent(geom) AS e FROM property WHERE deleted_at IS NULL) s"
+                "(SELECT ST_EstimatedExtent('public', 'property', 'geom')::geometry AS e) s"
             )
         ).one()
-    if row[0] is None:
-        return (-8.75, 49.8, 1.85, 60.95)
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+        if row[0] is not None:
+            return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    head = int(conn.execute(text("SELECT coalesce(max(seq), 0) FROM feed_tx")).scalar_one())
+    key = f"{viewer.tier}:{viewer.org}"
+    cached = _PUBLIC_BOUNDS.get(key)
+    if cached and cached[0] == head:
+        return cached[1]
+    params = visibility.sql_params(viewer)
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            f"(SELECT ST_Extent(p.geom) AS e FROM property p WHERE p.deleted_at IS NULL "
+            f"AND {visibility.sql_filter(viewer)}) s"
+        ),
+        params,
+    ).one()
+    bounds = ENGLAND_AND_WALES_LONLAT if row[0] is None else tuple(float(v) for v in row)
+    _PUBLIC_BOUNDS[key] = (head, bounds)  # type: ignore[assignment]
+    return bounds  # type: ignore[return-value]

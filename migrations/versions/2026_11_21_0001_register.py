@@ -1,5 +1,8 @@
 """The register: organisations, properties, history written by the database, change feed.
 
+Frozen history: vocabularies are written out as they stood on this date, never
+imported, so a fresh database and an upgraded one stay alike.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-21
@@ -9,17 +12,10 @@ from __future__ import annotations
 
 from alembic import op
 
-from gis import vocab
-
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-
-def _in(column: str, enum: type) -> str:
-    quoted = ", ".join(f"'{value}'" for value in vocab.values(enum))
-    return f"CHECK ({column} IN ({quoted}))"
 
 
 # Columns recorded in history and the change feed (the point as lon/lat, a footprint as GeoJSON).
@@ -95,13 +91,12 @@ def upgrade() -> None:
         CREATE TABLE organisation (
             code text PRIMARY KEY CHECK (code ~ '^[a-z0-9][a-z0-9-]{{1,62}}$'),
             name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
-            kind text NOT NULL {_in("kind", vocab.OrganisationKind)},
+            kind text NOT NULL CHECK (kind IN ('county', 'district', 'unitary', 'police', 'fire', 'nhs_trust', 'nhs_icb', 'central_government', 'education', 'other')),
             gss_code text CHECK (gss_code ~ '^[EWSN][0-9]{{8}}$'),
             created_at timestamptz NOT NULL DEFAULT now()
         )
         """
     )
-    blockers = ", ".join(f"'{v}'" for v in vocab.values(vocab.DisposalBlocker))
     op.execute(
         f"""
         CREATE TABLE property (
@@ -122,29 +117,29 @@ def upgrade() -> None:
             geom_bng geometry(Point, 27700) GENERATED ALWAYS AS (ST_Transform(geom, 27700)) STORED,
             geom_3857 geometry(Point, 3857) GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED,
             footprint geometry(MultiPolygon, 4326) CHECK (footprint IS NULL OR ST_IsValid(footprint)),
-            tenure text {_in("tenure", vocab.Tenure)},
-            tenure_detail text {_in("tenure_detail", vocab.TenureDetail)},
-            holding_type text {_in("holding_type", vocab.HoldingType)},
-            use_category text NOT NULL DEFAULT 'other' {_in("use_category", vocab.UseCategory)},
+            tenure text CHECK (tenure IN ('freehold', 'leasehold', 'other')),
+            tenure_detail text CHECK (tenure_detail IN ('occupied', 'ground_leasehold', 'leasehold', 'sub_leasehold', 'licence', 'vacant')),
+            holding_type text CHECK (holding_type IN ('land', 'building', 'land_and_building')),
+            use_category text NOT NULL DEFAULT 'other' CHECK (use_category IN ('office', 'customer_service_centre', 'library', 'school', 'police_station', 'fire_station', 'health_centre', 'hospital', 'depot', 'crematorium_cemetery', 'leisure', 'community_centre', 'court', 'jobcentre', 'land', 'other')),
             gia_m2 double precision CHECK (gia_m2 >= 0 AND gia_m2 < 'Infinity'),
             site_area_ha double precision CHECK (site_area_ha >= 0 AND site_area_ha < 'Infinity'),
             utilisation_pct double precision CHECK (utilisation_pct BETWEEN 0 AND 100),
             fte double precision CHECK (fte >= 0 AND fte < 'Infinity'),
             value_gbp bigint CHECK (value_gbp >= 0),
-            valuation_basis text {_in("valuation_basis", vocab.ValuationBasis)},
+            valuation_basis text CHECK (valuation_basis IN ('euv', 'mv', 'drc', 'fair_value')),
             valuation_date date,
             running_cost_gbp_pa bigint CHECK (running_cost_gbp_pa >= 0),
             maintenance_backlog_gbp bigint CHECK (maintenance_backlog_gbp >= 0),
-            condition text {_in("condition", vocab.Condition)},
-            listed_grade text {_in("listed_grade", vocab.ListedGrade)},
+            condition text CHECK (condition IN ('A', 'B', 'C', 'D')),
+            listed_grade text CHECK (listed_grade IN ('I', 'II*', 'II')),
             lease_expiry_date date,
-            rag text {_in("rag", vocab.Rag)},
+            rag text CHECK (rag IN ('red', 'amber', 'green')),
             rag_reason text CHECK (length(rag_reason) <= 1000),
             rag_set_by text,
             rag_set_at timestamptz,
-            disposal_stage text NOT NULL DEFAULT 'retained' {_in("disposal_stage", vocab.DisposalStage)},
+            disposal_stage text NOT NULL DEFAULT 'retained' CHECK (disposal_stage IN ('retained', 'under_review', 'declared_surplus', 'marketed', 'under_offer', 'sold')),
             disposal_blockers text[] NOT NULL DEFAULT '{{}}'
-                CHECK (disposal_blockers <@ ARRAY[{blockers}]::text[]),
+                CHECK (disposal_blockers <@ ARRAY['operational_use', 'planning', 'contamination', 'title', 'lease']::text[]),
             sensitive boolean NOT NULL DEFAULT false,
             version integer NOT NULL DEFAULT 1,
             created_at timestamptz NOT NULL DEFAULT now(),

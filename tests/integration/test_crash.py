@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import tempfile
@@ -108,7 +109,8 @@ def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_c
 
     first = sync_properties(engine, principal, records, idempotency_key="night-1")
     again = sync_properties(engine, principal, records, idempotency_key="night-1")
-    assert first.body["summary"]["inserted"] == BATCH and again.replayed
+    assert json.loads(first.content)["summary"]["inserted"] == BATCH and again.replayed
+    assert again.content == first.content
     with check.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM property WHERE owner = 'crash-co'")).scalar_one()
         history = conn.execute(

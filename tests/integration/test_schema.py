@@ -94,3 +94,37 @@ def test_invalid_footprint_refused_by_database_too(engine, make_org) -> None:  #
                 ),
                 {"o": org},
             )
+
+
+def test_the_record_definition_matches_the_migrated_table(engine) -> None:  # type: ignore[no-untyped-def]
+    from gis import schema
+
+    with engine.connect() as conn:
+        columns = dict(
+            conn.execute(
+                text(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND table_name = 'property'"
+                )
+            ).all()
+        )
+    defined = {f.stored_as: f.sql_type for f in schema.FIELDS}
+    stored = {name: kind for name, kind in columns.items() if name not in schema.DERIVED_COLUMNS}
+    assert defined == stored
+
+
+def test_migrations_never_import_application_code() -> None:
+    import ast
+    from pathlib import Path
+
+    versions = Path(migrate.__file__).resolve().parent.parent / "migrations" / "versions"
+    imported: dict[str, list[str]] = {}
+    for path in versions.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)] + [
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        ]
+        ours = [n for n in names if n.split(".")[0] in ("api", "gis", "seed", "estate_infra")]
+        if ours:
+            imported[path.name] = ours
+    assert imported == {}
