@@ -87,18 +87,18 @@ def upgrade() -> None:
     )
     op.execute("GRANT estate_app TO CURRENT_USER")
     op.execute(
-        f"""
+        """
         CREATE TABLE organisation (
-            code text PRIMARY KEY CHECK (code ~ '^[a-z0-9][a-z0-9-]{{1,62}}$'),
+            code text PRIMARY KEY CHECK (code ~ '^[a-z0-9][a-z0-9-]{1,62}$'),
             name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
             kind text NOT NULL CHECK (kind IN ('county', 'district', 'unitary', 'police', 'fire', 'nhs_trust', 'nhs_icb', 'central_government', 'education', 'other')),
-            gss_code text CHECK (gss_code ~ '^[EWSN][0-9]{{8}}$'),
+            gss_code text CHECK (gss_code ~ '^[EWSN][0-9]{8}$'),
             created_at timestamptz NOT NULL DEFAULT now()
         )
         """
     )
     op.execute(
-        f"""
+        """
         CREATE TABLE property (
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             -- Integer feature id for vector tiles (MVT ids must be integers).
@@ -138,7 +138,7 @@ def upgrade() -> None:
             rag_set_by text,
             rag_set_at timestamptz,
             disposal_stage text NOT NULL DEFAULT 'retained' CHECK (disposal_stage IN ('retained', 'under_review', 'declared_surplus', 'marketed', 'under_offer', 'sold')),
-            disposal_blockers text[] NOT NULL DEFAULT '{{}}'
+            disposal_blockers text[] NOT NULL DEFAULT '{}'
                 CHECK (disposal_blockers <@ ARRAY['operational_use', 'planning', 'contamination', 'title', 'lease']::text[]),
             sensitive boolean NOT NULL DEFAULT false,
             version integer NOT NULL DEFAULT 1,
