@@ -47,70 +47,164 @@ class PatchTable:
         value = self._index.get(key)
         if value is None:
             return None
-        return PatchMatch(value, patched=key != compact(value))
+        member = self.vocabulary(value)
+        return PatchMatch(
+            value, patched=key not in (compact(value), compact(CODE_WORDING.get(member, value)))
+        )
+
+
+# The Transparency Code's own wording for each register slug: what the export
+# writes and, being in the patch tables too, what the importer reads back.
+CODE_WORDING: dict[StrEnum, str] = {
+    Tenure.freehold: "Freehold",
+    Tenure.leasehold: "Leasehold",
+    Tenure.other: "Other",
+    TenureDetail.occupied: "Occupied by local authority",
+    TenureDetail.ground_leasehold: "Ground leasehold",
+    TenureDetail.leasehold: "Leasehold",
+    TenureDetail.sub_leasehold: "Sub-leasehold",
+    TenureDetail.licence: "Licence",
+    TenureDetail.vacant: "Vacant",
+    HoldingType.land: "Land",
+    HoldingType.building: "Building",
+    HoldingType.land_and_building: "Land and building",
+}
+
+
+def code_wording(slug: str | None, vocabulary: type[StrEnum]) -> str | None:
+    """Return the Code's wording for a slug of ``vocabulary`` ("occupied" → "Occupied by local authority")."""
+    if slug is None:
+        return None
+    return CODE_WORDING.get(vocabulary(slug), slug.replace("_", " ").capitalize())
+
+
+def _with_code_wording(vocabulary: type[StrEnum], variants: dict[str, StrEnum]) -> dict[str, StrEnum]:
+    wording = {text: member for member, text in CODE_WORDING.items() if isinstance(member, vocabulary)}
+    return wording | variants
 
 
 TENURE = PatchTable(
     Tenure,
-    {
-        "F/H": Tenure.freehold,
-        "FH": Tenure.freehold,
-        "Freehold (owned)": Tenure.freehold,
-        "Owned freehold": Tenure.freehold,
-        "L/H": Tenure.leasehold,
-        "LH": Tenure.leasehold,
-        "Long Leasehold": Tenure.leasehold,
-        "Long Lease": Tenure.leasehold,
-        "Short Leasehold": Tenure.leasehold,
-        "Short Lease": Tenure.leasehold,
-        "Leased": Tenure.leasehold,
-        "Leased in": Tenure.leasehold,
-        "Lease": Tenure.leasehold,
-    },
+    _with_code_wording(
+        Tenure,
+        {
+            "F/H": Tenure.freehold,
+            "FH": Tenure.freehold,
+            "Freehold (owned)": Tenure.freehold,
+            "Owned freehold": Tenure.freehold,
+            "Owned": Tenure.freehold,
+            "L/H": Tenure.leasehold,
+            "LH": Tenure.leasehold,
+            "Long Leasehold": Tenure.leasehold,
+            "Long Lease": Tenure.leasehold,
+            "Short Leasehold": Tenure.leasehold,
+            "Short Lease": Tenure.leasehold,
+            "Leased": Tenure.leasehold,
+            "Leased in": Tenure.leasehold,
+            "Leasehold (in)": Tenure.leasehold,
+            "Lease": Tenure.leasehold,
+        },
+    ),
 )
 
 TENURE_DETAIL = PatchTable(
     TenureDetail,
-    {
-        "Operational": TenureDetail.occupied,
-        "Owner occupied": TenureDetail.occupied,
-        "In occupation": TenureDetail.occupied,
-        "Ground Lease": TenureDetail.ground_leasehold,
-        "Ground Leased": TenureDetail.ground_leasehold,
-        "Ground Lease out": TenureDetail.ground_leasehold,
-        "Lease": TenureDetail.leasehold,
-        "Leased": TenureDetail.leasehold,
-        "Leased out": TenureDetail.leasehold,
-        "Sub-lease": TenureDetail.sub_leasehold,
-        "Sub leased": TenureDetail.sub_leasehold,
-        "Sub-let": TenureDetail.sub_leasehold,
-        "License": TenureDetail.licence,
-        "Licenced": TenureDetail.licence,
-        "Licensed": TenureDetail.licence,
-        "Void": TenureDetail.vacant,
-        "Empty": TenureDetail.vacant,
-        "Unoccupied": TenureDetail.vacant,
-    },
+    _with_code_wording(
+        TenureDetail,
+        {
+            # The Code's "Occupied by local authority", as councils write it.
+            "Occupied by the local authority": TenureDetail.occupied,
+            "Occupied by LA": TenureDetail.occupied,
+            "Occupied by the LA": TenureDetail.occupied,
+            "Occupied by council": TenureDetail.occupied,
+            "Occupied by the council": TenureDetail.occupied,
+            "Occupied by authority": TenureDetail.occupied,
+            "Local authority occupied": TenureDetail.occupied,
+            "LA occupied": TenureDetail.occupied,
+            "Council occupied": TenureDetail.occupied,
+            "Operational": TenureDetail.occupied,
+            "Owner occupied": TenureDetail.occupied,
+            "In occupation": TenureDetail.occupied,
+            "Ground Lease": TenureDetail.ground_leasehold,
+            "Ground Leased": TenureDetail.ground_leasehold,
+            "Ground Lease out": TenureDetail.ground_leasehold,
+            "Ground leasehold (let)": TenureDetail.ground_leasehold,
+            "Lease": TenureDetail.leasehold,
+            "Leased": TenureDetail.leasehold,
+            "Leased out": TenureDetail.leasehold,
+            "Let": TenureDetail.leasehold,
+            "Sub-lease": TenureDetail.sub_leasehold,
+            "Sub leased": TenureDetail.sub_leasehold,
+            "Sub-let": TenureDetail.sub_leasehold,
+            "Underlease": TenureDetail.sub_leasehold,
+            "License": TenureDetail.licence,
+            "Licenced": TenureDetail.licence,
+            "Licensed": TenureDetail.licence,
+            "Licence out": TenureDetail.licence,
+            "Void": TenureDetail.vacant,
+            "Empty": TenureDetail.vacant,
+            "Unoccupied": TenureDetail.vacant,
+            "Vacant land": TenureDetail.vacant,
+        },
+    ),
 )
 
 HOLDING_TYPE = PatchTable(
     HoldingType,
-    {
-        "Land & Building": HoldingType.land_and_building,
-        "Land and Buildings": HoldingType.land_and_building,
-        "Building and Land": HoldingType.land_and_building,
-        "Buildings and Land": HoldingType.land_and_building,
-        "Land & Bldg": HoldingType.land_and_building,
-        "Land & Bldgs": HoldingType.land_and_building,
-        "L&B": HoldingType.land_and_building,
-        "Bldg": HoldingType.building,
-        "Bldgs": HoldingType.building,
-        "Buildings": HoldingType.building,
-        "Building only": HoldingType.building,
-        "Land only": HoldingType.land,
-        "Open land": HoldingType.land,
-    },
+    _with_code_wording(
+        HoldingType,
+        {
+            "Land & Building": HoldingType.land_and_building,
+            "Land and Buildings": HoldingType.land_and_building,
+            "Building and Land": HoldingType.land_and_building,
+            "Buildings and Land": HoldingType.land_and_building,
+            "Land & Bldg": HoldingType.land_and_building,
+            "Land & Bldgs": HoldingType.land_and_building,
+            "L&B": HoldingType.land_and_building,
+            "Bldg": HoldingType.building,
+            "Bldgs": HoldingType.building,
+            "Buildings": HoldingType.building,
+            "Building only": HoldingType.building,
+            "Land only": HoldingType.land,
+            "Open land": HoldingType.land,
+        },
+    ),
 )
+
+# Spellings of a holding-type suffix that councils put on the end of an asset
+# reference ("WY0123 Land and Building" one year, "WY0123 BLDG" the next),
+# longest first so "land and buildings" is read before "buildings". They are
+# one suffix for matching: a council that re-spells it still means the asset.
+REF_SUFFIXES: tuple[str, ...] = (
+    "land and buildings",
+    "land and building",
+    "land and bldgs",
+    "land and bldg",
+    "l and b",
+    "buildings",
+    "building",
+    "bldgs",
+    "bldg",
+    "lb",
+)
+_REF_SUFFIX = re.compile(
+    r"(?:^|[^a-z0-9])(?:"
+    + "|".join(r"[^a-z0-9]*".join(map(re.escape, s.split())) for s in REF_SUFFIXES)
+    + r")$"
+)
+
+
+def normalise_ref(ref: str) -> str:
+    """Return an asset reference's matching key: case, spacing, punctuation and suffix spelling removed.
+
+    "WY-0123 Land and Building", "wy0123 BLDG" and "WY 0123/bldg" share one key.
+    """
+    text = ref.casefold().replace("&", " and ").strip()
+    text = re.sub(r"[^a-z0-9]+$", "", text)
+    if (suffix := _REF_SUFFIX.search(text)) is not None and suffix.start() > 0:
+        text = text[: suffix.start()] + " ~bldg"
+    return re.sub(r"[^a-z0-9~]", "", text)
+
 
 # Keyword -> use category, checked in order, first whole-word match wins. The
 # order is the point: "Library Car Park" is a car park and "Town Hall" is an

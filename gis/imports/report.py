@@ -26,6 +26,13 @@ class Action(StrEnum):
     field_left_empty = "field left empty"
     rejected_row = "rejected row"
     generated = "generated"
+    not_imported = "not imported"  # a column the importer does not read
+    # Reconciliation with the organisation's stored records (see gis.imports.reconcile).
+    matched = "matched"
+    probable_applied = "probable match applied"
+    probable_held = "probable match held back"
+    not_in_file = "not in file"
+    retired = "retired"
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "name": ("Asset Name", "Property Name", "Site Name", "Building Name", "Name"),
     "street_number": ("Street Number", "Building Number", "House Number", "Street No"),
     "street": ("Street Name", "Street", "Address 1", "Address Line 1", "Road"),
+    # One column for the whole address, split into the fields above (see split_address).
+    "address": ("Site Address", "Address", "Full Address", "Property Address", "Asset Address"),
     "post_town": ("Post Town", "Town", "Town/City"),
     "postcode": ("Postcode", "Post Code"),
     "easting": (
@@ -74,7 +77,14 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "lat": ("Latitude", "Lat", "Map reference (GeoY) latitude"),
     "lon": ("Longitude", "Long", "Lon", "Lng", "Map reference (GeoX) longitude"),
     "tenure": ("TenureType", "Tenure Type", "Tenure Category", "Tenure"),
-    "tenure_detail": ("TenureDetail", "Tenure Detail"),
+    "tenure_detail": (
+        "TenureDetail",
+        "Tenure Detail",
+        "Tenure sub-category",  # the Code's wording, and our export's heading
+        "Tenure sub category",
+        "Tenure subcategory",
+        "Sub-category",
+    ),
     "holding_type": ("HoldingType", "Holding Type", "Holding"),
     "use_category": (
         "Asset Type",
@@ -98,6 +108,9 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 COORDINATE_FIELDS: tuple[str, ...] = ("easting", "northing", "lat", "lon")
+# Keys a parsed record carries for the import itself, not for the register:
+# the UPRN as the file wrote it (leading zeros), kept so the export writes it back.
+SOURCE_ONLY_KEYS: tuple[str, ...] = ("uprn_as_written",)
 # Fields a source column can be mapped to (the vector reader's column_mapping targets).
 ATTRIBUTE_FIELDS: tuple[str, ...] = tuple(f for f in HEADER_SYNONYMS if f not in COORDINATE_FIELDS)
 OPTIONAL_FIELDS: tuple[str, ...] = ("gia_m2", "value_gbp")
@@ -159,7 +172,21 @@ _ODD_SPACE = re.compile(r"[\t\u00a0\u2007\u2009\u202f]")
 _INVISIBLE = re.compile(r"[\u200b\ufeff]")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_POSTCODE = re.compile(r"([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})")
+# The UK Government Data Standards postcode pattern (BS7666), on upper-case text
+# without spaces; the outward code is group 1, the inward code group 2.
+_POSTCODE_OUTWARD = (
+    r"(?:GIR|[A-Z][0-9]{1,2}|[A-Z][A-HJ-Y][0-9]{1,2}|[A-Z][0-9][A-Z]|[A-Z][A-HJ-Y][0-9][A-Z]?)"
+)
+_POSTCODE_INWARD = r"(?:0AA|[0-9][A-Z]{2})"
+_POSTCODE = re.compile(rf"({_POSTCODE_OUTWARD})({_POSTCODE_INWARD})")
+_POSTCODE_IN_TEXT = re.compile(rf"(?<![A-Z0-9])({_POSTCODE_OUTWARD}) ?({_POSTCODE_INWARD})(?![A-Z0-9])")
+_STREET_NUMBER = re.compile(r"^(\d+[A-Z]?(?:\s*[-/]\s*\d+[A-Z]?)?),?\s+(.+)$", re.IGNORECASE)
+# Last words that make an address part a street rather than a building name.
+STREET_WORDS: frozenset[str] = frozenset(
+    "road rd street st lane ln avenue ave drive dr way close place crescent hill row walk square "
+    "terrace green gardens grove parade mews rise vale park quay wharf approach boulevard bank "
+    "gate end yard court".split()
+)
 _UPRN_DIGITS = 12
 
 
@@ -195,6 +222,7 @@ def parse_number(text: str) -> tuple[float | None, bool]:
 
 
 def _uprn(text: str, note: Note) -> int | None:
+    """Return the UPRN a cell holds; a leading zero is formatting (see :func:`uprn_as_written`)."""
     if not text:
         return None
     # Spreadsheets write whole numbers as "100120654321.0" and drop spaces people type in.
@@ -209,9 +237,100 @@ def _uprn(text: str, note: Note) -> int | None:
     if len(str(value)) > _UPRN_DIGITS:
         note("uprn", text, f"more than {_UPRN_DIGITS} digits: not a UPRN", Action.field_left_empty)
         return None
-    if str(value) != text:
+    if digits != text:
         note("uprn", text, f"read as {value}", Action.normalised)
+    elif digits != str(value):
+        note("uprn", text, f"read as {value}; the leading zeros are kept for the export", Action.normalised)
     return value
+
+
+def uprn_as_written(text: str, uprn: int | None) -> str | None:
+    """Return the file's digits for a UPRN written with leading zeros ("010001234567"), else None.
+
+    UPRNs are integers and the register stores them so; the written form is
+    kept beside the record only so the Transparency export gives the council
+    back its UPRNs as it wrote them.
+    """
+    digits = re.sub(r"\.0+$", "", re.sub(r"\s", "", text))
+    if uprn is None or digits == str(uprn) or not digits.isdigit() or int(digits) != uprn:
+        return None
+    return digits
+
+
+@dataclass(frozen=True)
+class AddressParts:
+    """A one-column address split into register fields; ``left_over`` are parts with no field."""
+
+    name: str | None = None
+    street_number: str | None = None
+    street: str | None = None
+    post_town: str | None = None
+    postcode: str | None = None
+    left_over: tuple[str, ...] = ()
+    unknown_town: str | None = None
+
+    def describe(self) -> str:
+        shown = {
+            "name": self.name,
+            "number": self.street_number,
+            "street": self.street,
+            "town": self.post_town,
+            "postcode": self.postcode,
+        }
+        return ", ".join(f"{k} {v}" for k, v in shown.items() if v) or "nothing"
+
+
+def _is_street(part: str) -> bool:
+    words = re.sub(r"[^a-z ]", " ", part.casefold()).split()
+    return bool(words) and words[-1] in STREET_WORDS
+
+
+def split_address(text: str, known_towns: Mapping[str, str]) -> AddressParts:
+    """Split "Civic Centre, 12 High Street, Pershore, WR10 1PT" into name, number, street, town, postcode.
+
+    The postcode is found by the official pattern anywhere in the text; the
+    post town is the last part that is one of ``known_towns`` (casefolded
+    name → the register's spelling). A part ending in a street word, or
+    starting with a house number, is the street; a part before it is the
+    building's name; anything else is returned in ``left_over``.
+    """
+    postcode = None
+    upper = text.upper()
+    if (found := _POSTCODE_IN_TEXT.search(upper)) is not None:
+        postcode = f"{found[1]} {found[2]}"
+        text = text[: found.start()] + text[found.end() :]
+    parts = [" ".join(p.split()) for p in re.split(r"[,;\n]", text)]
+    parts = [p.strip(" .") for p in parts if p.strip(" .")]
+    town = None
+    unknown_town = None
+    for index in range(len(parts) - 1, -1, -1):
+        if (known := known_towns.get(parts[index].casefold())) is not None:
+            town = known
+            after = parts[index + 1 :]
+            parts = parts[:index]
+            break
+    else:
+        after = []
+        if len(parts) > 1 and not _is_street(parts[-1]) and not _STREET_NUMBER.match(parts[-1]):
+            unknown_town = parts.pop()
+    street_at = next((i for i, p in enumerate(parts) if _STREET_NUMBER.match(p)), None)
+    if street_at is None:
+        street_at = next((i for i in range(len(parts) - 1, -1, -1) if _is_street(parts[i])), None)
+    if street_at is None and len(parts) == 1:
+        street_at = 0  # a lone part is where the asset is: "Abbey Road" or "Land at Brook Farm"
+    number = street = name = None
+    left: list[str] = []
+    if street_at is not None:
+        street = parts[street_at]
+        if (numbered := _STREET_NUMBER.match(street)) is not None:
+            number, street = numbered[1], numbered[2]
+        before = parts[:street_at]
+        if before:
+            name, left = before[0], before[1:]
+        left += parts[street_at + 1 :]
+    elif parts:
+        name, left = parts[0], parts[1:]
+    return AddressParts(name, number, street, town, postcode, tuple(left + after), unknown_town)
 
 
 def _postcode(text: str, note: Note) -> str | None:
@@ -244,6 +363,23 @@ def _category(name: str, table: PatchTable, text: str, note: Note) -> str | None
     if match.patched:
         note(name, text, f"variant read as {match.value}", Action.normalised)
     return match.value
+
+
+def _holding_type(text: str, note: Note) -> tuple[str | None, str | None]:
+    """Return (holding type, use category) from a holding-type cell.
+
+    Some councils put the asset's use ("Parks, gardens and open space") in
+    this column; a known use is read as the use category, with a warning.
+    """
+    if not text or HOLDING_TYPE.lookup(text) is not None:
+        return _category("holding_type", HOLDING_TYPE, text, note), None
+    use = use_category_for(text)
+    if use is None:
+        note("holding_type", text, "neither land, building nor a known use", Action.field_left_empty)
+        return None, None
+    problem = f"a use, not a holding type: read as use category {use.value}; holding type left empty"
+    note("holding_type", text, problem, Action.normalised)
+    return None, use.value
 
 
 def _use_category(text: str, note: Note) -> str:
@@ -338,6 +474,15 @@ def locate(point: Point, note: Note) -> tuple[float, float] | None:
     return lonlat
 
 
+def _same_asset(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """True when two rows with one reference describe one asset: the same UPRN, or the same name and place."""
+    if first["uprn"] is not None and second["uprn"] is not None:
+        return bool(first["uprn"] == second["uprn"])
+    keys = ("name", "street_number", "street", "postcode")
+    same_text = all(str(first[k] or "").casefold() == str(second[k] or "").casefold() for k in keys)
+    return same_text and (first["lon"], first["lat"]) == (second["lon"], second["lat"])
+
+
 def _auto_ref(record: Mapping[str, Any]) -> str:
     identity = "|".join(
         str(record[k] or "").casefold() for k in ("name", "street_number", "street", "postcode", "uprn")
@@ -358,16 +503,18 @@ class RecordBuilder:
     """Turns raw rows from any source into register records and a quality report.
 
     A rejected row gets exactly one report line, the rejection; the other
-    notes about it are dropped as they no longer matter.
+    notes about it are dropped as they no longer matter. ``known_towns`` are
+    the register's post towns, used to find the town in a one-column address.
     """
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: str, known_towns: Iterable[str] = ()) -> None:
         self.owner = owner
+        self._towns = {town.casefold(): town for town in known_towns}
         self._records: list[dict[str, Any]] = []
         self._rows: list[int] = []
         self._rejected: list[int] = []
         self._report: list[ReportRow] = []
-        self._refs: dict[str, int] = {}
+        self._refs: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def note(self, row: int, name: str, raw: str, problem: str, action: str) -> None:
         """Add a report line that is not about one row's values (encoding, headers, CRS)."""
@@ -387,7 +534,12 @@ class RecordBuilder:
         it the coordinate cells in ``raw`` are read. Returns False when the row is rejected.
         """
         note = _RowNotes(row)
+        raw = dict(raw)
+        if "address" in raw:
+            raw["address"] = _LINE_BREAK.sub(", ", raw["address"])  # a line of the address is a part
         cells = {name: clean_cell(name, value, note) for name, value in raw.items()}
+        holding_type, use_in_holding = _holding_type(cells.get("holding_type", ""), note)
+        use_text = cells.get("use_category", "")
         record: dict[str, Any] = {
             "owner": self.owner,
             "asset_ref": _text("asset_ref", cells.get("asset_ref", ""), note),
@@ -401,9 +553,15 @@ class RecordBuilder:
             "lat": None,
             "tenure": _category("tenure", TENURE, cells.get("tenure", ""), note),
             "tenure_detail": _category("tenure_detail", TENURE_DETAIL, cells.get("tenure_detail", ""), note),
-            "holding_type": _category("holding_type", HOLDING_TYPE, cells.get("holding_type", ""), note),
-            "use_category": _use_category(cells.get("use_category", ""), note),
+            "holding_type": holding_type,
+            "use_category": use_in_holding
+            if use_in_holding and not use_text
+            else _use_category(use_text, note),
         }
+        if written := uprn_as_written(cells.get("uprn", ""), record["uprn"]):
+            record["uprn_as_written"] = written
+        if cells.get("address"):
+            self._read_address(cells["address"], record, note)
         if "gia_m2" in cells:
             record["gia_m2"] = _amount("gia_m2", cells["gia_m2"], note)
         if "value_gbp" in cells:
@@ -435,14 +593,50 @@ class RecordBuilder:
                 Action.generated,
             )
 
-        first = self._refs.setdefault(record["asset_ref"], row)
-        if first != row:
-            self._reject(
-                row, "asset_ref", record["asset_ref"], f"asset reference already used in row {first}"
+        ref = record["asset_ref"]
+        if ref in self._refs:
+            first, earlier = self._refs[ref]
+            if _same_asset(earlier, record):
+                self._reject(row, "asset_ref", ref, f"the same asset as row {first}: imported once")
+                return False
+            record["asset_ref"] = self._distinct_ref(ref)
+            problem = (
+                f"reference also used by row {first} for a different asset: kept as {record['asset_ref']}"
             )
-            return False
+            note("asset_ref", ref, problem, Action.generated)
+        self._refs[record["asset_ref"]] = (row, record)
         self._report.extend(note.lines)
         return True
+
+    def _distinct_ref(self, ref: str) -> str:
+        # Numbered in file order, so next year's file with the same repeat gives the same reference.
+        for n in itertools.count(2):
+            candidate = f"{ref[: MAX_LENGTH['asset_ref'] - 6]} #{n}"
+            if candidate not in self._refs:
+                return candidate
+        raise AssertionError("unreachable")
+
+    def _read_address(self, text: str, record: dict[str, Any], note: Note) -> None:
+        """Fill the address fields the row left blank from its one-column address, and report how."""
+        parts = split_address(text, self._towns)
+        filled = []
+        for name, value in (
+            ("street_number", parts.street_number),
+            ("street", parts.street),
+            ("post_town", parts.post_town),
+            ("postcode", parts.postcode),
+            ("name", parts.name),
+        ):
+            if value and record[name] is None and _text(name, value, note) is not None:
+                record[name] = value
+                filled.append(name)
+        note("address", text, f"one-column address read as {parts.describe()}", Action.normalised)
+        if parts.unknown_town:
+            problem = f"{parts.unknown_town!r} is not a post town the register knows: town left empty"
+            note("post_town", text, problem, Action.field_left_empty)
+        if parts.left_over:
+            problem = f"part(s) with no register field: {'; '.join(parts.left_over)}"
+            note("address", text, problem, Action.field_left_empty)
 
     def _reject(self, row: int, name: str, raw: str, problem: str) -> None:
         self._rejected.append(row)
@@ -477,13 +671,17 @@ def _find_header(rows: list[list[str]]) -> int:
     )
 
 
-def parse_transparency_csv(source: bytes | str | Path, owner: str) -> ImportResult:
+def parse_transparency_csv(
+    source: bytes | str | Path, owner: str, known_towns: Iterable[str] = ()
+) -> ImportResult:
     """Read a Transparency Code land and building assets CSV into register records for ``owner``.
 
     ``source`` is the file's bytes, its already-decoded text, or a Path.
     Bytes are decoded as UTF-8 (with or without BOM), falling back to cp1252.
+    ``known_towns`` are the post towns a one-column address is split on.
+    Every column the importer does not read is listed in the report.
     """
-    builder = RecordBuilder(owner)
+    builder = RecordBuilder(owner, known_towns)
     if isinstance(source, str):
         text = source.removeprefix("\ufeff")
     else:
@@ -497,16 +695,33 @@ def parse_transparency_csv(source: bytes | str | Path, owner: str) -> ImportResu
     header_row = header_index + 1
     header = rows[header_index]
     columns: dict[str, list[int]] = {}
+    unused: list[int] = []
     for position, cell in enumerate(header):
         if (target := match_header(cell)) is not None:
             columns.setdefault(target, []).append(position)
+        else:
+            unused.append(position)
+    data_rows = rows[header_index + 1 :]
+    for position in unused:
+        heading = " ".join(header[position].split())
+        filled = sum(1 for cells in data_rows if position < len(cells) and cells[position].strip())
+        if not heading and not filled:
+            continue  # a trailing empty column spreadsheets add
+        problem = f"column not read by the importer ({filled} non-blank cell(s)); its values are not stored"
+        builder.note(
+            header_row,
+            heading or f"(column {position + 1}, no heading)",
+            heading,
+            problem,
+            Action.not_imported,
+        )
     for target, positions in columns.items():
         if len(positions) > 1:
             names = " | ".join(" ".join(header[p].split()) for p in positions)
             problem = f"{len(positions)} columns for {target}: first non-blank value in each row used"
             builder.note(header_row, target, names, problem, Action.normalised)
 
-    for offset, cells in enumerate(rows[header_index + 1 :]):
+    for offset, cells in enumerate(data_rows):
         if not any(cell.strip() for cell in cells):
             continue  # blank rows, including the trailing ones spreadsheets export
         raw = {
