@@ -307,13 +307,26 @@ def test_missing_asset_ref_is_generated_stably_from_the_row() -> None:
     assert len({r["asset_ref"] for r in again.ok_records}) == len(again.ok_records)
 
 
-def test_duplicate_asset_ref_rejects_the_later_row() -> None:
-    result = parsed(BROMSGROVE)
-    assert 9 in result.rejected_rows
-    [line] = [line for line in result.report if line.row == 9]
-    assert (line.field, line.raw, line.action) == ("asset_ref", "BDC-0003", Action.rejected_row)
-    assert "row 4" in line.problem
-    assert [r["name"] for r in result.ok_records if r["asset_ref"] == "BDC-0003"] == ["Market Hall - Unit 2"]
+def test_a_reference_repeated_for_a_different_asset_keeps_both_with_distinct_references() -> None:
+    result = parsed(BROMSGROVE)  # row 9 reuses BDC-0003 (row 4) for Burcot Lane Depot
+    assert 9 not in result.rejected_rows
+    [line] = [line for line in result.report if line.row == 9 and line.field == "asset_ref"]
+    assert (line.raw, line.action) == ("BDC-0003", Action.generated)
+    assert "row 4" in line.problem and "BDC-0003 #2" in line.problem
+    names = {r["asset_ref"]: r["name"] for r in result.ok_records if r["asset_ref"].startswith("BDC-0003")}
+    assert names == {"BDC-0003": "Market Hall - Unit 2", "BDC-0003 #2": "Burcot Lane Depot"}
+
+
+def test_a_reference_repeated_for_the_same_asset_is_imported_once() -> None:
+    text = (
+        "UPRN,Asset ID,Asset Name,Street Name,Post Town\r\n"
+        "100000000009,R-1,Old Library,High Street,Evesham\r\n"
+        "100000000009,R-1,Old Library (annexe),High Street,Evesham\r\n"
+    )
+    result = parse_transparency_csv(text, "wychavon")
+    assert result.rejected_rows == [3]
+    [line] = [line for line in result.report if line.row == 3]
+    assert line.action == Action.rejected_row and "same asset as row 2" in line.problem
 
 
 def test_row_with_no_name_ref_or_address_is_rejected_with_one_line() -> None:
@@ -329,8 +342,8 @@ def test_missing_name_is_made_from_the_address() -> None:
 
 def test_ok_records_leave_out_rejected_rows() -> None:
     result = parsed(BROMSGROVE)
-    assert result.rejected_rows == [9, 12]
-    assert len(result.ok_records) == len(result.records) - 2
+    assert result.rejected_rows == [12]
+    assert len(result.ok_records) == len(result.records) - 1
 
 
 # --- categories -------------------------------------------------------------
@@ -470,5 +483,5 @@ def test_report_renders_as_csv_dicts_and_counts() -> None:
     rows = list(csv.DictReader(io.StringIO(result.report_csv())))
     assert rows[0] == {k: str(v) for k, v in result.report_dicts()[0].items()}
     assert list(rows[0]) == ["row", "field", "raw", "problem", "action"]
-    assert result.counts_by_action()["rejected row"] == 2
+    assert result.counts_by_action()["rejected row"] == 1
     assert sum(result.counts_by_action().values()) == len(result.report)
