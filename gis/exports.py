@@ -35,6 +35,7 @@ import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ from pyogrio import raw
 from gis import crs as crs_mod
 from gis import qgis_style, schema, visibility
 from gis.errors import FieldError, ValidationFailed
+from gis.imports.patches import code_wording
+from gis.vocab import HoldingType, Tenure, TenureDetail
 
 LAYER_NAME = "properties"
 GEOMETRY = "geometry"  # the batch column holding WKB (or shapely geometries)
@@ -231,8 +234,14 @@ assert all(len(v) <= 10 for v in SHAPEFILE_FIELDS.values()), "dBASE field names 
 assert len(set(SHAPEFILE_FIELDS.values())) == len(SHAPEFILE_FIELDS), "Shapefile names must be unique"
 
 # Local Government Transparency Code 2015, land and building assets: the
-# Code's columns in its order, then ours. Values are (heading, source field).
+# publisher's columns, then the Code's in its order and wording, then ours.
+# Values are (heading, source); sources that are not register fields are
+# filled here: the organisation's label and authority (GSS) code from the
+# ``organisations`` the caller passes, x/y from the point.
 TRANSPARENCY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Organisation", "owner"),
+    ("Organisation label", "organisation_label"),
+    ("Authority code", "authority_code"),
     ("UPRN", "uprn"),
     ("Unique asset identity", "asset_ref"),
     ("Asset name", "name"),
@@ -243,15 +252,17 @@ TRANSPARENCY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Map reference (GeoX) easting", "x"),
     ("Map reference (GeoY) northing", "y"),
     ("Tenure type", "tenure"),
-    ("Tenure detail", "tenure_detail"),
+    ("Tenure sub-category", "tenure_detail"),
     ("Holding type", "holding_type"),
 )
+# A batch column the caller may add for CSV: the UPRN as the council wrote it
+# (leading zeros), written instead of the integer where present.
+UPRN_AS_WRITTEN = "uprn_as_written"
 # With EPSG:4326 the map reference is ISO 6709 degrees, and the headings say so
 # (the Code asks publishers to make clear which system they use).
 TRANSPARENCY_DEGREE_HEADINGS = {"x": "Map reference (GeoX) longitude", "y": "Map reference (GeoY) latitude"}
 # Our fields after the Code's, the planner's essentials first.
 CSV_EXTRA_FIELDS: tuple[str, ...] = (
-    "owner",
     "use_category",
     "gia_m2",
     "value_gbp",
@@ -274,16 +285,31 @@ CSV_EXTRA_FIELDS: tuple[str, ...] = (
     "version",
     "updated_at",
 )
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """What the Transparency CSV says about the publisher: its name and authority (GSS) code."""
+
+    label: str
+    authority_code: str | None = None
+
+
 CODE_LABEL_FIELDS = frozenset({"tenure", "tenure_detail", "holding_type"})
 BNG_DECIMALS = 2  # centimetres
 DEGREE_DECIMALS = 7  # about a centimetre
 
 
-def code_label(slug: str | None) -> str | None:
-    """The Transparency Code's wording for a slug: ``land_and_building`` → ``Land and building``."""
-    if slug is None:
-        return None
-    return slug.replace("_", " ").capitalize()
+_CODE_VOCABULARIES: dict[str, type[StrEnum]] = {
+    "tenure": Tenure,
+    "tenure_detail": TenureDetail,
+    "holding_type": HoldingType,
+}
+
+
+def code_label(slug: str | None, field: str = "holding_type") -> str | None:
+    """The Transparency Code's wording for a slug of ``field``: ``occupied`` → ``Occupied by local authority``."""
+    return code_wording(slug, _CODE_VOCABULARIES[field])
 
 
 def fields_for_viewer(viewer: visibility.Viewer) -> list[str]:
@@ -371,6 +397,17 @@ def _typed(series: pd.Series, ogr_type: str) -> tuple[np.ndarray, np.ndarray | N
     return values, None
 
 
+def _uprn_column(heading: str, frame: pd.DataFrame, n: int) -> Column:
+    """UPRNs as text: the council's written form (leading zeros) where the batch has it, else the integer."""
+    uprns = frame["uprn"] if "uprn" in frame else pd.Series([None] * n, dtype=object)
+    written = frame[UPRN_AS_WRITTEN] if UPRN_AS_WRITTEN in frame else pd.Series([None] * n, dtype=object)
+    values = [
+        w if isinstance(w, str) and w else None if u is None or pd.isna(u) else str(int(u))
+        for u, w in zip(uprns.tolist(), written.tolist(), strict=True)
+    ]
+    return Column(heading, np.array(values, dtype=object))
+
+
 def _points_xy(geometry: np.ndarray, decimals: int) -> tuple[np.ndarray, np.ndarray]:
     """x and y of WKB points, rounded; NaN (written as empty) where a record has no point."""
     geoms = shapely.from_wkb(geometry)
@@ -380,7 +417,11 @@ def _points_xy(geometry: np.ndarray, decimals: int) -> tuple[np.ndarray, np.ndar
 
 
 def shape_batch(
-    frame: pd.DataFrame, fmt: ExportFormat, crs: crs_mod.Crs, fields: Sequence[str]
+    frame: pd.DataFrame,
+    fmt: ExportFormat,
+    crs: crs_mod.Crs,
+    fields: Sequence[str],
+    organisations: Mapping[str, Organisation] | None = None,
 ) -> tuple[np.ndarray | None, list[Column]]:
     """Return (WKB geometry or None, columns) laid out for ``fmt``: the one place formats differ."""
     n = len(frame)
@@ -399,7 +440,7 @@ def shape_batch(
         ogr_type = ogr_type or field.ogr_type
         if fmt.key == "csv":
             if name in CODE_LABEL_FIELDS:
-                series = series.map(code_label, na_action="ignore")
+                series = series.map(lambda v: code_label(v, name), na_action="ignore")
             if ogr_type in ("Date", "Boolean"):
                 ogr_type = "String"  # ISO dates and true/false, not GDAL's 2024/03/31 and 0/1
         values, mask = _typed(series, ogr_type)
@@ -409,10 +450,21 @@ def shape_batch(
         degrees = crs.srid == crs_mod.WGS84_SRID
         x, y = _points_xy(wkb, DEGREE_DECIMALS if degrees else BNG_DECIMALS)
         columns: list[Column] = []
+        owners = frame["owner"] if "owner" in frame else pd.Series([None] * n, dtype=object)
+        orgs = [(organisations or {}).get(o) if isinstance(o, str) else None for o in owners]
         for heading, source in TRANSPARENCY_COLUMNS:
             if source in ("x", "y"):
                 label = TRANSPARENCY_DEGREE_HEADINGS[source] if degrees else heading
                 columns.append(Column(label, x if source == "x" else y))
+            elif source == "organisation_label":
+                columns.append(
+                    Column(heading, np.array([o.label if o else None for o in orgs], dtype=object))
+                )
+            elif source == "authority_code":
+                codes = [o.authority_code if o else None for o in orgs]
+                columns.append(Column(heading, np.array(codes, dtype=object)))
+            elif source == "uprn":
+                columns.append(_uprn_column(heading, frame, n))
             else:
                 columns.append(column(source, heading))
         columns += [column(name) for name in CSV_EXTRA_FIELDS if name in fields]
@@ -467,6 +519,7 @@ def _stage(
     crs: crs_mod.Crs,
     fields: Sequence[str],
     max_features: int | None,
+    organisations: Mapping[str, Organisation] | None = None,
 ) -> _Staged:
     """Append every batch to an unindexed staging GeoPackage; return what was staged."""
     staged = _Staged()
@@ -486,7 +539,7 @@ def _stage(
                     )
                 ]
             )
-        wkb, columns = shape_batch(frame, fmt, crs, fields)
+        wkb, columns = shape_batch(frame, fmt, crs, fields, organisations)
         if wkb is not None:
             staged.without_geometry += sum(1 for g in wkb if g is None)
         with _quiet_gdal():
@@ -507,7 +560,7 @@ def _stage(
     if not staging.exists():  # no batch at all: still write an empty layer with the right columns
         empty = pd.DataFrame({name: pd.Series([], dtype=object) for name in fields})
         empty[GEOMETRY] = pd.Series([], dtype=object)
-        return _stage([empty], staging, fmt, crs, fields, max_features)
+        return _stage([empty], staging, fmt, crs, fields, max_features, organisations)
     return staged
 
 
@@ -595,11 +648,14 @@ def write_batches(
     crs: crs_mod.Crs | str | None = None,
     *,
     fields: Sequence[str] | None = None,
+    organisations: Mapping[str, Organisation] | None = None,
 ) -> ExportResult:
     """Write the batches to ``path`` as ``fmt`` in ``crs`` and return what was written.
 
     ``fields`` are register field names in the order wanted (default: every
     export field the first batch has). Batches must already be in ``crs``.
+    ``organisations`` (code → label and authority code) fill the Transparency
+    CSV's publisher columns.
     The file appears at ``path`` only when complete.
     """
     path = Path(path)
@@ -617,7 +673,7 @@ def write_batches(
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         staging = work / "staging.gpkg"
-        staged = _stage(iterator, staging, fmt, crs, fields, fmt.max_features)
+        staged = _stage(iterator, staging, fmt, crs, fields, fmt.max_features, organisations)
         if fmt.key == "zip":
             shapefile = work / "shp" / f"{LAYER_NAME}.shp"
             shapefile.parent.mkdir()

@@ -3,12 +3,21 @@
 Thin wrappers over :mod:`api.services.imports`; the lead wires them as
 ``import_app.command("transparency")(import_transparency)`` and
 ``import_app.command("vector")(import_vector)``.
+
+Exit status: 0 the import ran (written, or nothing to change, or a dry run);
+1 nothing was written because of errors (unknown organisation, unreadable
+file, strict mode with rejected rows, or every row rejected); 2 the command
+line was wrong. The ``--report`` file is written before anything is printed,
+and a closed standard output (``estate import ... | head -1``) changes neither.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from api.services.imports import ImportOutcome
+    from gis.errors import ValidationFailed
 
 console = Console()
 PROBLEMS_SHOWN = 20
@@ -35,6 +45,16 @@ ReportOpt = Annotated[
     Path | None,
     typer.Option("--report", dir_okay=False, help="write the full quality report to this CSV file"),
 ]
+AcceptProbableOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-probable", help="apply probable matches (same UPRN, same place) as well as certain ones"
+    ),
+]
+RetireMissingOpt = Annotated[
+    bool,
+    typer.Option("--retire-missing", help="retire (soft-delete) the org's records the file no longer holds"),
+]
 MappingOpt = Annotated[
     str,
     typer.Option("--mapping", help='source column=register field pairs, e.g. "SITE_NAME=name,TENURE=tenure"'),
@@ -47,13 +67,22 @@ def import_transparency(
     dry_run: DryRunOpt = False,
     strict: StrictOpt = False,
     report: ReportOpt = None,
+    accept_probable: AcceptProbableOpt = False,
+    retire_missing: RetireMissingOpt = False,
 ) -> None:
     """Import a Transparency Code land and building assets CSV into the register."""
     from api.services import imports as svc
 
     _run(
         lambda engine, actor: svc.import_transparency(
-            engine, file, org, actor=actor, dry_run=dry_run, strict=strict
+            engine,
+            file,
+            org,
+            actor=actor,
+            dry_run=dry_run,
+            strict=strict,
+            accept_probable=accept_probable,
+            retire_missing=retire_missing,
         ),
         report,
     )
@@ -66,6 +95,8 @@ def import_vector(
     dry_run: DryRunOpt = False,
     strict: StrictOpt = False,
     report: ReportOpt = None,
+    accept_probable: AcceptProbableOpt = False,
+    retire_missing: RetireMissingOpt = False,
 ) -> None:
     """Import the first layer of a GeoPackage, GeoJSON or Shapefile into the register."""
     from api.services import imports as svc
@@ -73,7 +104,15 @@ def import_vector(
     column_mapping = parse_mapping(mapping)
     _run(
         lambda engine, actor: svc.import_vector(
-            engine, file, org, column_mapping, actor=actor, dry_run=dry_run, strict=strict
+            engine,
+            file,
+            org,
+            column_mapping,
+            actor=actor,
+            dry_run=dry_run,
+            strict=strict,
+            accept_probable=accept_probable,
+            retire_missing=retire_missing,
         ),
         report,
     )
@@ -107,28 +146,59 @@ def _actor() -> str:
 
 
 def _run(do_import: Callable[[Engine, str], ImportOutcome], report: Path | None) -> None:
-    """Run an import, print its summary and first problems, write the report; exit 1 if it failed."""
+    """Run an import, write the report, then print; exit 1 when errors meant nothing was written."""
     from api.services.imports import ImportRejected
     from gis.errors import ValidationFailed
 
     try:
         outcome = do_import(_engine(), _actor())
     except ImportRejected as exc:
-        _show(exc.outcome)
-        _write_report(exc.outcome, report)
-        console.print(f"[red]strict:[/red] {exc.outcome.rejected} row(s) rejected; nothing was written")
+        _write_report(exc.outcome.report_csv(), report)
+        with _stdout_may_close():
+            _show(exc.outcome, report)
+            console.print(f"[red]strict:[/red] {exc.outcome.rejected} row(s) rejected; nothing was written")
         raise typer.Exit(1) from None
     except ValidationFailed as exc:
-        for err in exc.errors:
-            console.print(f"[red]error:[/red] {escape(err.field)}: {escape(err.message)}")
+        _write_report(_errors_csv(exc), report)
+        with _stdout_may_close():
+            for err in exc.errors:
+                console.print(f"[red]error:[/red] {escape(err.field)}: {escape(err.message)}")
         raise typer.Exit(1) from None
-    _show(outcome)
-    _write_report(outcome, report)
-    if outcome.dry_run:
-        console.print("dry run: nothing was written")
+    _write_report(outcome.report_csv(), report)
+    with _stdout_may_close():
+        _show(outcome, report)
+        if outcome.dry_run:
+            console.print("dry run: nothing was written")
+    if outcome.rejected and not outcome.imported:
+        raise typer.Exit(1)  # every row rejected: nothing written, because of errors
 
 
-def _show(outcome: ImportOutcome) -> None:
+@contextmanager
+def _stdout_may_close() -> Iterator[None]:
+    """Let a reader that stops early (``| head -1``) end the printing, not the command's exit status.
+
+    The import is done and its report written by the time anything is
+    printed; a broken pipe only means nobody reads the rest. Standard output
+    is pointed at /dev/null so the interpreter's final flush does not fail too.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _errors_csv(exc: ValidationFailed) -> str:
+    """A report for an import refused before reading rows: one line per error."""
+    from gis.imports import Action, ImportResult, ReportRow
+
+    lines = [ReportRow(err.index, err.field, "", err.message, Action.rejected_row) for err in exc.errors]
+    return ImportResult([], [], lines).report_csv()
+
+
+def _show(outcome: ImportOutcome, report: Path | None) -> None:
     verb = "would be " if outcome.dry_run else ""
     table = Table("", "rows", title=f"import into {escape(outcome.owner)}", title_justify="left")
     table.add_row("read from the file", str(outcome.rows_read))
@@ -137,26 +207,66 @@ def _show(outcome: ImportOutcome) -> None:
     table.add_row("unchanged", str(outcome.unchanged))
     table.add_row("rejected", str(outcome.rejected))
     table.add_row("kept without location", str(outcome.kept_without_location))
+    table.add_row("matched by a changed reference", str(outcome.matched))
+    table.add_row(f"probable matches {verb}applied", str(outcome.probable_applied))
+    table.add_row("probable matches held back", str(outcome.probable_held))
+    table.add_row("in the register, not in the file", str(outcome.not_in_file))
+    table.add_row(f"{verb}retired", str(outcome.retired))
     console.print(table)
+    if report is not None:
+        console.print(f"full report ({len(outcome.report)} line(s)) written to {escape(str(report))}")
+    if outcome.dry_run:
+        _show_plan(outcome)
     if not outcome.report:
         console.print("no problems found")
         return
     by_action = ", ".join(f"{action}: {count}" for action, count in outcome.counts_by_action().items())
     console.print(f"report: {len(outcome.report)} line(s) ({escape(by_action)})")
-    # Rejections first: they are what the sender must fix; normalisations are for information.
-    lines = sorted(outcome.report, key=lambda line: line["action"] != "rejected row")[:PROBLEMS_SHOWN]
+    # Rejections and held-back matches first: they are what the sender must act on.
+    first = ("rejected row", "probable match held back")
+    lines = sorted(outcome.report, key=lambda line: line["action"] not in first)[:PROBLEMS_SHOWN]
     problems = Table(
         "row", "field", "value", "problem", "action", title="first problems", title_justify="left"
     )
     for line in lines:
-        problems.add_row(*(escape(str(line[k])) for k in ("row", "field", "raw", "problem", "action")))
+        problems.add_row(
+            *(
+                escape("" if line[k] is None else str(line[k]))
+                for k in ("row", "field", "raw", "problem", "action")
+            )
+        )
     console.print(problems)
     if len(outcome.report) > len(lines):
         console.print(f"… and {len(outcome.report) - len(lines)} more; --report FILE writes them all")
 
 
-def _write_report(outcome: ImportOutcome, report: Path | None) -> None:
-    if report is None:
-        return
-    report.write_text(outcome.report_csv(), encoding="utf-8", newline="")
-    console.print(f"full report ({len(outcome.report)} line(s)) written to {escape(str(report))}")
+def _show_plan(outcome: ImportOutcome) -> None:
+    """Every row's fate and every record the file no longer holds: the whole plan of a dry run."""
+    plan = Table(
+        "row",
+        "asset_ref",
+        "would",
+        "match",
+        "stored as",
+        "score",
+        "reason",
+        title="plan",
+        title_justify="left",
+    )
+    for line in outcome.plan:
+        cells = [
+            line["row"],
+            line["asset_ref"],
+            line["action"],
+            line["match"],
+            line["stored_ref"],
+            line["score"],
+            line["reason"],
+        ]
+        plan.add_row(*(escape("" if c is None else str(c)) for c in cells))
+    console.print(plan)
+
+
+def _write_report(report_csv: str, report: Path | None) -> None:
+    if report is not None:
+        report.write_text(report_csv, encoding="utf-8", newline="")

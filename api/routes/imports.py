@@ -49,8 +49,8 @@ _REQUEST_BODY: dict[str, Any] = {
     summary="Import a Transparency Code land and building assets CSV (writer of the owner, or admin)",
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={
-        200: {"description": "dry run, or nothing changed: summary and quality report"},
-        201: {"description": "records written: summary and quality report"},
+        200: {"description": "dry run, or nothing changed: summary, plan and quality report"},
+        201: {"description": "records written or retired: summary, plan and quality report"},
         422: {"description": "strict mode and rows rejected (errors[].index = file row); nothing written"},
     },
 )
@@ -62,15 +62,29 @@ async def import_transparency(
     owner: Annotated[str, Query(min_length=2, max_length=63, description="organisation code of the file")],
     dry_run: Annotated[bool, Query(description="report what would happen; write nothing")] = False,
     strict: Annotated[bool, Query(description="write nothing unless every row is good")] = False,
+    accept_probable: Annotated[
+        bool, Query(description="apply probable matches (same UPRN, same place and similar name) too")
+    ] = False,
+    retire_missing: Annotated[
+        bool, Query(description="retire (soft-delete) the organisation's records the file no longer holds")
+    ] = False,
 ) -> JSONResponse:
     principal.require_writer()
     require_owner(principal.viewer, owner)
     data = await _csv_bytes(request, settings.max_body_bytes)
     outcome = await run_in_threadpool(
-        svc.import_transparency, engine, data, owner, actor=principal.actor, dry_run=dry_run, strict=strict
+        svc.import_transparency,
+        engine,
+        data,
+        owner,
+        actor=principal.actor,
+        dry_run=dry_run,
+        strict=strict,
+        accept_probable=accept_probable,
+        retire_missing=retire_missing,
     )
     return JSONResponse(
-        {"summary": outcome.summary(), "report": outcome.report},
+        {"summary": outcome.summary(), "plan": outcome.plan, "report": outcome.report},
         status_code=201 if outcome.written else 200,
     )
 

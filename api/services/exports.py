@@ -46,11 +46,14 @@ def select_sql(
     srid: int,
     *,
     wkb: bool = True,
+    uprn_as_written: bool = False,
 ) -> str:
     """The export query: visible columns (NULL where the viewer may not see a value) and the point.
 
     With ``wkb`` the point comes as WKB (for pyogrio); without, as a geometry
-    column (what ``ogr2ogr`` reads, used by the benchmark's peer).
+    column (what ``ogr2ogr`` reads, used by the benchmark's peer). With
+    ``uprn_as_written`` the UPRN's zero-padded form from the owner's file is
+    added (migration 0007), only while it still spells the UPRN the viewer sees.
     """
     columns = []
     for name in fields:
@@ -58,10 +61,17 @@ def select_sql(
         if name in _EXPRESSIONS and expr != "NULL":
             expr = _EXPRESSIONS[name].format(col=f"({expr})")
         columns.append(f"{expr} AS {name}")
+    source = "property p"
+    if uprn_as_written and "uprn" in fields:
+        uprn = visibility.sql_column("uprn", viewer, "p")
+        columns.append(
+            f"CASE WHEN ltrim(w.uprn_text, '0') = ({uprn})::text THEN w.uprn_text END AS {writer.UPRN_AS_WRITTEN}"
+        )
+        source += " LEFT JOIN property_uprn_written w ON w.property_id = p.id"
     geom = geometry_sql(srid)
     columns.append(f"ST_AsBinary({geom}) AS {writer.GEOMETRY}" if wkb else f"{geom} AS geom")
     # fid order: a unique index, so output is deterministic and the scan needs no sort.
-    return f"SELECT {', '.join(columns)} FROM property p WHERE {where} ORDER BY p.fid"
+    return f"SELECT {', '.join(columns)} FROM {source} WHERE {where} ORDER BY p.fid"
 
 
 def count_matching(conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer) -> int:
@@ -77,10 +87,11 @@ def iter_batches(
     fields: Sequence[str],
     *,
     batch_rows: int = EXPORT_BATCH_ROWS,
+    uprn_as_written: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Yield the matching rows as DataFrames of at most ``batch_rows`` (WKB ``geometry`` column)."""
     where, params = flt.where(viewer)
-    sql = select_sql(fields, viewer, where, srid)
+    sql = select_sql(fields, viewer, where, srid, uprn_as_written=uprn_as_written)
     # A server-side cursor; partitions() needs the size spelled out, or it fetches everything at once.
     result = conn.execution_options(yield_per=batch_rows).execute(text(sql), params)
     columns = list(result.keys())
@@ -122,8 +133,24 @@ def export_properties(
                 ]
             )
     fields = writer.fields_for_viewer(viewer)
-    batches = iter_batches(conn, flt, viewer, crs.srid, fields, batch_rows=batch_rows)
-    return writer.write_batches(batches, path, fmt, crs, fields=fields)
+    transparency = fmt.key == "csv"
+    batches = iter_batches(
+        conn,
+        flt,
+        viewer,
+        crs.srid,
+        fields,
+        batch_rows=batch_rows,
+        uprn_as_written=transparency,
+    )
+    organisations = organisations_for_export(conn) if transparency else None
+    return writer.write_batches(batches, path, fmt, crs, fields=fields, organisations=organisations)
+
+
+def organisations_for_export(conn: Connection) -> dict[str, writer.Organisation]:
+    """Every organisation's label and authority code, for the Transparency CSV's publisher columns."""
+    rows = conn.execute(text("SELECT code, name, gss_code FROM organisation")).all()
+    return {code: writer.Organisation(name, gss) for code, name, gss in rows}
 
 
 def export_summary(result: writer.ExportResult) -> dict[str, Any]:

@@ -40,10 +40,11 @@ class ReportRow:
     """One line of the quality report.
 
     ``row`` is the 1-based row as a spreadsheet user counts it: the header is
-    row 1, a cell with a line break in it is still one row.
+    row 1, a cell with a line break in it is still one row. None for a line
+    about no row of the file (a stored record the file no longer holds).
     """
 
-    row: int
+    row: int | None
     field: str
     raw: str
     problem: str

@@ -188,6 +188,7 @@ STREET_WORDS: frozenset[str] = frozenset(
     "gate end yard court".split()
 )
 _UPRN_DIGITS = 12
+_UPRN_WRITTEN_DIGITS = 15  # the longest zero-padded form kept (migration 0007 checks it)
 
 
 def _report_field(name: str) -> str:
@@ -252,7 +253,7 @@ def uprn_as_written(text: str, uprn: int | None) -> str | None:
     back its UPRNs as it wrote them.
     """
     digits = re.sub(r"\.0+$", "", re.sub(r"\s", "", text))
-    if uprn is None or digits == str(uprn) or not digits.isdigit() or int(digits) != uprn:
+    if uprn is None or digits == str(uprn) or not digits.isdigit() or len(digits) > _UPRN_WRITTEN_DIGITS:
         return None
     return digits
 
