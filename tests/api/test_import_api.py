@@ -46,16 +46,15 @@ def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: En
     assert response.status_code == 201, response.text
     body = response.json()
     summary = body["summary"]
-    assert (summary["rows_read"], summary["inserted"], summary["rejected"]) == (13, 11, 2)
-    assert summary["rejected_rows"] == [9, 12] and summary["kept_without_location"] == 1
+    assert (summary["rows_read"], summary["inserted"], summary["rejected"]) == (13, 12, 1)
+    assert summary["rejected_rows"] == [12] and summary["kept_without_location"] == 1
     assert summary["dry_run"] is False
     assert [(line["row"], line["action"]) for line in body["report"] if line["action"] == "rejected row"] == [
-        (9, "rejected row"),
         (12, "rejected row"),
     ]
-    assert count(seeded, org) == 11
+    assert count(seeded, org) == 12
     listed = client.get("/properties", params={"owner": org}, headers=headers).json()
-    assert listed["count"] == 11
+    assert listed["count"] == 12
 
 
 def test_raw_text_csv_body_imports(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +84,7 @@ def test_uploading_the_same_file_again_answers_200_and_changes_nothing(
     before = register_fingerprint(seeded)
     again = upload(client, org, BROMSGROVE, headers)
     assert again.status_code == 200
-    assert (again.json()["summary"]["unchanged"], again.json()["summary"]["updated"]) == (11, 0)
+    assert (again.json()["summary"]["unchanged"], again.json()["summary"]["updated"]) == (12, 0)
     assert register_fingerprint(seeded) == before
 
 
@@ -95,7 +94,7 @@ def test_dry_run_answers_200_and_writes_nothing(client: TestClient, seeded: Engi
     response = upload(client, org, BROMSGROVE, headers, dry_run="true")
     assert response.status_code == 200
     summary = response.json()["summary"]
-    assert summary["dry_run"] is True and summary["inserted"] == 11
+    assert summary["dry_run"] is True and summary["inserted"] == 12
     assert register_fingerprint(seeded) == before
 
 
@@ -110,9 +109,9 @@ def test_strict_with_rejected_rows_is_422_listing_them_and_writes_nothing(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
-    assert [(e["index"], e["field"]) for e in body["errors"]] == [(9, "asset_ref"), (12, "row")]
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(12, "row")]
     assert "nothing was written" in body["detail"]
-    assert body["summary"]["rejected_rows"] == [9, 12] and len(body["report"]) == 13
+    assert body["summary"]["rejected_rows"] == [12] and len(body["report"]) == 13
     assert register_fingerprint(seeded) == before
 
 
@@ -156,7 +155,7 @@ def test_admin_key_imports_for_any_organisation(
     admin = auth_header(make_key(make_org(), "admin"))
     org = make_org()
     assert upload(client, org, BROMSGROVE, admin).status_code == 201
-    assert count(seeded, org) == 11
+    assert count(seeded, org) == 12
 
 
 def test_unknown_owner_is_422_naming_owner(

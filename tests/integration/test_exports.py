@@ -351,19 +351,29 @@ def test_csv_follows_the_transparency_code_layout(exported, org: str, srid: int)
     header = next(reader)
     code = [h for h, _ in ex.TRANSPARENCY_COLUMNS]
     if srid == crs_mod.WGS84_SRID:
-        code[7:9] = ["Map reference (GeoX) longitude", "Map reference (GeoY) latitude"]
-    assert header[:12] == code
-    assert header[12:18] == ["owner", "use_category", "gia_m2", "value_gbp", "rag", "rag_reason"]
-    rows = {
-        row[1]: dict(zip(header, row, strict=True)) for row in reader if row[header.index("owner")] == org
-    }
+        code[10:12] = ["Map reference (GeoX) longitude", "Map reference (GeoY) latitude"]
+    assert code[:6] == [
+        "Organisation",
+        "Organisation label",
+        "Authority code",
+        "UPRN",
+        "Unique asset identity",
+        "Asset name",
+    ]
+    assert header[:15] == code
+    assert header[15:20] == ["use_category", "gia_m2", "value_gbp", "rag", "rag_reason"]
+    rows = {row[4]: dict(zip(header, row, strict=True)) for row in reader if row[0] == org}
     unrated = rows["X-UNRATED"]
-    assert unrated["Holding type"] == "Land and building" and unrated["Tenure detail"] == "Ground leasehold"
+    assert unrated["Organisation label"] == org  # make_org names an organisation by its code
+    assert (
+        unrated["Holding type"] == "Land and building"
+        and unrated["Tenure sub-category"] == "Ground leasehold"
+    )
     assert unrated["value_gbp"] == "12000000000" and unrated["valuation_date"] == "2024-03-31"
-    x = unrated[code[7]]
+    x = unrated[code[10]]
     decimals = len(x.split(".")[1]) if "." in x else 0
     assert decimals <= (2 if srid == crs_mod.BNG_SRID else 7)
-    assert rows["X-NOWHERE"][code[7]] == ""
+    assert rows["X-NOWHERE"][code[10]] == ""
     assert rows["X-ODD"]["Asset name"] == "Caf\u00e9 \u201cThe Hub\u201d & <Annex>, Ledbury Rd"
 
 

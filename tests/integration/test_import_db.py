@@ -42,7 +42,10 @@ GOOD_ROWS = (
     "100000000002,T-2,Beta Depot,Bilford Road,Worcester,WR3 8DX,385700,257900,Leasehold,\r\n"
     ",T-3,Gamma Hall,College Street,Worcester,WR1 2LU,,,Freehold,\r\n"
 )
-DUPLICATE_REF_ROW = "100000000004,T-2,Delta Store,Sidbury,Worcester,WR1 2HU,385300,254400,Freehold,\r\n"
+# T-2 again with T-2's UPRN: the same asset twice, so the later row is rejected.
+DUPLICATE_REF_ROW = (
+    "100000000002,T-2,Beta Depot (yard),Bilford Road,Worcester,WR3 8DX,385700,257900,Leasehold,\r\n"
+)
 # The parser reads the value; the register refuses it (over £10 trillion).
 HUGE_VALUE_ROW = (
     '100000000005,T-5,Epsilon Tower,Sidbury,Worcester,WR1 2HU,385300,254400,Freehold,"99,999,999,999,999"\r\n'
@@ -110,19 +113,19 @@ FIXTURE_EXPECTATIONS: list[tuple[str, dict[str, Any]]] = [
         BROMSGROVE,
         {
             "rows_read": 13,
-            "inserted": 11,
-            "rejected_rows": [9, 12],
+            "inserted": 12,
+            "rejected_rows": [12],
             "kept_without_location": 1,
             "by_action": {
                 "normalised": 5,
                 "kept without location": 1,
                 "field left empty": 3,
-                "rejected row": 2,
-                "generated": 2,
+                "rejected row": 1,
+                "generated": 3,
             },
             "rows": {
                 7: [("location", "kept without location")],
-                9: [("asset_ref", "rejected row")],  # BDC-0003 already used in row 4
+                9: [("asset_ref", "generated")],  # BDC-0003 of row 4, a different asset: kept as BDC-0003 #2
                 12: [("", "rejected row")],  # no name, reference or address
                 8: [("tenure", "field left empty")],
             },  # "Peppercorn" is never guessed
@@ -280,7 +283,7 @@ def test_dry_run_writes_nothing_and_forecasts_the_counts(
     assert register_fingerprint(seeded) == before
     assert stored(seeded, org) == {}
     assert forecast.dry_run and not forecast.written
-    assert (forecast.inserted, forecast.updated, forecast.unchanged, forecast.rejected) == (11, 0, 0, 2)
+    assert (forecast.inserted, forecast.updated, forecast.unchanged, forecast.rejected) == (12, 0, 0, 1)
     real = run(seeded, org, BROMSGROVE)
     assert (real.inserted, real.updated, real.unchanged) == (forecast.inserted, 0, 0)
     assert real.report == forecast.report
@@ -353,7 +356,7 @@ def test_report_csv_lists_every_line(seeded: Engine, make_org: Callable[..., str
     rows = list(csv.DictReader(io.StringIO(outcome.report_csv())))
     assert list(rows[0]) == ["row", "field", "raw", "problem", "action"]
     assert len(rows) == len(outcome.report) == 13
-    assert [r["row"] for r in rows if r["action"] == "rejected row"] == ["9", "12"]
+    assert [r["row"] for r in rows if r["action"] == "rejected row"] == ["12"]
 
 
 # --------------------------------------------------------------------------------------
@@ -394,7 +397,7 @@ def test_reimport_keeps_fields_the_file_lacks(
     history = history_rows(seeded, org)
 
     again = run(seeded, org, BROMSGROVE)
-    assert (again.updated, again.unchanged) == (0, 11)
+    assert (again.updated, again.unchanged) == (0, 12)
     kept = stored(seeded, org)["BDC-0001"]
     assert (kept["value_gbp"], kept["rag"], kept["rag_reason"], kept["gia_m2"]) == (
         2_400_000,
@@ -420,7 +423,7 @@ def test_reimport_of_a_changed_file_updates_what_it_says_and_keeps_the_rest(
     changed = (FIXTURES / BROMSGROVE).read_bytes().replace(b"Parkside,", b"Parkside House,")
 
     outcome = run(seeded, org, changed)
-    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (0, 1, 10)
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (0, 1, 11)
     after = stored(seeded, org)["BDC-0001"]
     assert after["name"] == "Parkside House"
     assert (after["value_gbp"], after["rag"], after["rag_reason"]) == (2_400_000, "amber", "half empty")
@@ -447,7 +450,7 @@ def test_blank_or_unreadable_cells_do_not_erase_stored_values(
     patch(client, headers, records["BDC-0002"], {"use_category": "office"})
 
     again = run(seeded, org, BROMSGROVE)
-    assert (again.updated, again.unchanged) == (0, 11)
+    assert (again.updated, again.unchanged) == (0, 12)
     after = stored(seeded, org)
     assert (after["BDC-0006"]["lon"], after["BDC-0006"]["lat"]) == (-0.9876543210987654, 52.43171234567891)
     assert after["BDC-0007"]["tenure"] == "leasehold"
@@ -592,7 +595,7 @@ def test_cli_dry_run_prints_the_summary_and_writes_the_report(  # type: ignore[n
     assert "dry run: nothing was written" in result.output and "rejected row" in result.output
     assert stored(seeded, org) == {}
     rows = list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8"))))
-    assert [r["row"] for r in rows if r["action"] == "rejected row"] == ["9", "12"]
+    assert [r["row"] for r in rows if r["action"] == "rejected row"] == ["12"]
 
 
 def test_cli_strict_failure_exits_1_and_writes_nothing(
@@ -603,7 +606,7 @@ def test_cli_strict_failure_exits_1_and_writes_nothing(
     org = make_org()
     result = estate("transparency", FIXTURES / BROMSGROVE, "--org", org, "--strict")
     assert result.exit_code == 1
-    assert "2 row(s) rejected; nothing was written" in result.output
+    assert "1 row(s) rejected; nothing was written" in result.output
     assert stored(seeded, org) == {}
 
 
