@@ -32,7 +32,24 @@ if TYPE_CHECKING:
     from api.services.imports import ImportOutcome
     from gis.errors import ValidationFailed
 
-console = Console()
+
+class _Console(Console):
+    """A console whose reader may go away (``| head -1``): printing stops, the exit status stays."""
+
+    def on_broken_pipe(self) -> None:
+        # Rich's own handler exits 1, which would say "nothing written" after a write.
+        _silence_stdout()
+        self.quiet = True
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so later writes, and the final flush, cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+console = _Console()
 PROBLEMS_SHOWN = 20
 
 FileArg = Annotated[
@@ -185,9 +202,8 @@ def _stdout_may_close() -> Iterator[None]:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _silence_stdout()
+        console.quiet = True
 
 
 def _errors_csv(exc: ValidationFailed) -> str:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -705,3 +708,239 @@ def test_round_trip_reproduces_the_location_within_a_centimetre(round_trip) -> N
         assert got["easting"] is not None, ref
         distance_m = math.hypot(got["easting"] - original["easting"], got["northing"] - original["northing"])
         assert distance_m < CM, ref
+
+
+# --------------------------------------------------------------------------------------
+# a council's files year after year (issue 14): Avon Vale's 2022 and 2023 files
+
+YEAR_ONE = "avon_vale_2022.csv"  # the Code's headings; references with "Land and Building"
+# 2023: references re-spelt (case, "BLDG"), one address column, a use in Holding Type, a
+# repeated reference for a different asset, PA-005 re-referenced (same UPRN), PA-006
+# re-referenced without UPRN (same place, similar name), PA-007 gone, PA-009 new.
+YEAR_TWO = "avon_vale_2023.csv"
+
+
+def live(engine: Engine, org: str) -> dict[str, dict[str, Any]]:
+    return {ref: r for ref, r in stored(engine, org).items() if r["deleted_at"] is None}
+
+
+def ids_by_uprn_or_name(records: dict[str, dict[str, Any]]) -> dict[Any, str]:
+    return {r["uprn"] or r["name"]: r["id"] for r in records.values()}
+
+
+def test_year_two_updates_year_one_in_place_and_holds_back_probable_matches(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
+    org = make_org()
+    first = run(seeded, org, YEAR_ONE)
+    assert first.inserted == 7
+    before = live(seeded, org)
+
+    second = run(seeded, org, YEAR_TWO)
+    after = live(seeded, org)
+    # Seven assets plus two new ones: none of the re-spelt references came in twice.
+    assert len(after) == 9
+    uprns = [r["uprn"] for r in after.values() if r["uprn"] is not None]
+    assert len(uprns) == len(set(uprns))
+    assert (second.inserted, second.matched, second.probable_held, second.not_in_file) == (2, 3, 2, 1)
+    old_ids = {r["id"] for r in before.values()}
+    assert sorted(ref for ref, r in after.items() if r["id"] not in old_ids) == ["PA-004 #2", "PA-009"]
+    # The records matched by a re-spelt reference are the same records, now under the file's reference.
+    for old, new in (
+        ("PA-001 Land and Building", "pa-001 BLDG"),
+        ("PA-002 Land and Building", "PA-002 BLDG"),
+    ):
+        assert after[new]["id"] == before[old]["id"]
+    assert after["PA-004"]["id"] == before["pa-004"]["id"]
+    # Probable matches wait for review: the stored record is untouched and nothing was inserted for them.
+    assert after["PA-005"] == before["PA-005"] and after["PA-006"] == before["PA-006"]
+    held = {line["row"]: line for line in second.report if line["action"] == "probable match held back"}
+    assert sorted(held) == [7, 8]
+    assert "same UPRN" in held[7]["problem"] and "'PA-005'" in held[7]["problem"]
+    assert "same place" in held[8]["problem"] and "m apart" in held[8]["problem"]
+    assert all("score" in line["problem"] for line in held.values())
+    [gone] = [line for line in second.report if line["action"] == "not in file"]
+    assert (gone["row"], gone["raw"]) == (None, "PA-007")
+    assert after["PA-007"]["deleted_at"] is None  # listed, not deleted
+
+
+def test_accept_probable_and_retire_missing_then_the_same_file_changes_nothing(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
+    org = make_org()
+    run(seeded, org, YEAR_ONE)
+    before = live(seeded, org)
+
+    second = run(seeded, org, YEAR_TWO, accept_probable=True, retire_missing=True)
+    assert (second.probable_applied, second.probable_held, second.retired) == (2, 0, 1)
+    after = live(seeded, org)
+    assert len(after) == 8 and "PA-007" not in after
+    assert stored(seeded, org)["PA-007"]["deleted_at"] is not None
+    assert after["DEP-5"]["id"] == before["PA-005"]["id"] and after["DEP-5"]["name"] == "Pershore Depot"
+    assert after["ALLOT-1"]["id"] == before["PA-006"]["id"]
+    applied = [line for line in second.report if line["action"] == "probable match applied"]
+    assert sorted(line["row"] for line in applied) == [7, 8]
+
+    again = run(seeded, org, YEAR_TWO, accept_probable=True, retire_missing=True)
+    assert (again.inserted, again.updated, again.unchanged, again.retired) == (0, 0, 8, 0)
+    assert (again.matched, again.probable_applied, again.not_in_file) == (0, 0, 0)
+    assert live(seeded, org) == after
+
+
+def test_dry_run_of_a_new_year_shows_the_whole_plan_and_writes_nothing(
+    seeded: Engine, make_org: Callable[..., str]
+) -> None:
+    org = make_org()
+    run(seeded, org, YEAR_ONE)
+    before = register_fingerprint(seeded)
+    plan = run(seeded, org, YEAR_TWO, dry_run=True, retire_missing=True)
+    assert register_fingerprint(seeded) == before
+    assert not plan.written
+    actions = {(line["asset_ref"], line["action"]) for line in plan.plan}
+    assert actions == {
+        ("pa-001 BLDG", "update"),
+        ("PA-002 BLDG", "update"),
+        ("PA-003", "update"),  # the use read from Holding Type
+        ("PA-004", "update"),
+        ("DEP-5", "held back"),
+        ("ALLOT-1", "held back"),
+        ("PA-004 #2", "insert"),
+        ("PA-009", "insert"),
+        ("PA-007", "retire"),
+    }
+    assert (plan.inserted, plan.updated, plan.probable_held, plan.retired) == (2, 4, 2, 1)
+
+
+def test_year_two_reads_what_the_code_allows(seeded: Engine, make_org: Callable[..., str]) -> None:
+    org = make_org()
+    run(seeded, org, YEAR_ONE)
+    outcome = run(seeded, org, YEAR_TWO, accept_probable=True)
+    records = live(seeded, org)
+    # "Occupied by local authority", the Code's own sub-category, is stored, not left empty.
+    assert {records[r]["tenure_detail"] for r in ("pa-001 BLDG", "PA-002 BLDG", "PA-003")} == {"occupied"}
+    # The one-column "Site Address" is split into number, street, town and postcode.
+    unit2 = records["PA-004 #2"]
+    assert (unit2["street_number"], unit2["street"], unit2["post_town"], unit2["postcode"]) == (
+        "2",
+        "High Street",
+        "Pershore",
+        "WR10 1AA",
+    )
+    assert records["PA-009"]["post_town"] == "Evesham" and records["PA-009"]["name"] == "Riverside Pavilion"
+    # A use in the Holding Type column is read as the use, with a warning; the holding type stays.
+    assert (records["PA-003"]["use_category"], records["PA-003"]["holding_type"]) == ("land", "land")
+    assert ("holding_type", "normalised") in lines(outcome, 5)
+    # The column the importer does not read is listed.
+    [ward] = [line for line in outcome.report if line["action"] == "not imported"]
+    assert ward["field"] == "Ward" and "8 non-blank" in ward["problem"]
+
+
+def export_csv(engine: Engine, org: str, path: Path) -> str:
+    from api.services.exports import export_properties
+    from api.services.filters import PropertyFilter
+    from gis import crs as crs_mod
+    from gis import exports as ex
+    from gis.visibility import Tier, Viewer
+
+    with engine.connect() as conn:
+        export_properties(
+            conn,
+            path,
+            ex.FORMATS["csv"],
+            crs_mod.EPSG27700,
+            PropertyFilter(owner=[org]),
+            Viewer(Tier.owner, admin=True),
+        )
+    return path.read_text(encoding="utf-8-sig")
+
+
+def test_import_export_import_changes_nothing_and_keeps_leading_zeros(
+    seeded: Engine, make_org: Callable[..., str], tmp_path: Path
+) -> None:
+    org = make_org()
+    run(seeded, org, YEAR_ONE)
+    exported = export_csv(seeded, org, tmp_path / "one.csv")
+    rows = {row["Unique asset identity"]: row for row in csv.DictReader(io.StringIO(exported))}
+    assert rows["PA-001 Land and Building"]["UPRN"] == "010090001001"  # as the council wrote it
+    assert rows["PA-002 Land and Building"]["UPRN"] == "100090001002"
+    assert rows["PA-001 Land and Building"]["Tenure sub-category"] == "Occupied by local authority"
+    assert {row["Organisation"] for row in rows.values()} == {org}
+    before = register_fingerprint(seeded)
+
+    again = run(seeded, org, exported.encode("utf-8"))
+    assert (again.inserted, again.updated, again.unchanged, again.not_in_file) == (0, 0, 7, 0)
+    assert register_fingerprint(seeded) == before
+    assert export_csv(seeded, org, tmp_path / "two.csv") == exported
+
+
+def test_a_uprn_changed_by_hand_is_exported_as_the_integer(
+    client, seeded: Engine, make_org: Callable[..., str], make_key, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    org = make_org()
+    run(seeded, org, YEAR_ONE)
+    record = stored(seeded, org)["PA-001 Land and Building"]
+    patch(client, auth_header(make_key(org, "writer")), record, {"uprn": 10090001999})
+    rows = {
+        r["Unique asset identity"]: r
+        for r in csv.DictReader(io.StringIO(export_csv(seeded, org, tmp_path / "x.csv")))
+    }
+    assert rows["PA-001 Land and Building"]["UPRN"] == "10090001999"
+
+
+# --------------------------------------------------------------------------------------
+# exit status of the real command, with standard output closed early
+
+
+def estate_process(db_url: str, *args: Any) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": db_url}
+    command = [str(Path(sys.executable).parent / "estate"), "import", "transparency", *map(str, args)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def closed_early(process: subprocess.Popen[bytes]) -> tuple[int, str]:
+    """Close the reading end before the command prints (what ``| head -1`` does), then wait."""
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    return process.wait(timeout=120), stderr
+
+
+def test_exit_status_is_0_and_the_report_written_when_stdout_closes_early(
+    db_url: str, seeded: Engine, make_org: Callable[..., str], tmp_path: Path
+) -> None:
+    org = make_org()
+    report = tmp_path / "report.csv"
+    status, stderr = closed_early(
+        estate_process(db_url, FIXTURES / YEAR_TWO, "--org", org, "--report", report)
+    )
+    assert status == 0, stderr
+    assert "Traceback" not in stderr
+    assert len(live(seeded, org)) == 8
+    rows = list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8"))))
+    assert any(r["action"] == "not imported" and r["field"] == "Ward" for r in rows)
+
+
+def test_exit_status_is_1_with_errors_even_when_stdout_closes_early(
+    db_url: str, seeded: Engine, make_org: Callable[..., str], tmp_path: Path
+) -> None:
+    org = make_org()
+    report = tmp_path / "report.csv"
+    status, _ = closed_early(
+        estate_process(db_url, FIXTURES / BROMSGROVE, "--org", org, "--strict", "--report", report)
+    )
+    assert status == 1
+    assert stored(seeded, org) == {}
+    rows = list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8"))))
+    assert [r["row"] for r in rows if r["action"] == "rejected row"] == ["12"]
+
+    unknown = tmp_path / "unknown.csv"
+    status, _ = closed_early(
+        estate_process(db_url, FIXTURES / YEAR_ONE, "--org", "no-such-council", "--report", unknown)
+    )
+    assert status == 1
+    assert [r["field"] for r in csv.DictReader(io.StringIO(unknown.read_text(encoding="utf-8")))] == ["owner"]
+
+
+def test_exit_status_is_2_for_a_usage_error(db_url: str, tmp_path: Path) -> None:
+    status, stderr = closed_early(estate_process(db_url, tmp_path / "no-such-file.csv", "--org", "x"))
+    assert status == 2 and "Usage:" in stderr
