@@ -13,8 +13,24 @@ import pytest
 from pyproj import Transformer
 
 from gis.imports import Action, ImportResult, ReportRow, parse_transparency_csv
-from gis.imports.patches import HOLDING_TYPE, TENURE, TENURE_DETAIL, use_category_for
-from gis.imports.transparency import HEADER_SYNONYMS, UnreadableFileError, match_header
+from gis.imports.patches import (
+    CODE_WORDING,
+    HOLDING_TYPE,
+    TENURE,
+    TENURE_DETAIL,
+    PatchMatch,
+    normalise_ref,
+    use_category_for,
+)
+from gis.imports.reconcile import Asset, Reconciliation, reconcile
+from gis.imports.transparency import (
+    HEADER_SYNONYMS,
+    AddressParts,
+    UnreadableFileError,
+    match_header,
+    split_address,
+)
+from gis.vocab import HoldingType, Tenure, TenureDetail
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "transparency"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.csv"))
@@ -51,8 +67,9 @@ def header_cells(name: str) -> list[str]:
     return next(cells for cells in rows if len(cells) > 1)
 
 
-def test_there_are_four_to_five_fixtures() -> None:
-    assert 4 <= len(FIXTURE_NAMES) <= 5
+def test_the_fixtures_are_five_councils_and_one_councils_two_years() -> None:
+    assert len([n for n in FIXTURE_NAMES if not n.startswith("avon_vale_")]) == 5
+    assert [n for n in FIXTURE_NAMES if n.startswith("avon_vale_")] == ["avon_vale_2022.csv", "avon_vale_2023.csv"]
 
 
 # --- headers ----------------------------------------------------------------
@@ -485,3 +502,235 @@ def test_report_renders_as_csv_dicts_and_counts() -> None:
     assert list(rows[0]) == ["row", "field", "raw", "problem", "action"]
     assert result.counts_by_action()["rejected row"] == 1
     assert sum(result.counts_by_action().values()) == len(result.report)
+
+
+# --- year after year (issue 14): the Code's wording, addresses, uses, references ---------------
+
+
+@pytest.mark.parametrize(
+    ("table", "raw", "slug"),
+    [
+        # The Code's own wording for each tenure sub-category, and its common variants.
+        (TENURE_DETAIL, "Occupied by local authority", "occupied"),
+        (TENURE_DETAIL, "Occupied by the LA", "occupied"),
+        (TENURE_DETAIL, "Occupied by the Council", "occupied"),
+        (TENURE_DETAIL, "LA occupied", "occupied"),
+        (TENURE_DETAIL, "Ground leasehold", "ground_leasehold"),
+        (TENURE_DETAIL, "Ground Lease", "ground_leasehold"),
+        (TENURE_DETAIL, "Leasehold", "leasehold"),
+        (TENURE_DETAIL, "Leased out", "leasehold"),
+        (TENURE_DETAIL, "Sub-leasehold", "sub_leasehold"),
+        (TENURE_DETAIL, "Sub leasehold", "sub_leasehold"),
+        (TENURE_DETAIL, "Underlease", "sub_leasehold"),
+        (TENURE_DETAIL, "Licence", "licence"),
+        (TENURE_DETAIL, "License", "licence"),
+        (TENURE_DETAIL, "Vacant", "vacant"),
+        (TENURE_DETAIL, "Void", "vacant"),
+        (TENURE, "Freehold", "freehold"),
+        (TENURE, "F/H", "freehold"),
+        (TENURE, "Leasehold", "leasehold"),
+        (TENURE, "Leasehold (in)", "leasehold"),
+        (TENURE, "Other", "other"),
+        (HOLDING_TYPE, "Land and building", "land_and_building"),
+        (HOLDING_TYPE, "Land & Bldg", "land_and_building"),
+        (HOLDING_TYPE, "Building", "building"),
+        (HOLDING_TYPE, "Land", "land"),
+    ],
+)
+def test_tenure_and_holding_wording_of_the_code_and_its_variants(table, raw: str, slug: str) -> None:  # type: ignore[no-untyped-def]
+    match = table.lookup(raw)
+    assert match is not None and match.value == slug
+
+
+@pytest.mark.parametrize("member", list(CODE_WORDING))
+def test_the_codes_wording_reads_back_as_itself_without_a_note(member) -> None:  # type: ignore[no-untyped-def]
+    table = {Tenure: TENURE, TenureDetail: TENURE_DETAIL, HoldingType: HOLDING_TYPE}[type(member)]
+    assert table.lookup(CODE_WORDING[member]) == PatchMatch(member.value, patched=False)
+
+
+@pytest.mark.parametrize(
+    ("refs", "same"),
+    [
+        (("WY-0123 Land and Building", "wy0123 BLDG"), True),
+        (("WY 0123/bldg", "WY0123 Land & Buildings"), True),
+        (("ABC-1", "abc 1"), True),
+        (("ABC-1", "ABC-2"), False),
+        (("X1 Land", "X1 BLDG"), False),  # land alone is not the building
+        (("BLDG", "Land and Building"), False),  # a suffix needs something before it
+    ],
+)
+def test_references_normalise_across_case_punctuation_and_suffix_spellings(
+    refs: tuple[str, str], same: bool
+) -> None:
+    assert (normalise_ref(refs[0]) == normalise_ref(refs[1])) is same
+
+
+TOWNS = {"pershore": "Pershore", "evesham": "Evesham", "stourport-on-severn": "Stourport-on-Severn"}
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (
+            "Civic Centre, Queen Elizabeth Drive, Pershore, WR10 1PT",
+            AddressParts("Civic Centre", None, "Queen Elizabeth Drive", "Pershore", "WR10 1PT"),
+        ),
+        (
+            "12a High Street, Evesham WR11 4RT",
+            AddressParts(None, "12a", "High Street", "Evesham", "WR11 4RT"),
+        ),
+        (
+            "1-3 Bridge St, Stourport-on-Severn, DY13 8XB",
+            AddressParts(None, "1-3", "Bridge St", "Stourport-on-Severn", "DY13 8XB"),
+        ),
+        ("Land at Brook Farm, Evesham", AddressParts(None, None, "Land at Brook Farm", "Evesham", None)),
+        (
+            "The Old School, 4 Church Lane, Wyre Piddle, Pershore, wr102hx",
+            AddressParts("The Old School", "4", "Church Lane", "Pershore", "WR10 2HX", ("Wyre Piddle",)),
+        ),
+        ("Abbey Road, Nowhereton", AddressParts(None, None, "Abbey Road", None, None, (), "Nowhereton")),
+    ],
+)
+def test_a_one_column_address_is_split_into_register_fields(address: str, expected: AddressParts) -> None:
+    assert split_address(address, TOWNS) == expected
+
+
+def test_a_site_address_column_fills_the_address_and_reports_what_it_could_not_place() -> None:
+    text = (
+        'Asset ID,Asset Name,Site Address\r\nA-1,Depot,"Unit 4, Station Road\nHampton, Evesham, WR11 2LP"\r\n'
+    )
+    result = parse_transparency_csv(text, OWNER, ["Evesham"])
+    [row] = result.ok_records
+    assert (row["street"], row["post_town"], row["postcode"]) == ("Station Road", "Evesham", "WR11 2LP")
+    notes = [(line.field, line.action) for line in result.report if line.row == 2]
+    assert ("address", Action.normalised) in notes and ("address", Action.field_left_empty) in notes
+
+
+def test_a_use_in_the_holding_type_column_is_read_as_use_with_a_warning() -> None:
+    text = 'Asset ID,Asset Name,Holding Type\r\nA-1,Abbey Park,"Parks, gardens and open space"\r\nA-2,Kiosk,Investment\r\n'
+    result = parse_transparency_csv(text, OWNER)
+    park, kiosk = result.ok_records
+    assert (park["use_category"], park["holding_type"]) == ("land", None)
+    assert kiosk["holding_type"] is None
+    by_row = {line.row: line for line in result.report if line.field == "holding_type"}
+    assert by_row[2].action == Action.normalised and "use category land" in by_row[2].problem
+    assert by_row[3].action == Action.field_left_empty
+
+
+def test_every_column_the_importer_does_not_read_is_listed() -> None:
+    text = "Asset ID,Asset Name,Ward,Notes,\r\nA-1,Depot,Evesham South,,\r\n"
+    result = parse_transparency_csv(text, OWNER)
+    unused = [(line.field, line.action) for line in result.report if line.row == 1]
+    assert unused == [("Ward", Action.not_imported), ("Notes", Action.not_imported)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "uprn", "written"),
+    [
+        ("010090001001", 10090001001, "010090001001"),
+        ("100090001002", 100090001002, None),
+        ("100090001002.0", 100090001002, None),
+    ],
+)
+def test_uprn_leading_zeros_are_kept_as_written(cell: str, uprn: int, written: str | None) -> None:
+    [row] = parse_transparency_csv(f"UPRN,Asset ID,Asset Name\r\n{cell},A-1,Depot\r\n", OWNER).ok_records
+    assert row["uprn"] == uprn and row.get("uprn_as_written") == written
+
+
+# --- reconciliation -----------------------------------------------------------------------
+
+
+def asset(
+    ref: str,
+    uprn: int | None = None,
+    name: str = "Depot",
+    x: float | None = None,
+    y: float | None = None,
+    *,
+    row: int | None = None,
+    retired: bool = False,
+) -> Asset:  # noqa: PLR0913
+    return Asset(ref, uprn, name, x, y, row=row, id=None if row else f"id-{ref}", retired=retired)
+
+
+def kinds(result: Reconciliation) -> dict[int, tuple[str, str, bool]]:
+    return {row: (m.stored.asset_ref, m.kind.name, m.certain) for row, m in result.matches.items()}
+
+
+def test_exact_then_normalised_references_are_certain() -> None:
+    stored = [asset("PA-1 Land and Building"), asset("pa-2"), asset("PA-3")]
+    incoming = [asset("PA-3", row=2), asset("pa-1 BLDG", row=3), asset("PA-2", row=4)]
+    result = reconcile(incoming, stored)
+    assert kinds(result) == {
+        2: ("PA-3", "exact_ref", True),
+        3: ("PA-1 Land and Building", "normalised_ref", True),
+        4: ("pa-2", "normalised_ref", True),
+    }
+    assert result.missing == [] and result.new_rows == []
+
+
+def test_a_normalised_reference_with_another_uprn_is_only_probable() -> None:
+    result = reconcile([asset("pa-1", 200, row=2)], [asset("PA-1", 100)])
+    assert kinds(result) == {2: ("PA-1", "normalised_ref", False)}
+    assert "UPRN changed" in result.matches[2].reason
+
+
+def test_an_ambiguous_normalised_reference_falls_through_to_other_evidence() -> None:
+    stored = [asset("AB-1", 100, "Library"), asset("ab 1", 200, "Pool")]
+    result = reconcile([asset("Ab1", 200, "Swimming Pool", row=2)], stored)
+    assert kinds(result) == {2: ("ab 1", "uprn", False)}
+    assert [s.asset_ref for s in result.missing] == ["AB-1"]
+
+
+def test_a_shared_uprn_pairs_rows_by_name() -> None:
+    stored = [asset("M-1", 500, "Market Hall Unit 1"), asset("M-2", 500, "Market Hall Unit 2")]
+    incoming = [
+        asset("U2", 500, "Market Hall - Unit 2", row=2),
+        asset("U1", 500, "Market Hall - Unit 1", row=3),
+    ]
+    assert kinds(reconcile(incoming, stored)) == {2: ("M-2", "uprn", False), 3: ("M-1", "uprn", False)}
+
+
+@pytest.mark.parametrize(
+    ("x", "name", "uprns", "matched"),
+    [
+        (3.0, "Brook Farm Allotment Gardens", (None, None), True),
+        (30.0, "Brook Farm Allotment Gardens", (None, None), False),  # beyond a few metres
+        (3.0, "Riverside Pavilion", (None, None), False),  # close, but another name
+        (3.0, "Brook Farm Allotment Gardens", (100, 200), False),  # two UPRNs: two assets
+    ],
+)
+def test_same_place_and_similar_name_is_a_probable_match(
+    x: float, name: str, uprns: tuple[int | None, int | None], matched: bool
+) -> None:
+    stored = [asset("PA-6", uprns[0], "Brook Farm Allotments", 404500.0, 244100.0)]
+    result = reconcile([asset("ALLOT-1", uprns[1], name, 404500.0 + x, 244100.0, row=2)], stored)
+    assert (2 in result.matches) is matched
+    if matched:
+        match = result.matches[2]
+        assert (match.kind.name, match.certain) == ("place", False) and "3 m apart" in match.reason
+        assert 0 < match.score < 1
+    else:
+        assert result.new_rows == [2] and [s.asset_ref for s in result.missing] == ["PA-6"]
+
+
+def test_only_an_exact_reference_brings_back_a_retired_record() -> None:
+    stored = [asset("R-1", 100, retired=True), asset("R-2", 200, retired=True)]
+    result = reconcile([asset("R-1", 100, row=2), asset("r2", 200, row=3)], stored)
+    assert kinds(result) == {2: ("R-1", "exact_ref", True)}
+    assert result.new_rows == [3] and result.missing == []
+
+
+def test_reconciling_thousands_of_rows_uses_indexes_not_pairs() -> None:
+    # 3,000 stored, 3,000 incoming on a 100 m grid: every row re-referenced, matched by UPRN.
+    stored = [
+        asset(f"S-{i}", 10_000 + i, f"Site {i}", 400_000.0 + 100 * (i % 60), 240_000.0 + 100 * (i // 60))
+        for i in range(3000)
+    ]
+    incoming = [
+        asset(f"N-{i}", 10_000 + i, f"Site {i}", s.x_m, s.y_m, row=i + 2) for i, s in enumerate(stored)
+    ]
+    result = reconcile(incoming, stored)
+    assert len(result.matches) == 3000 and all(
+        m.stored.asset_ref == f"S-{m.incoming.row - 2}" for m in result.matches.values()
+    )
