@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from support import auth_header, register_fingerprint
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "transparency"
-BROMSGROVE = (FIXTURES / "bromsgrove_2021.csv").read_bytes()  # 13 rows: 11 good, rows 9 and 12 rejected
+BROMSGROVE = (FIXTURES / "bromsgrove_2021.csv").read_bytes()  # 13 rows: 12 good, row 12 rejected
 MALVERN = (FIXTURES / "malvern_hills_2015_cp1252.csv").read_bytes()  # 8 rows, cp1252
 URL = "/imports/transparency"
 
@@ -222,3 +222,46 @@ def test_openapi_documents_both_upload_forms(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"][URL]["post"]
     assert set(operation["requestBody"]["content"]) == {"multipart/form-data", "text/csv"}
     assert {p["name"] for p in operation["parameters"]} >= {"owner", "dry_run", "strict"}
+
+
+YEAR_ONE = (FIXTURES / "avon_vale_2022.csv").read_bytes()
+YEAR_TWO = (FIXTURES / "avon_vale_2023.csv").read_bytes()
+
+
+def live_count(engine: Engine, org: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM property WHERE owner = :org AND deleted_at IS NULL"), {"org": org}
+        ).scalar_one()
+
+
+def test_next_years_file_reconciles_and_answers_the_plan(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+    org, headers = writer
+    assert upload(client, org, YEAR_ONE, headers).status_code == 201
+
+    held = upload(client, org, YEAR_TWO, headers)
+    assert held.status_code == 201
+    summary = held.json()["summary"]
+    assert (summary["probable_held_back"], summary["not_in_file"], summary["retired"]) == (2, 1, 0)
+    assert live_count(seeded, org) == 9
+    plan = {line["asset_ref"]: line for line in held.json()["plan"]}
+    assert plan["DEP-5"]["action"] == "held back" and plan["DEP-5"]["stored_ref"] == "PA-005"
+    assert plan["DEP-5"]["match"] == "same UPRN" and 0 < plan["DEP-5"]["score"] < 1
+
+    applied = upload(client, org, YEAR_TWO, headers, accept_probable="true", retire_missing="true")
+    assert applied.status_code == 201
+    summary = applied.json()["summary"]
+    assert (summary["probable_applied"], summary["retired"], summary["inserted"]) == (2, 1, 0)
+    assert live_count(seeded, org) == 8
+
+
+def test_a_dry_run_with_retire_missing_retires_nothing(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+    org, headers = writer
+    upload(client, org, YEAR_ONE, headers)
+    before = register_fingerprint(seeded)
+    response = upload(
+        client, org, YEAR_TWO, headers, dry_run="true", retire_missing="true", accept_probable="true"
+    )
+    assert response.status_code == 200
+    assert response.json()["summary"]["retired"] == 1  # what a real run would retire
+    assert register_fingerprint(seeded) == before
