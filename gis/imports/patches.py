@@ -31,6 +31,7 @@ class PatchTable:
     vocabulary: type[StrEnum]
     variants: dict[str, StrEnum]
     _index: dict[str, str] = field(init=False, repr=False, compare=False)
+    _canonical: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = {compact(member.value): member.value for member in self.vocabulary}
@@ -40,6 +41,10 @@ class PatchTable:
                 raise ValueError(f"patch {variant!r} conflicts with {index[key]!r}")
             index[key] = member.value
         object.__setattr__(self, "_index", index)
+        # Keys that are the slug or the Code's wording: reading them is no patch worth a report line.
+        canonical = {compact(member.value) for member in self.vocabulary}
+        canonical |= {compact(text) for text in CODE_WORDING.get(self.vocabulary, {}).values()}
+        object.__setattr__(self, "_canonical", frozenset(canonical))
 
     def lookup(self, raw: str) -> PatchMatch | None:
         """Return the vocabulary slug ``raw`` stands for, or None when it is not known."""
@@ -47,27 +52,31 @@ class PatchTable:
         value = self._index.get(key)
         if value is None:
             return None
-        member = self.vocabulary(value)
-        return PatchMatch(
-            value, patched=key not in (compact(value), compact(CODE_WORDING.get(member, value)))
-        )
+        return PatchMatch(value, patched=key not in self._canonical)
 
 
-# The Transparency Code's own wording for each register slug: what the export
-# writes and, being in the patch tables too, what the importer reads back.
-CODE_WORDING: dict[StrEnum, str] = {
-    Tenure.freehold: "Freehold",
-    Tenure.leasehold: "Leasehold",
-    Tenure.other: "Other",
-    TenureDetail.occupied: "Occupied by local authority",
-    TenureDetail.ground_leasehold: "Ground leasehold",
-    TenureDetail.leasehold: "Leasehold",
-    TenureDetail.sub_leasehold: "Sub-leasehold",
-    TenureDetail.licence: "Licence",
-    TenureDetail.vacant: "Vacant",
-    HoldingType.land: "Land",
-    HoldingType.building: "Building",
-    HoldingType.land_and_building: "Land and building",
+# The Transparency Code's own wording for each register slug, by vocabulary
+# (the same slug, "leasehold", is a tenure and a sub-category): what the
+# export writes and, being in the patch tables too, what the importer reads back.
+CODE_WORDING: dict[type[StrEnum], dict[str, str]] = {
+    Tenure: {
+        Tenure.freehold: "Freehold",
+        Tenure.leasehold: "Leasehold",
+        Tenure.other: "Other",
+    },
+    TenureDetail: {
+        TenureDetail.occupied: "Occupied by local authority",
+        TenureDetail.ground_leasehold: "Ground leasehold",
+        TenureDetail.leasehold: "Leasehold",
+        TenureDetail.sub_leasehold: "Sub-leasehold",
+        TenureDetail.licence: "Licence",
+        TenureDetail.vacant: "Vacant",
+    },
+    HoldingType: {
+        HoldingType.land: "Land",
+        HoldingType.building: "Building",
+        HoldingType.land_and_building: "Land and building",
+    },
 }
 
 
@@ -75,11 +84,11 @@ def code_wording(slug: str | None, vocabulary: type[StrEnum]) -> str | None:
     """Return the Code's wording for a slug of ``vocabulary`` ("occupied" → "Occupied by local authority")."""
     if slug is None:
         return None
-    return CODE_WORDING.get(vocabulary(slug), slug.replace("_", " ").capitalize())
+    return CODE_WORDING.get(vocabulary, {}).get(slug, slug.replace("_", " ").capitalize())
 
 
 def _with_code_wording(vocabulary: type[StrEnum], variants: dict[str, StrEnum]) -> dict[str, StrEnum]:
-    wording = {text: member for member, text in CODE_WORDING.items() if isinstance(member, vocabulary)}
+    wording = {text: vocabulary(slug) for slug, text in CODE_WORDING[vocabulary].items()}
     return wording | variants
 
 

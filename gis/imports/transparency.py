@@ -372,8 +372,12 @@ def _holding_type(text: str, note: Note) -> tuple[str | None, str | None]:
     Some councils put the asset's use ("Parks, gardens and open space") in
     this column; a known use is read as the use category, with a warning.
     """
-    if not text or HOLDING_TYPE.lookup(text) is not None:
-        return _category("holding_type", HOLDING_TYPE, text, note), None
+    if not text:
+        return None, None
+    if (match := HOLDING_TYPE.lookup(text)) is not None:
+        if match.patched:
+            note("holding_type", text, f"variant read as {match.value}", Action.normalised)
+        return match.value, None
     use = use_category_for(text)
     if use is None:
         note("holding_type", text, "neither land, building nor a known use", Action.field_left_empty)

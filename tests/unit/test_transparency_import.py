@@ -69,7 +69,10 @@ def header_cells(name: str) -> list[str]:
 
 def test_the_fixtures_are_five_councils_and_one_councils_two_years() -> None:
     assert len([n for n in FIXTURE_NAMES if not n.startswith("avon_vale_")]) == 5
-    assert [n for n in FIXTURE_NAMES if n.startswith("avon_vale_")] == ["avon_vale_2022.csv", "avon_vale_2023.csv"]
+    assert [n for n in FIXTURE_NAMES if n.startswith("avon_vale_")] == [
+        "avon_vale_2022.csv",
+        "avon_vale_2023.csv",
+    ]
 
 
 # --- headers ----------------------------------------------------------------
@@ -542,10 +545,18 @@ def test_tenure_and_holding_wording_of_the_code_and_its_variants(table, raw: str
     assert match is not None and match.value == slug
 
 
-@pytest.mark.parametrize("member", list(CODE_WORDING))
-def test_the_codes_wording_reads_back_as_itself_without_a_note(member) -> None:  # type: ignore[no-untyped-def]
-    table = {Tenure: TENURE, TenureDetail: TENURE_DETAIL, HoldingType: HOLDING_TYPE}[type(member)]
-    assert table.lookup(CODE_WORDING[member]) == PatchMatch(member.value, patched=False)
+@pytest.mark.parametrize(
+    ("vocabulary", "slug"),
+    [(vocabulary, slug) for vocabulary, words in CODE_WORDING.items() for slug in words],
+)
+def test_the_codes_wording_reads_back_as_itself_without_a_note(vocabulary, slug: str) -> None:  # type: ignore[no-untyped-def]
+    table = {Tenure: TENURE, TenureDetail: TENURE_DETAIL, HoldingType: HOLDING_TYPE}[vocabulary]
+    assert table.lookup(CODE_WORDING[vocabulary][slug]) == PatchMatch(slug, patched=False)
+
+
+def test_every_slug_has_the_codes_wording() -> None:
+    for vocabulary in (Tenure, TenureDetail, HoldingType):
+        assert sorted(CODE_WORDING[vocabulary]) == sorted(m.value for m in vocabulary)
 
 
 @pytest.mark.parametrize(
