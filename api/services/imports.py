@@ -228,7 +228,7 @@ def import_vector(
     from gis.imports import read_vector_file  # geopandas and GDAL load only when a vector file comes in
 
     try:
-        result = read_vector_file(path, owner, column_mapping)
+        result = read_vector_file(path, owner, column_mapping, known_towns(engine))
     except ValueError as exc:
         # The mapping was checked above, so what is left is about the file (a missing column, no geometry).
         raise ValidationFailed([FieldError("file", str(exc))]) from None
@@ -554,7 +554,9 @@ def validate_records(result: ImportResult) -> tuple[list[_Candidate], list[Repor
 
     report = [line for line in result.report if line.row not in refused]
     report += [line for lines in refused.values() for line in lines]
-    report.sort(key=lambda line: line.row)  # stable: lines about one row keep their order
+    report.sort(
+        key=lambda line: (line.row is None, line.row or 0)
+    )  # stable: lines about one row keep their order
     return candidates, report, sorted(rejected | set(refused))
 
 

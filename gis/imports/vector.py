@@ -9,7 +9,7 @@ header is row 1, so the first feature is row 2.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,14 @@ FIRST_FEATURE_ROW = 2
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
-def read_vector_file(path: str | Path, owner: str, column_mapping: Mapping[str, str]) -> ImportResult:
+def read_vector_file(
+    path: str | Path, owner: str, column_mapping: Mapping[str, str], known_towns: Iterable[str] = ()
+) -> ImportResult:
     """Read the first layer of a vector file into register records for ``owner``.
 
     ``column_mapping`` maps a source column name to the register field it
     holds, e.g. ``{"SITE_NAME": "name", "TENURE": "tenure"}``; unmapped
-    columns are ignored. Location comes from the geometry: points as they
+    columns are listed in the report as not imported. Location comes from the geometry: points as they
     are, other shapes by their centroid computed in EPSG:27700. Polygonal
     shapes are also kept as ``footprint`` (MultiPolygon WKT in WGS84).
     """
@@ -52,7 +54,12 @@ def read_vector_file(path: str | Path, owner: str, column_mapping: Mapping[str, 
     if missing:
         raise ValueError(f"{path} has no column {missing}; its columns are {list(frame.columns)}")
 
-    builder = RecordBuilder(owner)
+    builder = RecordBuilder(owner, known_towns)
+    for column in frame.columns:
+        if column not in column_mapping and column != frame.geometry.name:
+            filled = int(frame[column].notna().sum())
+            problem = f"column not mapped ({filled} non-blank value(s)); its values are not stored"
+            builder.note(1, str(column), str(column), problem, Action.not_imported)
     geometry = _with_crs_from_values(frame.geometry, builder)
     srid = geometry.crs.to_epsg()
     bng = geometry if srid == BNG_SRID else geometry.to_crs(BNG_SRID)
