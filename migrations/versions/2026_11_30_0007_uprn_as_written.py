@@ -6,7 +6,7 @@ beside the record, and the CSV export writes it while it still spells the
 stored UPRN; after any edit to the UPRN the integer form is written instead.
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
