@@ -172,7 +172,7 @@ _ODD_SPACE = re.compile(r"[\t\u00a0\u2007\u2009\u202f]")
 _INVISIBLE = re.compile(r"[\u200b\ufeff]")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-# The UK Government Data Standards postcode pattern (BS7666), on upper-case text
+# The outward and inward code forms of the UK Government Data Standards postcode pattern, on upper-case text
 # without spaces; the outward code is group 1, the inward code group 2.
 _POSTCODE_OUTWARD = (
     r"(?:GIR|[A-Z][0-9]{1,2}|[A-Z][A-HJ-Y][0-9]{1,2}|[A-Z][0-9][A-Z]|[A-Z][A-HJ-Y][0-9][A-Z]?)"
