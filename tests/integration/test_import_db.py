@@ -944,3 +944,19 @@ def test_exit_status_is_1_with_errors_even_when_stdout_closes_early(
 def test_exit_status_is_2_for_a_usage_error(db_url: str, tmp_path: Path) -> None:
     status, stderr = closed_early(estate_process(db_url, tmp_path / "no-such-file.csv", "--org", "x"))
     assert status == 2 and "Usage:" in stderr
+
+
+def test_cli_dry_run_prints_the_plan_of_next_years_file(  # type: ignore[no-untyped-def]
+    estate, seeded: Engine, make_org: Callable[..., str], tmp_path: Path
+) -> None:
+    org = make_org()
+    run(seeded, org, YEAR_ONE)
+    before = register_fingerprint(seeded)
+    report = tmp_path / "plan.csv"
+    result = estate("transparency", FIXTURES / YEAR_TWO, "--org", org, "--dry-run", "--report", report)
+    assert result.exit_code == 0, result.output
+    assert register_fingerprint(seeded) == before
+    assert "plan" in result.output and "DEP-5" in result.output and "PA-007" in result.output
+    rows = list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8"))))
+    assert sorted(r["raw"] for r in rows if r["action"] == "probable match held back") == ["ALLOT-1", "DEP-5"]
+    assert [(r["row"], r["raw"]) for r in rows if r["action"] == "not in file"] == [("", "PA-007")]
