@@ -43,6 +43,20 @@ class Principal:
         if not self.can_write:
             raise Forbidden(f"a {self.role} key cannot change the register")
 
+    def require_editor_of(self, org: str) -> None:
+        """An editor of ``org`` (a writer of that body) or an admin: who moves its buildings on."""
+        self.require_writer()
+        if not (self.viewer.admin or self.viewer.org == org):
+            raise Forbidden(f"only an editor of {org} (or an admin) may do this")
+
+    def require_partner_of(self, org: str) -> None:
+        """A writer of another public body than ``org``: partners register interest, owners do not."""
+        self.require_writer()
+        if self.viewer.org is None:
+            raise Forbidden("this needs the key of a public body")
+        if self.viewer.org == org:
+            raise Forbidden(f"{org} owns this building: interest is for its partners to register")
+
     def require_admin(self) -> None:
         if self.role == "anonymous":
             raise Unauthenticated("send an admin API key")

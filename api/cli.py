@@ -223,6 +223,7 @@ def keys_revoke(prefix: str) -> None:
 def _wire_commands() -> None:
     """Commands that live in api/commands/, one module per capability."""
     from api.commands.colocation import colocation
+    from api.commands.disposal import disposal_app, rag_app, webhooks_app
     from api.commands.export import export
     from api.commands.imports import import_transparency, import_vector
     from api.commands.receipts import receipts
@@ -232,6 +233,9 @@ def _wire_commands() -> None:
     app.command("receipts")(receipts)
     app.command("export")(export)
     app.command("colocation")(colocation)
+    app.add_typer(rag_app, name="rag")
+    app.add_typer(disposal_app, name="disposal")
+    app.add_typer(webhooks_app, name="webhooks")
 
 
 _wire_commands()

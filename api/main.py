@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
@@ -12,6 +15,7 @@ from api.errors import problem, register_error_handlers
 from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
+    disposal,
     exports,
     health,
     imports,
@@ -19,18 +23,38 @@ from api.routes import (
     ogc,
     organisations,
     properties,
+    rag,
     receipts,
     sync,
+    webhooks,
 )
 from api.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Webhook deliveries and the closing of interest windows run beside request handling,
+        # never inside it; building the app starts nothing, serving it does.
+        worker = None
+        if settings.background_worker:
+            from api.services.webhooks import DisposalWorker
+
+            worker = DisposalWorker(app.state.engine, settings)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
     app = FastAPI(
         title="Shared Estate",
         version="0.1.0",
         description="One register of every public building in a place, whoever owns it.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
@@ -81,6 +105,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         receipts,
         exports,
         colocation,
+        rag,
+        disposal,
+        webhooks,
         maps,
     ):
         app.include_router(module.router)

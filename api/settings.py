@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     feed_retention_days: int = Field(default=90, ge=1)
 
+    interest_window_working_days: int = Field(
+        default=40,
+        ge=1,
+        le=260,
+        description="working days (England and Wales) partners have to register interest in a surplus building",
+    )
+    background_worker: bool = Field(
+        default=True,
+        description="deliver webhooks and close interest windows from a thread of the API process",
+    )
+    worker_poll_s: float = Field(default=2.0, gt=0, le=3600, description="how often that worker looks")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120, description="per delivery attempt")
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50, description="attempts before giving up")
+    webhook_retry_base_s: float = Field(
+        default=30.0, ge=0, le=86_400, description="wait after the first failure; doubles each time"
+    )
+    webhook_retry_cap_s: float = Field(default=6 * 3600, ge=0, description="longest wait between attempts")
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, url: str | None) -> str | None:

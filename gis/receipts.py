@@ -851,3 +851,78 @@ def comparison_to_dict(comparison: Mapping[str, Any]) -> dict[str, Any]:
         },
         "single_estate_only": [row.to_dict() for row in comparison["single_estate_only"]],
     }
+
+
+# --- calibration from recorded outcomes ------------------------------------------------------
+
+# A group's probability is calibrated only once this many outcomes are recorded for it:
+# fewer say more about luck than about the estate.
+CALIBRATION_MIN_OUTCOMES = 20
+# Weight of the default, in outcomes, when it is blended with the evidence.
+CALIBRATION_PRIOR_WEIGHT = 10
+
+CALIBRATION_RULE = (
+    "For each RAG rating (the rating when the outcome was recorded) and each disposal stage "
+    "(declared surplus, marketed, under offer: every stage the building had reached), count the "
+    "recorded outcomes (sales and withdrawals). With at least {min_outcomes} outcomes the sale "
+    "probability is (sales + {prior_weight} × default) / (outcomes + {prior_weight}): the evidence "
+    "blended with the default as if the default were {prior_weight} earlier outcomes. With fewer, "
+    "the default stands."
+)
+
+_CALIBRATED_GROUPS: tuple[tuple[str, str], ...] = (
+    *(("rag", level.value) for level in Rag),
+    *(
+        ("stage", stage.value)
+        for stage in (DisposalStage.declared_surplus, DisposalStage.marketed, DisposalStage.under_offer)
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedOutcome:
+    """One recorded outcome: the rating then, the pipeline stages reached, and whether it sold."""
+
+    rag: str | None
+    stages_reached: tuple[str, ...]
+    sold: bool
+
+
+def calibrate_scenario(
+    scenario: ReceiptsScenario,
+    outcomes: Iterable[RecordedOutcome],
+    *,
+    min_outcomes: int = CALIBRATION_MIN_OUTCOMES,
+    prior_weight: float = CALIBRATION_PRIOR_WEIGHT,
+) -> tuple[ReceiptsScenario, dict[str, Any]]:
+    """The scenario with sale probabilities calibrated where outcomes suffice, and a report of each group."""
+    evidence = list(outcomes)
+    update: dict[str, float] = {}
+    groups = []
+    for dimension, name in _CALIBRATED_GROUPS:
+        members = [o for o in evidence if (o.rag == name if dimension == "rag" else name in o.stages_reached)]
+        n, sold = len(members), sum(o.sold for o in members)
+        default = float(getattr(scenario, f"{name}_probability"))
+        calibrated = n >= min_outcomes
+        used = (sold + prior_weight * default) / (n + prior_weight) if calibrated else default
+        if calibrated:
+            update[f"{name}_probability"] = used
+        groups.append(
+            {
+                "group": dimension,
+                "key": name,
+                "outcomes": n,
+                "sold": sold,
+                "default_probability": default,
+                "probability": round(used, 4),
+                "source": "calibrated" if calibrated else "default",
+            }
+        )
+    report = {
+        "rule": CALIBRATION_RULE.format(min_outcomes=min_outcomes, prior_weight=prior_weight),
+        "min_outcomes": min_outcomes,
+        "prior_weight": prior_weight,
+        "outcomes_recorded": len(evidence),
+        "groups": groups,
+    }
+    return scenario.model_copy(update=update), report

@@ -105,6 +105,19 @@ def project_many(records: Iterable[Mapping[str, Any]], viewer: Viewer) -> list[d
     return [p for r in records if (p := project(r, viewer)) is not None]
 
 
+def sees_disposal(viewer: Viewer, record_owner: str | None) -> bool:
+    """The disposal pipeline (stages, blockers, windows, outcomes) and suggested ratings are for
+    partners and owners: they are built from partner fields, and the public sees none of it."""
+    return viewer.tier_for(record_owner) >= Tier.partner
+
+
+def sees_interest(viewer: Viewer, record_owner: str | None, interested_org: str) -> bool:
+    """An expression of interest is seen by the building's owner and by the body that made it."""
+    return viewer.tier_for(record_owner) == Tier.owner or (
+        viewer.org is not None and viewer.org == interested_org
+    )
+
+
 def sql_filter(viewer: Viewer, alias: str = "p") -> str:
     """SQL predicate hiding records this viewer may not see at all."""
     if viewer.admin or viewer.tier >= Tier.partner:

@@ -28,6 +28,7 @@ from pyproj import Transformer
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 
+from gis import rag as rag_rules
 from gis import schema
 from gis.vocab import (
     Condition,
@@ -1504,23 +1505,39 @@ LAND_REASONS: dict[str, dict[Rag, tuple[Reason, ...]]] = {
 }
 
 
+# The seed is rated as its managers would have in spring 2010, with the register's own
+# suggestion rules (gis/rag.py): what a rule decides alone is forced, the rest ranked.
+RATED_ON = VALUATION_END
+# How far one point of the rules' score moves a building up the disposability ranking.
+SCORE_WEIGHT = 0.1
+
+
+def rag_facts(asset: Asset) -> rag_rules.RagFacts:
+    """What the suggestion rules read, as the seed knows it (operational services by their kind)."""
+    return rag_rules.RagFacts(
+        use_category=asset.kind.use.value,
+        vacant=asset.vacant,
+        operational=asset.kind.operational,
+        utilisation_pct=asset.util,
+        condition=asset.condition.value,
+        lease_expiry_date=asset.lease_expiry,
+        maintenance_backlog_gbp=asset.backlog,
+        gia_m2=asset.gia,
+        listed_grade=asset.listed or None,
+    )
+
+
 def forced_rag(asset: Asset) -> Rag | None:
-    """The rules every rating obeys, before any judgement about the rest."""
+    """The rating a decisive rule sets (operational services red; vacant or under-used green)."""
     if asset.rag is not None:
         return asset.rag
-    if asset.kind.operational and not asset.vacant:
-        return Rag.red
-    if asset.vacant or (asset.util is not None and asset.util < 50):
-        return Rag.green
-    return None
+    suggestion = rag_rules.suggest_rag(rag_facts(asset), RATED_ON)
+    return suggestion.rag if suggestion.decided_by is not None else None
 
 
 def disposal_score(rng: random.Random, asset: Asset) -> float:
-    idle = 0.35 if asset.util is None else 1 - asset.util / 100
-    wear = {Condition.A: 0.0, Condition.B: 0.05, Condition.C: 0.15, Condition.D: 0.3}[asset.condition]
-    return (
-        asset.kind.disposability + 0.5 * idle + wear + (0.1 if asset.leasehold else 0.0) + rng.gauss(0, 0.18)
-    )
+    score = rag_rules.suggest_rag(rag_facts(asset), RATED_ON).score
+    return asset.kind.disposability + SCORE_WEIGHT * score + rng.gauss(0, 0.18)
 
 
 def assign_rags(rng: random.Random, assets: list[Asset]) -> None:

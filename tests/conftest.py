@@ -80,7 +80,8 @@ def seeded(engine: Engine) -> Engine:
 def settings(db_url: str):  # type: ignore[no-untyped-def]
     from api.settings import Settings
 
-    return Settings(database_url=db_url, rate_limit_per_minute=1_000_000)
+    # No background webhook worker racing the tests: the tests that want one start their own.
+    return Settings(database_url=db_url, rate_limit_per_minute=1_000_000, background_worker=False)
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,9 @@ def receipts(
     town: Annotated[str | None, typer.Option(help="only this post town")] = None,
     chart: Annotated[Path | None, typer.Option(help="write the chart (.svg or .png)")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="write the full result as JSON")] = None,
+    calibrate: Annotated[
+        bool, typer.Option(help="calibrate sale probabilities from recorded outcomes where there are enough")
+    ] = False,
 ) -> None:
     """Estimate capital receipts for the whole estate, single estate against silo."""
     from api.db import get_engine
@@ -67,7 +70,7 @@ def receipts(
             console.print(f"[red]error:[/red] {'.'.join(map(str, err['loc']))}: {err['msg']}")
         raise typer.Exit(1) from None
     with get_engine().connect() as conn:
-        result = estimate(conn, ADMIN, scenario, owner=owner, town=town)
+        result = estimate(conn, ADMIN, scenario, owner=owner, town=town, calibrate=calibrate)
     single, silo, diff = result["single_estate"], result["silo"], result["difference"]
 
     table = Table(title=f"Capital receipts over {scenario.horizon_years} years ({scenario.runs:,} runs)")
@@ -116,6 +119,34 @@ def receipts(
     for g in sorted(single.by_owner, key=lambda g: -g.expected_net)[:15]:
         owners.add_row(g.key, f"{g.releasable:,}", _m(g.expected_net))
     console.print(owners)
+    actual = result["actual"]
+    recorded = Table(title="Recorded to date (actual sales)")
+    for column in ("year", "owner", "sales", "gross", "costs", "net"):
+        recorded.add_column(column, justify="left" if column == "owner" else "right")
+    for r in actual["by_year_and_owner"]:
+        recorded.add_row(
+            str(r["year"]),
+            r["owner"],
+            str(r["sales"]),
+            _m(r["gross_gbp"]),
+            _m(r["costs_gbp"]),
+            _m(r["net_gbp"]),
+        )
+    recorded.add_row("[b]total[/b]", "", str(actual["sales"]), _m(actual["gross_gbp"]), _m(actual["costs_gbp"]),
+                     _m(actual["net_gbp"]))  # fmt: skip
+    console.print(recorded)
+    if result["calibration"]:
+        report = result["calibration"]
+        calibration = Table(title="Sale probabilities calibrated from recorded outcomes")
+        for column in ("group", "outcomes", "sold", "default", "used", "source"):
+            calibration.add_column(column, justify="left" if column in ("group", "source") else "right")
+        for g in report["groups"]:
+            calibration.add_row(
+                f"{g['group']} {g['key']}", str(g["outcomes"]), str(g["sold"]),
+                f"{g['default_probability']:.2f}", f"{g['probability']:.2f}", g["source"],
+            )  # fmt: skip
+        console.print(calibration)
+        console.print(report["rule"])
     console.print("Assumptions: " + ", ".join(f"{k}={v}" for k, v in scenario.model_dump().items()))
 
     if chart:
@@ -123,5 +154,6 @@ def receipts(
         chart.write_bytes(render_receipts_chart(single, fmt, silo=silo))
         console.print(f"chart written to {chart}")
     if json_path:
-        json_path.write_text(json.dumps(comparison_to_dict(result), indent=2))
+        full = {**comparison_to_dict(result), "actual": actual, "calibration": result["calibration"]}
+        json_path.write_text(json.dumps(full, indent=2))
         console.print(f"result written to {json_path}")

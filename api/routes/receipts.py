@@ -17,22 +17,49 @@ TownQ = Annotated[str | None, Query(max_length=100, description="only this post 
 MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
 
 
+CalibrateQ = Annotated[
+    bool,
+    Query(
+        description=(
+            "calibrate the sale probabilities by RAG and stage from recorded outcomes where there are "
+            "enough (the rule and the sample sizes come back under 'calibration')"
+        )
+    ),
+]
+
+
 def _as_json(result: dict[str, Any]) -> dict[str, Any]:
-    return {**comparison_to_dict(result), "excluded_unrated": result["excluded_unrated"]}
+    return {
+        **comparison_to_dict(result),
+        "excluded_unrated": result["excluded_unrated"],
+        "actual": result["actual"],
+        "calibration": result["calibration"],
+    }
 
 
 def _run(
-    engine, principal, scenario: ReceiptsScenario, owner: str | None, town: str | None
+    engine,
+    principal,
+    scenario: ReceiptsScenario,
+    owner: str | None,
+    town: str | None,
+    calibrate: bool = False,
 ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return svc.estimate(conn, principal.viewer, scenario, owner=owner, town=town)
+        return svc.estimate(conn, principal.viewer, scenario, owner=owner, town=town, calibrate=calibrate)
 
 
-@router.get("/estimate", summary="Receipts under the default scenario: single estate vs silo")
+@router.get(
+    "/estimate", summary="Receipts under the default scenario: single estate vs silo, beside those recorded"
+)
 def estimate_default(
-    engine: EngineDep, principal: PrincipalDep, owner: OwnerQ = None, town: TownQ = None
+    engine: EngineDep,
+    principal: PrincipalDep,
+    owner: OwnerQ = None,
+    town: TownQ = None,
+    calibrate: CalibrateQ = False,
 ) -> dict[str, Any]:
-    return _as_json(_run(engine, principal, ReceiptsScenario(), owner, town))
+    return _as_json(_run(engine, principal, ReceiptsScenario(), owner, town, calibrate))
 
 
 @router.post("/estimate", summary="Receipts under your scenario (every assumption validated)")
@@ -42,8 +69,9 @@ def estimate_scenario(
     principal: PrincipalDep,
     owner: OwnerQ = None,
     town: TownQ = None,
+    calibrate: CalibrateQ = False,
 ) -> dict[str, Any]:
-    return _as_json(_run(engine, principal, scenario, owner, town))
+    return _as_json(_run(engine, principal, scenario, owner, town, calibrate))
 
 
 @router.get(

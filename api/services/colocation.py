@@ -433,13 +433,17 @@ def host_flags(
     *,
     m2_per_fte: float = domain.DEFAULT_M2_PER_FTE,
     viewer: Viewer = ADMIN,
+    include_red: bool = False,
+    subject_ids: Sequence[str] | None = None,
 ) -> dict[str, tuple[bool, bool]]:
     """For each non-red, non-vacant building in a shareable use: (own_host_nearby, partner_host_nearby).
 
     A host is another building in a shareable use within ``distance_m`` that
     holds a service (not vacant, not on its way out), has a floor area, and
     whose spare space (GIA less its own need) takes this building's need: of
-    the same owner (own) or of another (partner). Each building is judged
+    the same owner (own) or of another (partner). ``include_red`` judges red-rated buildings
+    too (the suggested rating must not depend on the human one); ``subject_ids`` judges only
+    those buildings (hosts are still every building). Each building is judged
     alone: two may both count on the same spare room (the candidates analysis
     is the one that adds needs up). One statement: a scan and two hash semi-joins on grid cells.
     """
@@ -454,6 +458,8 @@ def host_flags(
         uses=list(rules.uses),
         m2_per_fte=rules.m2_per_fte,
         leaving=sorted(domain.LEAVING_STAGES),
+        include_red=include_red,
+        subject_ids=list(subject_ids) if subject_ids is not None else None,
     )
 
     def col(name: str, alias: str) -> str:
@@ -489,7 +495,9 @@ def host_flags(
                    p.tenure_detail IS DISTINCT FROM 'vacant' AND p.gia_m2 > 0
                        AND ({stage} IS NULL OR {stage} <> ALL(:leaving)) AS can_host,
                    p.tenure_detail IS DISTINCT FROM 'vacant'
-                       AND {col("rag", "p")} IS DISTINCT FROM 'red' AS is_subject
+                       AND (:include_red OR {col("rag", "p")} IS DISTINCT FROM 'red')
+                       AND (CAST(:subject_ids AS uuid[]) IS NULL OR p.id = ANY(CAST(:subject_ids AS uuid[])))
+                       AS is_subject
             FROM property p
             WHERE p.deleted_at IS NULL AND p.geom_bng IS NOT NULL AND {visibility.sql_filter(viewer, "p")}
               AND p.use_category = ANY(:uses)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from api.services.properties import state_to_record
+from api.services.properties import TRANSITION_COLUMNS, TRANSITION_JOIN, state_to_record
 from gis import visibility
 from gis.errors import FieldError, Gone, ValidationFailed
 
@@ -75,7 +75,7 @@ def _entry(row: Any, viewer: visibility.Viewer) -> dict[str, Any] | None:
         action = "insert"  # newly visible to this viewer
     tier = viewer.tier_for(row["owner"])
     ref = (row["after"] or row["before"] or {}).get("asset_ref")
-    return {
+    entry = {
         "cursor": encode_feed_cursor(row["seq"], row["id"]),
         "seq": row["seq"],
         "action": action,
@@ -87,6 +87,9 @@ def _entry(row: Any, viewer: visibility.Viewer) -> dict[str, Any] | None:
         "actor": row["actor"] if tier >= visibility.Tier.partner else None,
         "record": after,
     }
+    if row["transition"] is not None and visibility.sees_disposal(viewer, row["owner"]):
+        entry["transition"] = row["transition"]
+    return entry
 
 
 def read_changes(
@@ -114,9 +117,11 @@ def read_changes(
         conn.execute(
             text(
                 f"""SELECT f.seq, h.id, h.property_id, h.owner, h.action, h.actor, h.changed_at, h.version, h.before, h.after,
-                   p.owner AS current_owner, p.sensitive AS current_sensitive, p.disposal_stage AS current_stage
+                   p.owner AS current_owner, p.sensitive AS current_sensitive, p.disposal_stage AS current_stage,
+                   {TRANSITION_COLUMNS}
             FROM feed_tx f JOIN property_history h ON h.txid = f.txid
             LEFT JOIN property p ON p.id = h.property_id
+            {TRANSITION_JOIN}
             WHERE f.seq IS NOT NULL AND (f.seq, h.id) > (:seq, :hid){owner_clause}
             ORDER BY f.seq, h.id LIMIT :limit"""
             ),

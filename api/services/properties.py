@@ -29,6 +29,14 @@ RECORD_SELECT = schema.select_list("p")
 _TIMESTAMPS = tuple(f.name for f in schema.FIELDS if f.python_type is dt.datetime)
 
 
+# A history row written by a disposal transition carries it (same transaction, same building):
+# the change feed and the history show when, why and from which stage the building moved.
+TRANSITION_JOIN = """LEFT JOIN disposal_transition t ON t.txid = h.txid AND t.property_id = h.property_id"""
+TRANSITION_COLUMNS = """CASE WHEN t.id IS NULL THEN NULL ELSE json_build_object(
+        'id', t.id, 'from_stage', t.from_stage, 'to_stage', t.to_stage,
+        'effective_on', t.effective_on, 'note', t.note) END AS transition"""
+
+
 def _record(row: Mapping[str, Any]) -> dict[str, Any]:
     record = dict(row)
     for key in _TIMESTAMPS:
@@ -273,8 +281,9 @@ def history(conn: Connection, property_id: str, viewer: visibility.Viewer) -> li
     pid = _parse_uuid(property_id)
     rows = (
         conn.execute(
-            text("""SELECT id, action, actor, changed_at, version, owner, before, after
-                FROM property_history WHERE property_id = :id ORDER BY id"""),
+            text(f"""SELECT h.id, h.action, h.actor, h.changed_at, h.version, h.owner, h.before, h.after,
+                       {TRANSITION_COLUMNS}
+                FROM property_history h {TRANSITION_JOIN} WHERE h.property_id = :id ORDER BY h.id"""),
             {"id": pid},
         )
         .mappings()
@@ -293,17 +302,18 @@ def history(conn: Connection, property_id: str, viewer: visibility.Viewer) -> li
         if before is None and after is None:
             continue
         tier = viewer.tier_for(row["owner"])
-        out.append(
-            {
-                "id": row["id"],
-                "action": row["action"],
-                "version": row["version"],
-                "actor": row["actor"] if tier >= visibility.Tier.partner else None,
-                "changed_at": row["changed_at"].isoformat(),
-                "before": before,
-                "after": after,
-            }
-        )
+        change = {
+            "id": row["id"],
+            "action": row["action"],
+            "version": row["version"],
+            "actor": row["actor"] if tier >= visibility.Tier.partner else None,
+            "changed_at": row["changed_at"].isoformat(),
+            "before": before,
+            "after": after,
+        }
+        if row["transition"] is not None and visibility.sees_disposal(viewer, row["owner"]):
+            change["transition"] = row["transition"]
+        out.append(change)
     if not out:
         raise PropertyNotFound(f"no property with id {pid}")
     return out

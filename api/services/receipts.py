@@ -9,7 +9,13 @@ from sqlalchemy import Connection, text
 from api.services.colocation import host_flags
 from gis import visibility
 from gis.errors import Forbidden
-from gis.receipts import EstateBuildings, ReceiptsScenario, compare_single_estate_with_silo
+from gis.receipts import (
+    EstateBuildings,
+    ReceiptsScenario,
+    RecordedOutcome,
+    calibrate_scenario,
+    compare_single_estate_with_silo,
+)
 
 
 def require_partner(viewer: visibility.Viewer) -> None:
@@ -56,10 +62,20 @@ def estimate(
     *,
     owner: str | None = None,
     town: str | None = None,
+    calibrate: bool = False,
 ) -> dict[str, Any]:
-    """Single estate vs silo on the same random numbers, with every assumption echoed."""
+    """Single estate vs silo on the same random numbers, with every assumption echoed.
+
+    Beside the forecast: the receipts actually recorded to date, by year and owner; with
+    ``calibrate``, the sale probabilities are first calibrated from recorded outcomes.
+    """
     require_partner(viewer)
+    calibration = None
+    if calibrate:
+        scenario, calibration = calibrate_scenario(scenario, recorded_outcomes(conn))
     result = compare_single_estate_with_silo(load_estate(conn, viewer, owner=owner, town=town), scenario)
+    result["actual"] = actual_receipts(conn, viewer, owner=owner, town=town)
+    result["calibration"] = calibration
     # The model needs a rating to judge a sale; unrated buildings are left out and counted.
     result["excluded_unrated"] = conn.execute(
         text(
@@ -71,3 +87,51 @@ def estimate(
         {**visibility.sql_params(viewer), "owner": owner, "town": town},
     ).scalar_one()
     return result
+
+
+def actual_receipts(
+    conn: Connection, viewer: visibility.Viewer, *, owner: str | None = None, town: str | None = None
+) -> dict[str, Any]:
+    """Sales recorded to date: totals, and by completion year and owner."""
+    params: dict[str, Any] = {**visibility.sql_params(viewer), "owner": owner, "town": town}
+    rows = (
+        conn.execute(
+            text(
+                f"""SELECT extract(year FROM o.completed_on)::int AS year, o.owner, count(*) AS sales,
+                       sum(o.gross_receipt_gbp)::bigint AS gross_gbp, sum(o.disposal_costs_gbp)::bigint AS costs_gbp,
+                       sum(o.gross_receipt_gbp - o.disposal_costs_gbp)::bigint AS net_gbp
+                FROM disposal_outcome o JOIN property p ON p.id = o.property_id
+                WHERE o.kind = 'sale' AND {visibility.sql_filter(viewer, "p")}
+                  AND (CAST(:owner AS text) IS NULL OR o.owner = :owner)
+                  AND (CAST(:town AS text) IS NULL OR lower(p.post_town) = lower(:town))
+                GROUP BY 1, 2 ORDER BY 1, 2"""
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    by_year_owner = [dict(r) for r in rows]
+    years: dict[int, dict[str, int]] = {}
+    for r in by_year_owner:
+        total = years.setdefault(
+            r["year"], {"year": r["year"], "sales": 0, "gross_gbp": 0, "costs_gbp": 0, "net_gbp": 0}
+        )
+        for key in ("sales", "gross_gbp", "costs_gbp", "net_gbp"):
+            total[key] += int(r[key])
+    return {
+        "sales": sum(int(r["sales"]) for r in by_year_owner),
+        "gross_gbp": sum(int(r["gross_gbp"]) for r in by_year_owner),
+        "costs_gbp": sum(int(r["costs_gbp"]) for r in by_year_owner),
+        "net_gbp": sum(int(r["net_gbp"]) for r in by_year_owner),
+        "by_year": [years[y] for y in sorted(years)],
+        "by_year_and_owner": by_year_owner,
+    }
+
+
+def recorded_outcomes(conn: Connection) -> list[RecordedOutcome]:
+    """Every recorded outcome across the estate, the evidence calibration reads."""
+    rows = conn.execute(
+        text("SELECT rag_at_outcome, stages_reached, kind = 'sale' AS sold FROM disposal_outcome ORDER BY id")
+    )
+    return [RecordedOutcome(r.rag_at_outcome, tuple(r.stages_reached), bool(r.sold)) for r in rows]

@@ -1,0 +1,252 @@
+"""Webhooks delivered to real HTTP receivers on loopback: signed, retried, logged, never blocking."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from support import auth_header, new_property
+
+from api.services.webhooks import deliver_due, run_once
+from gis.disposal import SIGNATURE_HEADER, verify
+
+
+class Receiver:
+    """A loopback HTTP server that checks signatures, answers from a script, and records what came."""
+
+    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
+        self.secret = ""
+        self.fail_first = fail_first
+        self.hold = hold
+        self.calls = 0
+        self.received: list[dict] = []  # type: ignore[type-arg]
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.hold is not None:
+                    receiver.hold.wait(30)
+                with receiver.lock:
+                    receiver.calls += 1
+                    failing = receiver.calls <= receiver.fail_first
+                    if not verify(receiver.secret, self.headers.get(SIGNATURE_HEADER, ""), body):
+                        receiver.bad_signatures += 1
+                        failing = True
+                    elif not failing:
+                        receiver.received.append(
+                            {**json.loads(body), "delivery": self.headers["X-Estate-Delivery"]}
+                        )
+                self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/estate"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self, property_id: str) -> list[str]:
+        with self.lock:
+            return [e["type"] for e in self.received if e["property"]["id"] == property_id]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def receivers(owner_engine) -> Iterator[list[Receiver]]:  # type: ignore[no-untyped-def]
+    made: list[Receiver] = []
+    yield made
+    # Later tests' events must not queue deliveries to receivers that are gone.
+    with owner_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE webhook SET disabled_at = now() WHERE url = ANY(:urls) AND disabled_at IS NULL"),
+            {"urls": [r.url for r in made]},
+        )
+    for receiver in made:
+        receiver.close()
+
+
+def subscribe(client, org: str, headers, receiver: Receiver) -> str:  # type: ignore[no-untyped-def]
+    response = client.post(f"/organisations/{org}/webhooks", json={"url": receiver.url}, headers=headers)
+    assert response.status_code == 201, response.text
+    receiver.secret = response.json()["secret"]
+    return response.json()["id"]
+
+
+@pytest.fixture()
+def quick(settings):  # type: ignore[no-untyped-def]
+    """Settings that retry at once, so a test can drive the worker pass by pass."""
+    return settings.model_copy(update={"webhook_retry_base_s": 0.0, "webhook_max_attempts": 5})
+
+
+@pytest.fixture()
+def bodies(make_org, make_key):  # type: ignore[no-untyped-def]
+    owner, partner = make_org("county"), make_org("fire")
+    return {
+        "owner": owner,
+        "partner": partner,
+        "owner_h": auth_header(make_key(owner, "writer")),
+        "partner_h": auth_header(make_key(partner, "writer")),
+    }
+
+
+def _pipeline_to_sale(client, bodies) -> str:  # type: ignore[no-untyped-def]
+    h = bodies["owner_h"]
+    pid = client.post("/properties", json=new_property(bodies["owner"]), headers=h).json()["id"]
+    url = f"/properties/{pid}/disposal"
+    for stage in ("under_review", "declared_surplus"):
+        assert client.post(f"{url}/transitions", json={"to_stage": stage}, headers=h).status_code == 200
+    interest = {"service": "community fire safety hub", "floor_area_m2": 150}
+    assert client.post(f"{url}/interest", json=interest, headers=bodies["partner_h"]).status_code == 201
+    early = {"to_stage": "marketed", "note": "partner's need met elsewhere"}
+    assert client.post(f"{url}/transitions", json=early, headers=h).status_code == 200
+    assert client.post(f"{url}/transitions", json={"to_stage": "under_offer"}, headers=h).status_code == 200
+    sale = {"outcome": "sale", "completed_on": dt.date.today().isoformat(), "gross_receipt_gbp": 500_000,
+            "disposal_costs_gbp": 20_000, "buyer_type": "community"}  # fmt: skip
+    assert client.post(f"{url}/outcome", json=sale, headers=h).status_code == 200
+    return pid
+
+
+def test_each_body_hears_exactly_the_events_meant_for_it_signed(
+    client, bodies, quick, seeded, receivers
+) -> None:  # type: ignore[no-untyped-def]
+    owner_rx, partner_rx = Receiver(), Receiver()
+    receivers += [owner_rx, partner_rx]
+    subscribe(client, bodies["owner"], bodies["owner_h"], owner_rx)
+    subscribe(client, bodies["partner"], bodies["partner_h"], partner_rx)
+    pid = _pipeline_to_sale(client, bodies)
+    run_once(seeded, quick)
+
+    # Partners hear of the surplus building; the owner hears of the interest; both hear the
+    # window close (the partner had registered interest) and the sale.
+    assert partner_rx.events(pid) == ["surplus_declared", "window_closed", "sold"]
+    assert owner_rx.events(pid) == ["interest_registered", "window_closed", "sold"]
+    assert owner_rx.bad_signatures == partner_rx.bad_signatures == 0
+    surplus = next(e for e in partner_rx.received if e["type"] == "surplus_declared")
+    assert surplus["data"]["interest_until"] and surplus["property"]["owner"] == bodies["owner"]
+    interest = next(e for e in owner_rx.received if e["type"] == "interest_registered")
+    assert interest["data"]["org"] == bodies["partner"] and interest["data"]["floor_area_m2"] == 150
+    closed = next(e for e in owner_rx.received if e["type"] == "window_closed")
+    assert closed["data"]["reason"] == "marketed_early"
+    # Nothing left to send: a second pass delivers nothing again.
+    before = len(owner_rx.received) + len(partner_rx.received)
+    run_once(seeded, quick)
+    assert len(owner_rx.received) + len(partner_rx.received) == before
+
+
+def test_a_failing_receiver_gets_the_event_on_a_later_attempt_and_the_log_shows_each(  # type: ignore[no-untyped-def]
+    client, bodies, quick, seeded, receivers
+) -> None:
+    flaky = Receiver(fail_first=2)
+    receivers.append(flaky)
+    hook = subscribe(client, bodies["partner"], bodies["partner_h"], flaky)
+    h = bodies["owner_h"]
+    pid = client.post("/properties", json=new_property(bodies["owner"]), headers=h).json()["id"]
+    for stage in ("under_review", "declared_surplus"):
+        client.post(f"/properties/{pid}/disposal/transitions", json={"to_stage": stage}, headers=h)
+
+    # Each pass makes one attempt (other bodies' deliveries may share the pass; they are not ours).
+    deliver_due(seeded, quick)  # attempt 1: 500
+    assert flaky.calls == 1 and flaky.events(pid) == []
+    deliver_due(seeded, quick)  # attempt 2: 500
+    assert flaky.calls == 2 and flaky.events(pid) == []
+    deliver_due(seeded, quick)  # attempt 3: delivered
+    assert flaky.events(pid) == ["surplus_declared"]
+    deliver_due(seeded, quick)
+    assert flaky.calls == 3  # delivered once: never sent again
+
+    log = client.get(
+        f"/organisations/{bodies['partner']}/webhooks/{hook}/deliveries", headers=bodies["partner_h"]
+    )
+    (delivery,) = log.json()["items"]
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 3
+    assert [a["status_code"] for a in delivery["log"]] == [500, 500, 204]
+    # Another body's editors cannot read this body's delivery log.
+    other = client.get(f"/organisations/{bodies['partner']}/webhooks/{hook}/deliveries", headers=h)
+    assert other.status_code == 403
+
+
+def test_retries_wait_for_their_backoff_and_give_up_after_the_last_attempt(  # type: ignore[no-untyped-def]
+    client, bodies, settings, seeded, owner_engine, receivers
+) -> None:
+    patient = settings.model_copy(update={"webhook_retry_base_s": 3600.0, "webhook_max_attempts": 2})
+    down = Receiver(fail_first=100)
+    receivers.append(down)
+    hook = subscribe(client, bodies["partner"], bodies["partner_h"], down)
+    h = bodies["owner_h"]
+    pid = client.post("/properties", json=new_property(bodies["owner"]), headers=h).json()["id"]
+    for stage in ("under_review", "declared_surplus"):
+        client.post(f"/properties/{pid}/disposal/transitions", json={"to_stage": stage}, headers=h)
+
+    deliver_due(seeded, patient)
+    assert down.calls == 1
+    deliver_due(seeded, patient)
+    assert down.calls == 1  # the next attempt is an hour away
+    with owner_engine.begin() as conn:  # the hour passes
+        conn.execute(
+            text("UPDATE webhook_delivery SET next_attempt_at = now() WHERE webhook_id = :id"), {"id": hook}
+        )
+    deliver_due(seeded, patient)
+    log = client.get(
+        f"/organisations/{bodies['partner']}/webhooks/{hook}/deliveries", headers=bodies["partner_h"]
+    )
+    (delivery,) = log.json()["items"]
+    assert delivery["state"] == "failed" and delivery["attempts"] == 2 and down.calls == 2
+
+
+def test_the_service_worker_delivers_without_holding_up_the_request(  # type: ignore[no-untyped-def]
+    settings, seeded, bodies, receivers
+) -> None:
+    from api.main import create_app
+
+    hold = threading.Event()
+    slow = Receiver(hold=hold)
+    receivers.append(slow)
+    live = settings.model_copy(update={"background_worker": True, "worker_poll_s": 0.05})
+    with TestClient(create_app(live, seeded)) as client:
+        subscribe(client, bodies["partner"], bodies["partner_h"], slow)
+        h = bodies["owner_h"]
+        pid = client.post("/properties", json=new_property(bodies["owner"]), headers=h).json()["id"]
+        client.post(f"/properties/{pid}/disposal/transitions", json={"to_stage": "under_review"}, headers=h)
+        # The receiver is stuck until released: if the request waited for delivery, this would hang.
+        declared = client.post(
+            f"/properties/{pid}/disposal/transitions", json={"to_stage": "declared_surplus"}, headers=h
+        )
+        assert declared.status_code == 200
+        assert slow.events(pid) == []
+        hold.set()
+        deadline = time.monotonic() + 30
+        while not slow.events(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert slow.events(pid) == ["surplus_declared"]
+
+
+def test_webhooks_are_managed_by_the_body_itself(client, bodies, receivers) -> None:  # type: ignore[no-untyped-def]
+    rx = Receiver()
+    receivers.append(rx)
+    url = f"/organisations/{bodies['owner']}/webhooks"
+    assert client.post(url, json={"url": rx.url}, headers=bodies["partner_h"]).status_code == 403
+    assert client.post(url, json={"url": rx.url}).status_code == 401
+    bad = client.post(url, json={"url": "ftp://example.org/x", "events": ["nope"]}, headers=bodies["owner_h"])
+    assert bad.status_code == 422
+    hook = subscribe(client, bodies["owner"], bodies["owner_h"], rx)
+    listed = client.get(url, headers=bodies["owner_h"]).json()["items"]
+    assert [w["id"] for w in listed] == [hook] and "secret" not in listed[0]
+    assert client.delete(f"{url}/{hook}", headers=bodies["owner_h"]).status_code == 204
+    assert client.get(url, headers=bodies["owner_h"]).json()["items"][0]["disabled_at"] is not None
+    assert client.post("/organisations/no-such-body/webhooks", json={"url": rx.url},
+                       headers=bodies["owner_h"]).status_code == 404  # fmt: skip
