@@ -83,7 +83,7 @@ def _stages_reached(conn: Connection, property_id: str, current: str) -> list[st
 def _close_window(
     conn: Connection,
     record: Mapping[str, Any],
-    window: Mapping[str, Any],
+    window: Mapping[Any, Any],
     closed_on: dt.date,
     reason: domain.WindowCloseReason,
     note: str | None,

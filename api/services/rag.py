@@ -63,7 +63,7 @@ def suggestion_to_dict(suggestion: rules.Suggestion, human_rag: str | None) -> d
 
 
 def suggest_for_record(
-    record: Mapping[str, Any], partner_host_nearby: bool, as_of: dt.date
+    record: Mapping[Any, Any], partner_host_nearby: bool, as_of: dt.date
 ) -> rules.Suggestion:
     return rules.suggest_rag(rules.facts_from_record(record, partner_host_nearby=partner_host_nearby), as_of)
 

@@ -103,7 +103,7 @@ def _check_org(conn: Connection, org: str) -> None:
         raise OrganisationNotFound(f"no organisation with code {org!r}")
 
 
-def _webhook(row: Mapping[str, Any]) -> dict[str, Any]:
+def _webhook(row: Mapping[Any, Any]) -> dict[str, Any]:
     out = dict(row)
     for key in ("created_at", "disabled_at"):
         if out.get(key) is not None:
@@ -252,9 +252,11 @@ def deliver_due(engine: Engine, settings: Settings, limit: int = 50) -> int:
     return len(claimed)
 
 
-def _attempt(engine: Engine, settings: Settings, item: Mapping[str, Any]) -> None:
+def _attempt(engine: Engine, settings: Settings, item: Mapping[Any, Any]) -> None:
     attempt = item["attempts"] + 1
     started = time.monotonic()
+    status: int | None
+    error: str | None
     if item["disabled"]:
         status, error = None, "webhook disabled"
     else:
