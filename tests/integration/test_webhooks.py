@@ -26,6 +26,7 @@ class Receiver:
         self.fail_first = fail_first
         self.hold = hold
         self.calls = 0
+        self.arrived = 0
         self.received: list[dict] = []  # type: ignore[type-arg]
         self.bad_signatures = 0
         self.lock = threading.Lock()
@@ -34,8 +35,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.hold is not None:
-                    receiver.hold.wait(30)
+                with receiver.lock:
+                    receiver.arrived += 1
+                    first = receiver.arrived == 1
+                if receiver.hold is not None and first:  # only the first request is held
+                    receiver.hold.wait(60)
                 with receiver.lock:
                     receiver.calls += 1
                     failing = receiver.calls <= receiver.fail_first
@@ -250,3 +254,59 @@ def test_webhooks_are_managed_by_the_body_itself(client, bodies, receivers) -> N
     assert client.get(url, headers=bodies["owner_h"]).json()["items"][0]["disabled_at"] is not None
     assert client.post("/organisations/no-such-body/webhooks", json={"url": rx.url},
                        headers=bodies["owner_h"]).status_code == 404  # fmt: skip
+
+
+@pytest.mark.drill
+def test_a_worker_killed_mid_delivery_loses_nothing(  # type: ignore[no-untyped-def]
+    client, bodies, settings, seeded, db_url, receivers
+) -> None:
+    """kill -9 of a delivering worker: the lease runs out and another worker delivers the event."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    hold = threading.Event()
+    rx = Receiver(hold=hold)
+    receivers.append(rx)
+    subscribe(client, bodies["partner"], bodies["partner_h"], rx)
+    h = bodies["owner_h"]
+    pid = client.post("/properties", json=new_property(bodies["owner"]), headers=h).json()["id"]
+    for stage in ("under_review", "declared_surplus"):
+        client.post(f"/properties/{pid}/disposal/transitions", json={"to_stage": stage}, headers=h)
+
+    # The lease is 3 timeouts + 5 s: 11 s here.
+    env = {**os.environ, "DATABASE_URL": db_url, "ESTATE_WEBHOOK_TIMEOUT_S": "2"}
+    worker = subprocess.Popen([sys.executable, "-m", "api.cli", "webhooks", "deliver"], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while rx.arrived == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rx.arrived == 1, "the worker never reached the receiver"
+        worker.send_signal(signal.SIGKILL)  # mid-delivery: the receiver has not answered
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    hold.set()
+
+    second = settings.model_copy(update={"webhook_timeout_s": 2.0})
+
+    def state() -> str:
+        with seeded.connect() as conn:
+            return conn.execute(
+                text("""SELECT d.state FROM webhook_delivery d JOIN webhook_event e ON e.id = d.event_id
+                        JOIN webhook w ON w.id = d.webhook_id
+                        WHERE e.property_id = :pid AND w.url = :url"""),
+                {"pid": pid, "url": rx.url},
+            ).scalar_one()
+
+    deadline = time.monotonic() + 60
+    while state() != "delivered":  # another worker takes it up once the dead one's lease runs out
+        assert time.monotonic() < deadline, "the event was lost"
+        deliver_due(seeded, second)
+        time.sleep(0.2)
+    ours = [e for e in rx.received if e["property"]["id"] == pid]
+    # At least once: the held first attempt may have been recorded too; it is the same event.
+    assert ours and {e["type"] for e in ours} == {"surplus_declared"}
+    assert len({e["id"] for e in ours}) == 1 and all(e["delivery"] == e["id"] for e in ours)
