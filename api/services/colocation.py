@@ -485,6 +485,12 @@ def host_flags(
               AND (h.x_m - s.x_m) ^ 2 + (h.y_m - s.y_m) ^ 2 <= :loose_m2
               AND ST_DWithin(h.geom_bng, s.geom_bng, :distance_m))"""
 
+    # Judging a few buildings needs only the hosts near them: an index range, not the estate.
+    near_subjects = ""
+    if subject_ids is not None:
+        near_subjects = """
+              AND ST_DWithin(p.geom_bng, (SELECT ST_Collect(q.geom_bng) FROM property q
+                                          WHERE q.id = ANY(CAST(:subject_ids AS uuid[]))), :distance_m)"""
     sql = f"""
         WITH shareable AS MATERIALIZED (
             SELECT p.id, p.owner, p.geom_bng, ST_X(p.geom_bng) AS x_m, ST_Y(p.geom_bng) AS y_m,
@@ -500,7 +506,7 @@ def host_flags(
                        AS is_subject
             FROM property p
             WHERE p.deleted_at IS NULL AND p.geom_bng IS NOT NULL AND {visibility.sql_filter(viewer, "p")}
-              AND p.use_category = ANY(:uses)
+              AND p.use_category = ANY(:uses){near_subjects}
         ),
         host AS MATERIALIZED (SELECT * FROM shareable WHERE can_host),
         subject AS MATERIALIZED (SELECT * FROM shareable WHERE is_subject),
