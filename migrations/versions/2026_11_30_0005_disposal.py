@@ -6,7 +6,7 @@ outbox in the same transaction as the change that caused them, so a crash
 between the two can lose neither; a worker delivers them afterwards.
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
