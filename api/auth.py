@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gis.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
 from gis.visibility import Tier, Viewer
@@ -131,23 +132,19 @@ def list_keys(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def principal_for_key(engine: Engine, presented: str) -> Principal:
-    """Return the principal for a presented key, or raise Unauthenticated."""
+_KEY_SQL = text("""SELECT id::text, key_sha256, org, role, expires_at, revoked_at,
+                       expires_at IS NOT NULL AND expires_at <= now() AS expired
+                FROM api_key WHERE prefix = :p""")
+
+
+def _key_prefix(presented: str) -> str:
     parts = presented.split("_")
     if len(parts) < 3 or not presented.startswith(KEY_PREFIX):
         raise Unauthenticated("malformed API key")
-    prefix = parts[1]
-    with engine.connect() as conn:
-        row = (
-            conn.execute(
-                text("""SELECT id::text, key_sha256, org, role, expires_at, revoked_at,
-                           expires_at IS NOT NULL AND expires_at <= now() AS expired
-                    FROM api_key WHERE prefix = :p"""),
-                {"p": prefix},
-            )
-            .mappings()
-            .first()
-        )
+    return parts[1]
+
+
+def _principal_from_row(row: Any, presented: str, prefix: str) -> Principal:
     if row is None or not hmac.compare_digest(row["key_sha256"], _sha256(presented)):
         raise Unauthenticated("unknown API key")
     if row["revoked_at"] is not None:
@@ -157,3 +154,18 @@ def principal_for_key(engine: Engine, presented: str) -> Principal:
     role = row["role"]
     viewer = Viewer(Tier.partner, org=row["org"], admin=role == "admin")
     return Principal(viewer, role, f"{row['org']}/key:{prefix}", key_id=row["id"])
+
+
+def principal_for_key(engine: Engine, presented: str) -> Principal:
+    """Return the principal for a presented key, or raise Unauthenticated."""
+    prefix = _key_prefix(presented)
+    with engine.connect() as conn:
+        row = conn.execute(_KEY_SQL, {"p": prefix}).mappings().first()
+    return _principal_from_row(row, presented, prefix)
+
+
+async def principal_for_key_async(conn: AsyncConnection, presented: str) -> Principal:
+    """As principal_for_key, on the async pool of the serving path."""
+    prefix = _key_prefix(presented)
+    row = (await conn.execute(_KEY_SQL, {"p": prefix})).mappings().first()
+    return _principal_from_row(row, presented, prefix)

@@ -125,17 +125,35 @@ def seed() -> None:
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes (cache and rate limit are shared)")
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Run the API (uvicorn)."""
+    import os
+
     import uvicorn
 
-    from api.main import create_app
+    from api.db import resolve_database_url
     from api.settings import get_settings
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
+    # Workers read settings from the environment: hand them the URL (starting the embedded cluster once).
+    os.environ["DATABASE_URL"] = resolve_database_url()
     console.print(f"Shared Estate on http://{host}:{port}/  (map: http://{host}:{port}/map, API docs: /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=access_log,
+        # Client addresses are the rate limiter's key: never take them from a header by default.
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -151,6 +169,18 @@ def up(
 
 feed_app = typer.Typer(help="The change feed.")
 app.add_typer(feed_app, name="feed")
+tiles_app = typer.Typer(help="Map tiles: the aggregates low zooms draw from, and their cache.")
+app.add_typer(tiles_app, name="tiles")
+
+
+@tiles_app.command("rebuild")
+def tiles_rebuild() -> None:
+    """Recount the low-zoom tile aggregates and empty the tile cache (after a bulk load)."""
+    from api.services.tiles import rebuild_aggregates
+
+    with _engine(owner=True).begin() as conn:
+        cells = rebuild_aggregates(conn)
+    console.print(f"tile aggregates rebuilt: {cells:,} cells")
 
 
 @feed_app.command("prune")

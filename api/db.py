@@ -8,13 +8,135 @@ one, so no path can change the register anonymously. Connections drop to the
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 APP_ROLE = "estate_app"
+
+
+@dataclass
+class RequestWork:
+    """The database work of one request: its statement timeout and the connections it holds.
+
+    The ASGI layer sets one per request; the pool's checkout hook applies the
+    timeout and records the connection, so a client that goes away can have
+    its queries cancelled wherever they run (event loop or threadpool).
+    """
+
+    statement_timeout_ms: int
+    connections: set[Any] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        """Ask PostgreSQL to cancel whatever this request's connections are running."""
+        with self.lock:
+            held = list(self.connections)
+        for connection in held:
+            try:
+                connection.cancel()
+            except Exception:  # noqa: BLE001 - a connection already closed has nothing to cancel
+                pass
+
+
+CURRENT_WORK: ContextVar[RequestWork | None] = ContextVar("estate_request_work", default=None)
+
+
+def _set_app_role(dbapi_connection: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
+        if cursor.fetchone():
+            cursor.execute(f"SET ROLE {APP_ROLE}")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
+def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    work = CURRENT_WORK.get()
+    wanted = work.statement_timeout_ms if work else 0  # outside a request (CLI, tests): no limit
+    if record.info.get("statement_timeout_ms", 0) != wanted:
+        # Session-level and committed, so the pool's rollback on return keeps it; set only on change.
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET statement_timeout = {int(wanted)}")
+        finally:
+            cursor.close()
+        dbapi_connection.commit()
+        record.info["statement_timeout_ms"] = wanted
+    if work is not None:
+        with work.lock:
+            work.connections.add(record.driver_connection)
+        record.info["work"] = work
+
+
+def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    work = record.info.pop("work", None)
+    if work is not None:
+        with work.lock:
+            work.connections.discard(record.driver_connection)
+
+
+def _instrument(engine: Engine, app_role: bool) -> None:
+    if app_role:
+        event.listen(engine, "connect", lambda dbapi_connection, _record: _set_app_role(dbapi_connection))
+    event.listen(engine, "checkout", _on_checkout)
+    event.listen(engine, "checkin", _on_checkin)
+
+
+class AsyncPool:
+    """The serving path's asyncio pool (SQLAlchemy + psycopg), one per event loop.
+
+    A worker runs one loop for its life, so it has one pool; the pool is made
+    on first use, never when the app is built (building an app starts nothing).
+    Test clients start a loop each, and get a fresh pool each.
+    """
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self._engines: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def engine(self) -> AsyncEngine:
+        import asyncio
+
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            engine = self._engines.get(loop)
+            if engine is None:
+                # No JIT: serving queries take milliseconds, and compiling one costs hundreds of them.
+                engine = create_async_engine(
+                    self.url,
+                    pool_size=self.pool_size,
+                    max_overflow=10,
+                    connect_args={"options": "-c jit=off"},
+                )
+                _instrument(engine.sync_engine, app_role=True)
+                self._engines[loop] = engine
+        return engine
+
+    async def dispose(self) -> None:
+        """Close this loop's connections (at the end of the app's lifespan)."""
+        import asyncio
+
+        with self._lock:
+            engine = self._engines.pop(asyncio.get_running_loop(), None)
+        if engine is not None:
+            await engine.dispose()
 
 
 def resolve_database_url() -> str:
@@ -35,16 +157,7 @@ def resolve_database_url() -> str:
 def get_engine(url: str | None = None, app_role: bool = True) -> Engine:
     """Return a pooled engine; with ``app_role`` each connection runs as estate_app."""
     engine = create_engine(url or resolve_database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True)
-    if app_role:
-
-        @event.listens_for(engine, "connect")
-        def _set_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
-                if cursor.fetchone():
-                    cursor.execute(f"SET ROLE {APP_ROLE}")
-            dbapi_connection.commit()
-
+    _instrument(engine, app_role)
     return engine
 
 

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.auth import Principal, anonymous, principal_for_key
+from api.auth import Principal, anonymous, principal_for_key_async
 from api.services.filters import PropertyFilter, build_filter
 from api.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -21,14 +22,20 @@ def get_engine_dep(request: Request) -> Engine:
     return request.app.state.engine
 
 
+async def get_async_engine_dep(request: Request) -> AsyncEngine:
+    # async: resolved on the event loop that owns the pool (sync dependencies run in threads)
+    return request.app.state.async_pool.engine()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
+AsyncEngineDep = Annotated[AsyncEngine, Depends(get_async_engine_dep)]
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     settings: SettingsDep,
-    engine: EngineDep,
+    pool: AsyncEngineDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -36,13 +43,13 @@ def get_principal(
     presented = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         presented = authorization[7:].strip()
-    principal = (
-        principal_for_key(engine, presented)
-        if presented
-        else anonymous(settings.anonymous_tier, settings.public_rag)
-    )
-    caller = principal.key_id or (request.client.host if request.client else "anonymous")
-    request.app.state.rate_limiter.check(caller)
+    async with pool.connect() as conn:
+        if presented:
+            principal = await principal_for_key_async(conn, presented)
+        else:
+            principal = anonymous(settings.anonymous_tier, settings.public_rag)
+        caller = principal.key_id or (request.client.host if request.client else "anonymous")
+        await request.app.state.rate_limiter.check(conn, caller)
     return principal
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gis import errors as e
@@ -28,6 +29,7 @@ STATUS: dict[type[e.RegisterError], int] = {
     e.Gone: 410,
     e.PayloadTooLarge: 413,
     e.RateLimited: 429,
+    e.TimedOut: 503,
 }
 
 
@@ -65,19 +67,30 @@ def _slug(exc: Exception) -> str:
     return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
 
 
+def problem_response(exc: e.RegisterError) -> JSONResponse:
+    """The problem+json answer for a domain error, its status from the one table above."""
+    status = status_for(exc)
+    extra = dict(exc.extra)
+    headers = {}
+    if isinstance(exc, e.ValidationFailed):
+        extra["errors"] = [err.to_dict() for err in exc.errors]
+    if isinstance(exc, e.RateLimited | e.TimedOut) and "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    if isinstance(exc, e.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="shared-estate"'
+    return problem(status, exc.title, exc.detail, slug=_slug(exc), headers=headers or None, **extra)
+
+
+def _query_canceled(exc: BaseException) -> bool:
+    from psycopg.errors import QueryCanceled
+
+    return isinstance(getattr(exc, "orig", None), QueryCanceled) or isinstance(exc, QueryCanceled)
+
+
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.RegisterError)
     async def _register_error(_request: Request, exc: e.RegisterError) -> JSONResponse:
-        status = status_for(exc)
-        extra = dict(exc.extra)
-        headers = {}
-        if isinstance(exc, e.ValidationFailed):
-            extra["errors"] = [err.to_dict() for err in exc.errors]
-        if isinstance(exc, e.RateLimited) and "retry_after" in extra:
-            headers["Retry-After"] = str(extra["retry_after"])
-        if isinstance(exc, e.Unauthenticated):
-            headers["WWW-Authenticate"] = 'Bearer realm="shared-estate"'
-        return problem(status, exc.title, exc.detail, slug=_slug(exc), headers=headers or None, **extra)
+        return problem_response(exc)
 
     @app.exception_handler(CrsError)
     async def _crs_error(_request: Request, exc: CrsError) -> JSONResponse:
@@ -104,6 +117,18 @@ def register_error_handlers(app: FastAPI) -> None:
             str(exc.detail),
             slug=f"http-{exc.status_code}",
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if _query_canceled(exc):
+            # The route's statement timeout ran out (a cancel for a departed client has no one to answer).
+            return problem_response(
+                e.TimedOut("the database work for this request ran past its time limit", retry_after=30)
+            )
+        log.exception("database error", exc_info=exc)
+        return problem(
+            500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal-error"
         )
 
     @app.exception_handler(Exception)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from api.db import get_engine
-from api.errors import problem, register_error_handlers
+from api.db import AsyncPool, get_engine
+from api.errors import register_error_handlers
+from api.middleware import RequestGuard
 from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
@@ -32,6 +33,7 @@ from api.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The application; ``uvicorn --factory api.main:create_app`` builds one per worker."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         finally:
             if worker is not None:
                 worker.stop()
+            await app.state.async_pool.dispose()
 
     app = FastAPI(
         title="Shared Estate",
@@ -58,34 +61,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
+    # Reads on the serving path (tiles, features, one record, callers) use an asyncio pool.
+    app.state.async_pool = AsyncPool(
+        app.state.engine.url.render_as_string(hide_password=False), settings.async_pool_size
+    )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     register_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problem(
-                413,
-                "Payload too large",
-                f"request body over {settings.max_body_bytes} bytes",
-                slug="payload-too-large",
-            )
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def refuse_nul_in_query(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # PostgreSQL text cannot hold NUL; answer for the parameter instead of failing in the database.
-        for name, value in request.query_params.multi_items():
-            if "\x00" in value or "\x00" in name:
-                return problem(
-                    422,
-                    "Invalid input",
-                    f"{name}: contains a NUL character",
-                    slug="validation-failed",
-                    errors=[{"field": name, "in": "query", "message": "contains a NUL character"}],
-                )
-        return await call_next(request)
 
     # Other web maps may use our tiles and features (read-only, no credentials).
     app.add_middleware(
@@ -93,8 +74,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         allow_origins=["*"],
         allow_methods=["GET", "HEAD", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["ETag", "Content-Crs", "Link"],
+        expose_headers=["ETag", "Content-Crs", "Link", "X-Tile-Mode"],
     )
+    # Outermost: bodies are bounded before anything else reads them.
+    app.add_middleware(RequestGuard, settings=settings)
     for module in (
         health,
         ogc,

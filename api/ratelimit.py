@@ -1,14 +1,16 @@
-"""Per-key request rate limit: a token bucket per caller, in process memory.
+"""Per-caller request rate limit: a token bucket per caller, kept in PostgreSQL.
 
-In-process is enough for one API node; behind a load balancer each node
-limits its share (DESIGN §6), which bounds the total without shared state.
+The buckets live in one unlogged table (migration 0003) and are taken by one
+function call, so every worker of every API node draws from the same bucket:
+``estate serve --workers N`` does not multiply a caller's allowance by N.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gis.errors import RateLimited
 
@@ -17,17 +19,16 @@ class RateLimiter:
     def __init__(self, per_minute: int, burst: int | None = None) -> None:
         self.rate_per_s = per_minute / 60.0
         self.capacity = float(burst or per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
 
-    def check(self, caller: str) -> None:
+    async def check(self, conn: AsyncConnection, caller: str) -> None:
         """Take one token for ``caller`` or raise RateLimited with the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(caller, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate_per_s)
-            if tokens < 1.0:
-                self._buckets[caller] = (tokens, now)
-                wait_s = max(1, math.ceil((1.0 - tokens) / self.rate_per_s))
-                raise RateLimited(f"rate limit reached; retry after {wait_s} s", retry_after=wait_s)
-            self._buckets[caller] = (tokens - 1.0, now)
+        wait_s = (
+            await conn.execute(
+                text("SELECT rate_take(:caller, :capacity, :per_s)"),
+                {"caller": caller, "capacity": self.capacity, "per_s": self.rate_per_s},
+            )
+        ).scalar_one()
+        await conn.commit()
+        if wait_s > 0:
+            wait = max(1, math.ceil(wait_s))
+            raise RateLimited(f"rate limit reached; retry after {wait} s", retry_after=wait)

@@ -46,7 +46,17 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     sync_batch_max: int = Field(default=10_000, ge=1, le=100_000)
-    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_per_minute: int = Field(default=600, ge=1, description="per caller, across every worker")
+    statement_timeout_s: float = Field(
+        default=15.0, gt=0, description="database time a request may use; long routes: api/middleware.py"
+    )
+    tile_cache_max_tiles: int = Field(
+        default=50_000, ge=0, description="rendered tiles kept in the shared cache (0 = no cache)"
+    )
+    tile_max_age_s: int = Field(
+        default=0, ge=0, description="browser/proxy freshness of a tile; 0 = revalidate by ETag each time"
+    )
+    async_pool_size: int = Field(default=10, ge=1, le=200, description="async connections per worker")
     feed_retention_days: int = Field(default=90, ge=1)
 
     interest_window_working_days: int = Field(

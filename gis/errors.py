@@ -82,5 +82,11 @@ class PayloadTooLarge(RegisterError):
     title = "Payload too large"
 
 
+class TimedOut(RegisterError):
+    """The work ran past the time its route allows (a statement timeout)."""
+
+    title = "Took too long"
+
+
 class RateLimited(RegisterError):
     title = "Too many requests"

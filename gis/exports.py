@@ -37,19 +37,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyogrio
 import shapely
-from pyogrio import raw
 
 from gis import crs as crs_mod
 from gis import qgis_style, schema, visibility
 from gis.errors import FieldError, ValidationFailed
 from gis.imports.patches import code_wording
 from gis.vocab import HoldingType, Tenure, TenureDetail
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 LAYER_NAME = "properties"
 GEOMETRY = "geometry"  # the batch column holding WKB (or shapely geometries)
@@ -349,6 +350,8 @@ class Column:
 
 
 def _as_frame(batch: Any, srid: int) -> pd.DataFrame:
+    import pandas as pd
+
     if hasattr(batch, "to_pandas") and not isinstance(batch, pd.DataFrame):
         batch = batch.to_pandas()  # pyarrow Table / RecordBatch
     if not isinstance(batch, pd.DataFrame):
@@ -365,6 +368,8 @@ def _as_frame(batch: Any, srid: int) -> pd.DataFrame:
 
 def _typed(series: pd.Series, ogr_type: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (values, null mask) with the numpy dtype pyogrio maps to ``ogr_type``."""
+    import pandas as pd
+
     n = len(series)
     if ogr_type in ("Integer64", "Integer"):
         ints = pd.array(series.astype(object).where(series.notna(), None), dtype="Int64")
@@ -424,6 +429,8 @@ def shape_batch(
     organisations: Mapping[str, Organisation] | None = None,
 ) -> tuple[np.ndarray | None, list[Column]]:
     """Return (WKB geometry or None, columns) laid out for ``fmt``: the one place formats differ."""
+    import pandas as pd
+
     n = len(frame)
     wkb = frame[GEOMETRY].to_numpy(dtype=object) if GEOMETRY in frame else np.full(n, None, dtype=object)
     wkb = np.array(
@@ -522,6 +529,9 @@ def _stage(
     organisations: Mapping[str, Organisation] | None = None,
 ) -> _Staged:
     """Append every batch to an unindexed staging GeoPackage; return what was staged."""
+    import pandas as pd
+    from pyogrio import raw
+
     staged = _Staged()
     geometry_type = None if fmt.key == "csv" else "Point"
     for batch in batches:
@@ -566,6 +576,8 @@ def _stage(
 
 def _transcode(staging: Path, target: Path, fmt: ExportFormat, staged: _Staged) -> None:
     """Stream the staging layer into ``target`` with ``fmt``'s driver (GDAL Arrow, bounded memory)."""
+    from pyogrio import raw
+
     options = dict(fmt.layer_options or {})
     if fmt.key == "fgb" and staged.without_geometry:
         # GDAL cannot index a feature with no geometry; such a file is still valid, only unindexed.
@@ -593,6 +605,8 @@ def add_layer_styles(gpkg: Path, layer: str = LAYER_NAME, field: str = "rag") ->
     gpkg_contents like any table QGIS makes. Catalog and schema are empty
     strings, not NULL: QGIS matches them with ``= ''``.
     """
+    from pyogrio import raw
+
     now = np.array([dt.datetime.now(dt.UTC).replace(tzinfo=None)], dtype="datetime64[ms]")
     row: dict[str, np.ndarray] = {
         "f_table_catalog": np.array([""], dtype=object),
@@ -693,6 +707,8 @@ def write_batches(
 
 def read_layer_info(path: Path | str) -> dict[str, Any]:
     """GDAL's summary of an exported file's properties layer (count, CRS, fields): for checks and the CLI."""
+    import pyogrio
+
     path = Path(path)
     suffix = path.suffix.lower()
     source = f"/vsizip/{path}/{LAYER_NAME}.shp" if suffix == ".zip" else str(path)

@@ -15,6 +15,10 @@ WEB_MERCATOR_HALF_M = 20037508.342789244
 TILE_EXTENT = 4096
 TILE_BUFFER = 64
 MAX_ZOOM = 22
+# The database keeps each cluster grid cell's counts for zooms 0..AGGREGATE_MAX_LEVEL, on a
+# grid of 2**GRID_SHIFT cells per tile side (migration 0003 holds these numbers as literals).
+AGGREGATE_MAX_LEVEL = 9
+GRID_SHIFT = 6
 
 # value bands the map styles on; public viewers, who may not see values, get null
 VALUE_BANDS_GBP: tuple[tuple[int, str], ...] = (
@@ -71,7 +75,9 @@ def tilejson(
             f"{rules.max_points_per_tile} buildings, points are aggregated onto a "
             f"{rules.grid_cells_per_side}×{rules.grid_cells_per_side} grid in layer 'property_clusters' "
             "(count and RAG counts per cell); otherwise each building is a point in layer 'properties'. "
-            "The response header X-Tile-Mode says which."
+            "The response header X-Tile-Mode says which: 'points', 'clusters' (from the cells the database "
+            "keeps, for filters on owner, use and rag) or 'clusters; source=live' (grouped from the rows, "
+            "for other filters). Tiles take the register's filters as query parameters."
         ),
         "tiles": [tiles_url],
         "minzoom": 0,

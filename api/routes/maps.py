@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import AsyncEngineDep, PrincipalDep, SettingsDep
 from api.services import tiles as tile_svc
 from api.urls import base_url
-from gis.maps import MapConfig, build_map_html
 from gis.vocab import UseCategory, values
 
 router = APIRouter(tags=["map"])
@@ -27,16 +26,16 @@ VENDOR_DIRS = {
 
 
 @router.get("/map", response_class=HTMLResponse, summary="The estate map (HTML)")
-def estate_map(
-    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+async def estate_map(
+    request: Request, pool: AsyncEngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> HTMLResponse:
+    from gis.maps import MapConfig, build_map_html  # folium loads on the first page, not at start-up
+
     base = base_url(request, settings)
-    with engine.connect() as conn:
-        bounds = tile_svc.register_bounds(conn, principal.viewer)
-        owners = [
-            dict(r)
-            for r in conn.execute(text("SELECT code, name FROM organisation ORDER BY name")).mappings()
-        ]
+    async with pool.connect() as conn:
+        bounds = await tile_svc.register_bounds(conn, principal.viewer)
+        result = await conn.execute(text("SELECT code, name FROM organisation ORDER BY name"))
+        owners = [dict(r) for r in result.mappings()]
     hubs = f"{base}/colocation/candidates?f=geojson&limit=50"
     config = MapConfig(
         static_base=f"{base}/static",

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
+from api.deps import AsyncEngineDep, EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
 from api.errors import BadRequest
 from api.html import render_document
+from api.responses import FastJSONResponse
 from api.services import features as ogc
 from api.services import properties as svc
 from api.services import tiles as tile_svc
@@ -57,7 +59,7 @@ def _respond(
 ) -> Response:
     if _wants_html(request, f):
         return HTMLResponse(render_document(title, doc), headers=headers)
-    return JSONResponse(doc, media_type=media_type, headers=headers)
+    return FastJSONResponse(doc, media_type=media_type, headers=headers)
 
 
 @router.get("/", summary="Landing page")
@@ -70,10 +72,12 @@ def conformance(request: Request, f: FQ = None) -> Response:
     return _respond(request, f, {"conformsTo": ogc.CONFORMANCE}, "Conformance")
 
 
-def _collections(request: Request, settings: Any, engine: Any, viewer: Viewer) -> list[dict[str, Any]]:
+async def _collections(
+    request: Request, settings: Any, pool: AsyncEngine, viewer: Viewer
+) -> list[dict[str, Any]]:
     base = base_url(request, settings)
-    with engine.connect() as conn:
-        bounds = tile_svc.register_bounds(conn, viewer)
+    async with pool.connect() as conn:
+        bounds = await tile_svc.register_bounds(conn, viewer)
     collections = [ogc.collection_document(base, bounds)]
     for cid, spec in EXTRA_COLLECTIONS.items():
         collections.append(
@@ -85,23 +89,23 @@ def _collections(request: Request, settings: Any, engine: Any, viewer: Viewer) -
 
 
 @router.get("/collections", summary="Collections")
-def collections(
-    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
+async def collections(
+    request: Request, pool: AsyncEngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
 ) -> Response:
     base = base_url(request, settings)
     doc = {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-        "collections": _collections(request, settings, engine, principal.viewer),
+        "collections": await _collections(request, settings, pool, principal.viewer),
         "crs": [c.uri for c in crs_mod.SUPPORTED_CRS],
     }
     return _respond(request, f, doc, "Collections")
 
 
 @router.get("/collections/properties", summary="The properties collection")
-def collection(
-    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
+async def collection(
+    request: Request, pool: AsyncEngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
 ) -> Response:
-    doc = _collections(request, settings, engine, principal.viewer)[0]
+    doc = (await _collections(request, settings, pool, principal.viewer))[0]
     return _respond(request, f, doc, doc["title"])
 
 
@@ -122,9 +126,9 @@ def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
         "(latitude first) or EPSG:27700; any other CRS is a 400."
     ),
 )
-def items(
+async def items(
     request: Request,
-    engine: EngineDep,
+    pool: AsyncEngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: FilterDep,
@@ -144,12 +148,14 @@ def items(
     position = svc.decode_cursor(cursor)
     after = position[1] if position and position[0] == "after" else None
     before = position[1] if position and position[0] == "before" else None
-    with engine.connect() as conn:
-        svc.check_organisations(conn, flt.owner)
-        records, more_id = svc.list_records(
+    async with pool.connect() as conn:
+        await svc.check_organisations_async(conn, flt.owner)
+        records, more_id = await svc.list_records_async(
             conn, flt, principal.viewer, limit=limit, after_id=after, before_id=before
         )
-        matched, exact = svc.count_records(conn, flt, principal.viewer, settings.exact_count_limit)
+        matched, exact = await svc.count_records_async(
+            conn, flt, principal.viewer, settings.exact_count_limit
+        )
     base = base_url(request, settings)
     visible = visibility.project_many(records, principal.viewer)
     features = [ogc.to_feature(r, out_crs, base) for r in visible]
@@ -185,18 +191,18 @@ def items(
 
 
 @router.get("/collections/properties/items/{feature_id}", summary="One building as a GeoJSON feature")
-def item(
+async def item(
     feature_id: str,
     request: Request,
-    engine: EngineDep,
+    pool: AsyncEngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     crs: Annotated[str | None, Query()] = None,
     f: FQ = None,
 ) -> Response:
     out_crs = _crs_or_400(crs, "crs")
-    with engine.connect() as conn:
-        record = svc.get_visible(conn, feature_id, principal.viewer)
+    async with pool.connect() as conn:
+        record = await svc.get_visible_async(conn, feature_id, principal.viewer)
     feature = ogc.to_feature(record, out_crs, base_url(request, settings))
     headers = {"Content-Crs": f"<{out_crs.uri}>", "ETag": etag(record["version"])}
     return _respond(
@@ -207,12 +213,12 @@ def item(
 @router.get(
     "/collections/properties/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON for the vector tiles"
 )
-def tilejson(
-    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
+async def tilejson(
+    request: Request, pool: AsyncEngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> JSONResponse:
     base = base_url(request, settings)
-    with engine.connect() as conn:
-        bounds = tile_svc.register_bounds(conn, principal.viewer)
+    async with pool.connect() as conn:
+        bounds = await tile_svc.register_bounds(conn, principal.viewer)
     url = f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
     return JSONResponse(
         layers.tilejson(url, bounds, TILE_RULES), headers={"Cache-Control": "public, max-age=300"}
@@ -225,9 +231,9 @@ def tilejson(
     response_class=Response,
     responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
 )
-def tile(
+async def tile(
     request: Request,
-    engine: EngineDep,
+    pool: AsyncEngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     tileMatrix: int,  # noqa: N803 - the OGC path parameter names
@@ -238,27 +244,50 @@ def tile(
     if not layers.valid_tile(tileMatrix, tileRow, tileCol):
         raise NotFound(f"no tile {tileMatrix}/{tileRow}/{tileCol} in WebMercatorQuad")
     flt = filters.build()
-    with engine.connect() as conn:
-        result = tile_svc.render_tile(conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES)
+    async with pool.connect() as conn:
+        result = await tile_svc.cached_tile(
+            conn,
+            tileMatrix,
+            tileRow,
+            tileCol,
+            flt,
+            principal.viewer,
+            TILE_RULES,
+            max_tiles=settings.tile_cache_max_tiles,
+        )
+    scope = "public" if principal.role == "anonymous" else "private"
+    freshness = f"max-age={settings.tile_max_age_s}" + (
+        "" if settings.tile_max_age_s else ", must-revalidate"
+    )
     headers = {
         "ETag": result.etag,
-        "Cache-Control": "public, max-age=60" if principal.role == "anonymous" else "private, max-age=60",
+        # A write changes the ETag of exactly the tiles it touches; max-age=0 makes caches ask.
+        "Cache-Control": f"{scope}, {freshness}",
+        # What a tile holds depends on the caller's key (its tier and organisation).
         "Vary": "Authorization, X-API-Key",
         "X-Tile-Mode": result.mode,
+        "X-Tile-Cache": "hit" if result.cached else "miss",
     }
-    if request.headers.get("if-none-match") == result.etag:
+    if _etag_matches(request.headers.get("if-none-match"), result.etag):
         return Response(status_code=304, headers=headers)
     return Response(result.data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
 
+def _etag_matches(if_none_match: str | None, current: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or current in tags
+
+
 # The co-location analysis as a second OGC collection, so QGIS can load the hubs beside the buildings.
 @router.get("/collections/colocation-candidates", summary="The co-location candidates collection")
-def colocation_collection(
-    request: Request, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
+async def colocation_collection(
+    request: Request, pool: AsyncEngineDep, settings: SettingsDep, principal: PrincipalDep, f: FQ = None
 ) -> Response:
     doc = next(
         c
-        for c in _collections(request, settings, engine, principal.viewer)
+        for c in await _collections(request, settings, pool, principal.viewer)
         if c["id"] == "colocation-candidates"
     )
     return _respond(request, f, doc, doc["title"])

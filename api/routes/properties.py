@@ -8,7 +8,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.db import write_transaction
-from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
+from api.deps import AsyncEngineDep, EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
+from api.responses import FastJSONResponse
 from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
 from api.services import properties as svc
 from api.urls import page_url
@@ -53,13 +54,10 @@ def list_properties(
     response_model=None,
     responses={200: {"model": PropertyPublic}},
 )
-def get_property(
-    property_id: str, response: Response, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
-) -> dict[str, Any]:
-    with engine.connect() as conn:
-        record = svc.get_visible(conn, property_id, principal.viewer)
-    response.headers["ETag"] = etag(record["version"])
-    return record
+async def get_property(property_id: str, pool: AsyncEngineDep, principal: PrincipalDep) -> Response:
+    async with pool.connect() as conn:
+        record = await svc.get_visible_async(conn, property_id, principal.viewer)
+    return FastJSONResponse(record, headers={"ETag": etag(record["version"])})
 
 
 @router.post(

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import EngineDep, PrincipalDep
 from api.services import receipts as svc
-from gis.charts import render_receipts_chart
 from gis.receipts import ReceiptsScenario, comparison_to_dict
 
 router = APIRouter(prefix="/receipts", tags=["capital receipts"])
@@ -88,9 +87,7 @@ def chart_default(
     town: TownQ = None,
 ) -> Response:
     result = _run(engine, principal, ReceiptsScenario(), owner, town)
-    return Response(
-        render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt]
-    )
+    return Response(_chart(result, fmt), media_type=MEDIA[fmt])
 
 
 @router.post(
@@ -108,6 +105,10 @@ def chart_scenario(
     town: TownQ = None,
 ) -> Response:
     result = _run(engine, principal, scenario, owner, town)
-    return Response(
-        render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt]
-    )
+    return Response(_chart(result, fmt), media_type=MEDIA[fmt])
+
+
+def _chart(result: dict[str, Any], fmt: str) -> bytes:
+    from gis.charts import render_receipts_chart  # matplotlib loads on the first chart, not at start-up
+
+    return render_receipts_chart(result["single_estate"], fmt, silo=result["silo"])

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, text
 
 from api.services.filters import PropertyFilter
@@ -21,6 +20,10 @@ from gis import crs as crs_mod
 from gis import exports as writer
 from gis import visibility
 from gis.errors import FieldError, ValidationFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 EXPORT_BATCH_ROWS = 10_000
 
@@ -90,6 +93,8 @@ def iter_batches(
     uprn_as_written: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Yield the matching rows as DataFrames of at most ``batch_rows`` (WKB ``geometry`` column)."""
+    import pandas as pd
+
     where, params = flt.where(viewer)
     sql = select_sql(fields, viewer, where, srid, uprn_as_written=uprn_as_written)
     # A server-side cursor; partitions() needs the size spelled out, or it fetches everything at once.

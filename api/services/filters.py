@@ -24,15 +24,56 @@ class PropertyFilter:
     postcode: str | None = None  # prefix, spaces ignored
     q: str | None = None  # name contains, case-insensitive
     bbox: tuple[float, float, float, float] | None = None  # lon/lat (CRS84)
+    # A box given in British National Grid, kept as given: its lon/lat hull above is larger.
+    bbox_bng: tuple[float, float, float, float] | None = None
     min_value_gbp: int | None = None
     max_value_gbp: int | None = None
     include_deleted: bool = False
 
-    def where(self, viewer: visibility.Viewer, alias: str = "p") -> tuple[str, dict[str, Any]]:
-        """Return an SQL predicate and its parameters; every clause can use an index."""
+    @property
+    def aggregable(self) -> bool:
+        """True when tile aggregates (kept by owner, use, RAG and sensitivity) can answer this filter."""
+        return not (
+            self.town
+            or self.postcode
+            or self.q
+            or self.bbox
+            or self.bbox_bng
+            or self.min_value_gbp is not None
+            or self.max_value_gbp is not None
+            or self.include_deleted
+        )
+
+    def cache_key(self) -> str:
+        """A canonical text of this filter: equal filters, equal keys (order and repeats ignored)."""
+        parts = [
+            ",".join(sorted(set(self.owner))),
+            ",".join(sorted(set(self.rag))),
+            ",".join(sorted(set(self.use))),
+            self.town.lower().strip() if self.town else "",
+            self.postcode.replace(" ", "").upper() if self.postcode else "",
+            self.q or "",
+            ",".join(repr(v) for v in self.bbox) if self.bbox else "",
+            ",".join(repr(v) for v in self.bbox_bng) if self.bbox_bng else "",
+            "" if self.min_value_gbp is None else str(self.min_value_gbp),
+            "" if self.max_value_gbp is None else str(self.max_value_gbp),
+            "d" if self.include_deleted else "",
+        ]
+        return "|".join(parts)
+
+    def where(
+        self, viewer: visibility.Viewer, alias: str = "p", *, aggregates: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """Return an SQL predicate and its parameters; every clause can use an index.
+
+        With ``aggregates`` the alias is a ``tile_aggregate`` row, which holds
+        live records only and carries owner, use_category, rag and sensitive.
+        """
         clauses = [visibility.sql_filter(viewer, alias)]
         params: dict[str, Any] = visibility.sql_params(viewer)
-        if not self.include_deleted:
+        if aggregates and not self.aggregable:
+            raise ValueError("tile aggregates cannot answer this filter")
+        if not self.include_deleted and not aggregates:
             clauses.append(f"{alias}.deleted_at IS NULL")
         if self.owner:
             clauses.append(f"{alias}.owner = ANY(:f_owner)")
@@ -57,8 +98,15 @@ class PropertyFilter:
         if self.q:
             clauses.append(f"({alias}.name ILIKE :f_q OR {alias}.postcode ILIKE :f_q)")
             params["f_q"] = "%" + self.q.replace("%", "").replace("_", "\\_") + "%"
-        if self.bbox:
-            clauses.append(f"{alias}.geom && ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_maxx, :bb_maxy, 4326)")
+        if self.bbox_bng:
+            # Tested in the box's own CRS: its lon/lat hull would admit points outside it.
+            envelope = "ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_maxx, :bb_maxy, 27700)"
+            clauses.append(f"{alias}.geom_bng && {envelope} AND ST_Intersects({alias}.geom_bng, {envelope})")
+            params.update(zip(("bb_minx", "bb_miny", "bb_maxx", "bb_maxy"), self.bbox_bng, strict=True))
+        elif self.bbox:
+            # The index finds candidates by bounding box, then the exact test: numberMatched is PostGIS's count.
+            envelope = "ST_MakeEnvelope(:bb_minx, :bb_miny, :bb_maxx, :bb_maxy, 4326)"
+            clauses.append(f"{alias}.geom && {envelope} AND ST_Intersects({alias}.geom, {envelope})")
             params.update(zip(("bb_minx", "bb_miny", "bb_maxx", "bb_maxy"), self.bbox, strict=True))
         value = visibility.sql_column("value_gbp", viewer, alias)
         if self.min_value_gbp is not None:
@@ -137,10 +185,16 @@ def build_filter(
         )
     if min_value_gbp is not None and max_value_gbp is not None and min_value_gbp > max_value_gbp:
         errors.append(FieldError("min_value_gbp", "must not exceed max_value_gbp"))
-    parsed_bbox = None
+    parsed_bbox = bng_bbox = None
     try:
         parsed_crs = crs_mod.parse_crs(bbox_crs)
         parsed_bbox = parse_bbox(bbox, parsed_crs)
+        if parsed_bbox is not None and parsed_crs.srid == crs_mod.BNG_SRID:
+            numbers = [float(v) for v in (bbox or "").split(",")]
+            a, b, c, d = numbers if len(numbers) == 4 else (numbers[0], numbers[1], numbers[3], numbers[4])
+            bng_bbox = (a, b, c, d)
+            if a > c or b > d:
+                raise ValidationFailed([FieldError("bbox", "min must not exceed max (minx,miny,maxx,maxy)")])
     except crs_mod.CrsError as exc:
         errors.append(FieldError("bbox-crs", str(exc)))
     except ValidationFailed as exc:
@@ -155,6 +209,7 @@ def build_filter(
         postcode=postcode or None,
         q=q or None,
         bbox=parsed_bbox,
+        bbox_bng=bng_bbox,
         min_value_gbp=min_value_gbp,
         max_value_gbp=max_value_gbp,
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.services.filters import PropertyFilter
 from gis import schema, visibility
@@ -58,19 +59,31 @@ def get_record(
     conn: Connection, property_id: str, *, for_update: bool = False, include_deleted: bool = False
 ) -> dict[str, Any]:
     """Return the full stored record (all tiers); callers project it for their viewer."""
+    sql, params = _get_sql(property_id, for_update, include_deleted)
+    row = conn.execute(sql, params).mappings().first()
+    if row is None:
+        raise PropertyNotFound(f"no property with id {params['id']}")
+    return _record(row)
+
+
+def _get_sql(property_id: str, for_update: bool, include_deleted: bool) -> tuple[Any, dict[str, Any]]:
     pid = _parse_uuid(property_id)
     lock = " FOR UPDATE OF p" if for_update else ""
     deleted = "" if include_deleted else " AND p.deleted_at IS NULL"
-    row = (
-        conn.execute(
-            text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise PropertyNotFound(f"no property with id {pid}")
-    return _record(row)
+    return text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
+
+
+async def get_visible_async(
+    conn: AsyncConnection, property_id: str, viewer: visibility.Viewer
+) -> dict[str, Any]:
+    """As get_visible, on the async pool of the serving path."""
+    sql, params = _get_sql(property_id, False, False)
+    row = (await conn.execute(sql, params)).mappings().first()
+    projected = visibility.project(_record(row), viewer) if row is not None else None
+    if projected is None:
+        # The same answer as for an id that does not exist: hidden means absent.
+        raise PropertyNotFound(f"no property with id {params['id']}")
+    return projected
 
 
 def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer) -> dict[str, Any]:
@@ -119,6 +132,13 @@ def list_records(
     With ``before_id`` the page is the one ending just before that id (for
     ``prev`` links); the second value is then the id to go back from, if any.
     """
+    sql, params = _list_sql(flt, viewer, limit, after_id, before_id)
+    return _page(conn.execute(sql, params).mappings().all(), limit, before_id)
+
+
+def _list_sql(
+    flt: PropertyFilter, viewer: visibility.Viewer, limit: int, after_id: str | None, before_id: str | None
+) -> tuple[Any, dict[str, Any]]:
     where, params = flt.where(viewer)
     order = "ASC"
     if after_id:
@@ -129,14 +149,25 @@ def list_records(
         params["before_id"] = before_id
         order = "DESC"
     params["limit"] = limit + 1
-    rows = (
-        conn.execute(
-            text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"),
-            params,
-        )
-        .mappings()
-        .all()
-    )
+    sql = text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit")
+    return sql, params
+
+
+async def list_records_async(
+    conn: AsyncConnection,
+    flt: PropertyFilter,
+    viewer: visibility.Viewer,
+    *,
+    limit: int,
+    after_id: str | None = None,
+    before_id: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """As list_records, on the async pool of the serving path."""
+    sql, params = _list_sql(flt, viewer, limit, after_id, before_id)
+    return _page((await conn.execute(sql, params)).mappings().all(), limit, before_id)
+
+
+def _page(rows: Any, limit: int, before_id: str | None) -> tuple[list[dict[str, Any]], str | None]:
     records = [_record(r) for r in rows[:limit]]
     more = len(rows) > limit
     if before_id:
@@ -149,18 +180,48 @@ def count_records(
     conn: Connection, flt: PropertyFilter, viewer: visibility.Viewer, exact_up_to: int
 ) -> tuple[int, bool]:
     """Return (count, exact). Counts exactly up to ``exact_up_to``, then uses the planner's estimate."""
-    where, params = flt.where(viewer)
-    params["cap"] = exact_up_to + 1
-    capped = conn.execute(
-        text(f"SELECT count(*) FROM (SELECT 1 FROM property p WHERE {where} LIMIT :cap) s"), params
-    ).scalar_one()
+    count_sql, plan_sql, params = _count_sql(flt, viewer, exact_up_to)
+    capped = conn.execute(count_sql, params).scalar_one()
     if capped <= exact_up_to:
         return capped, True
-    plan = conn.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM property p WHERE {where}"), params
-    ).scalar_one()
+    plan = conn.execute(plan_sql, params).scalar_one()
     # The capped count proves at least exact_up_to + 1 rows; stale statistics must not say fewer.
     return max(int(plan[0]["Plan"]["Plan Rows"]), capped), False
+
+
+def _count_sql(
+    flt: PropertyFilter, viewer: visibility.Viewer, exact_up_to: int
+) -> tuple[Any, Any, dict[str, Any]]:
+    where, params = flt.where(viewer)
+    params["cap"] = exact_up_to + 1
+    count_sql = text(f"SELECT count(*) FROM (SELECT 1 FROM property p WHERE {where} LIMIT :cap) s")
+    plan_sql = text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM property p WHERE {where}")
+    return count_sql, plan_sql, params
+
+
+async def count_records_async(
+    conn: AsyncConnection, flt: PropertyFilter, viewer: visibility.Viewer, exact_up_to: int
+) -> tuple[int, bool]:
+    """As count_records, on the async pool of the serving path."""
+    count_sql, plan_sql, params = _count_sql(flt, viewer, exact_up_to)
+    capped = (await conn.execute(count_sql, params)).scalar_one()
+    if capped <= exact_up_to:
+        return capped, True
+    plan = (await conn.execute(plan_sql, params)).scalar_one()
+    return max(int(plan[0]["Plan"]["Plan Rows"]), capped), False
+
+
+async def check_organisations_async(
+    conn: AsyncConnection, codes: list[str], field_name: str = "owner"
+) -> None:
+    """As check_organisations, on the async pool of the serving path."""
+    if not codes:
+        return
+    sql = text("SELECT code FROM organisation WHERE code = ANY(:codes)")
+    known = set((await conn.execute(sql, {"codes": list(set(codes))})).scalars())
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise ValidationFailed([FieldError(field_name, f"unknown organisation {unknown[0]!r}")])
 
 
 def check_organisations(conn: Connection, codes: list[str], field_name: str = "owner") -> None:
