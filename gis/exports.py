@@ -404,6 +404,8 @@ def _typed(series: pd.Series, ogr_type: str) -> tuple[np.ndarray, np.ndarray | N
 
 def _uprn_column(heading: str, frame: pd.DataFrame, n: int) -> Column:
     """UPRNs as text: the council's written form (leading zeros) where the batch has it, else the integer."""
+    import pandas as pd
+
     uprns = frame["uprn"] if "uprn" in frame else pd.Series([None] * n, dtype=object)
     written = frame[UPRN_AS_WRITTEN] if UPRN_AS_WRITTEN in frame else pd.Series([None] * n, dtype=object)
     values = [

@@ -54,7 +54,7 @@ TOTAL_DIFFERENCES = text(
 )
 
 lon = st.floats(-2.7, -1.8)
-lat = st.floats(51.9, 52.5)
+lat = st.floats(51.95, 52.5)  # inside the seed's extent, which other tests check
 rag = st.sampled_from([None, "red", "amber", "green"])
 use = st.sampled_from(["office", "library", "depot"])
 pick = st.integers(0, 10_000)
