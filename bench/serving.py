@@ -225,9 +225,15 @@ def _log_path(cmd: list[str]) -> Path:
     return folder / f"{Path(cmd[0]).parent.parent.name}-{Path(cmd[0]).name}.log"
 
 
+# The client gives up after CLIENT_TIMEOUT_S; every server's statements end then too (libpq reads
+# PGOPTIONS), or a peer's abandoned queries would run on and load the machine for the others.
+CLIENT_TIMEOUT_S = 60
+PGOPTIONS = f"-c statement_timeout={CLIENT_TIMEOUT_S * 1000}"
+
+
 def _start(cmd: list[str], env: dict[str, str], cwd: Path, ready_url: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        cmd, env={**os.environ, **env}, cwd=cwd, start_new_session=True,
+        cmd, env={**os.environ, "PGOPTIONS": PGOPTIONS, **env}, cwd=cwd, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=open(_log_path(cmd), "wb"),
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -259,7 +265,8 @@ def start_tipg(url: str) -> Server:
     venv = ensure_peer("tipg")
     port = free_port()
     env = {
-        "DATABASE_URL": url.replace("+psycopg", ""),
+        # asyncpg ignores PGOPTIONS but takes unknown URL parameters as server settings
+        "DATABASE_URL": url.replace("+psycopg", "") + f"?statement_timeout={CLIENT_TIMEOUT_S * 1000}",
         "TIPG_DB_SCHEMAS": '["public"]',
         "TIPG_MAX_FEATURES_PER_QUERY": "10000",
     }
@@ -392,7 +399,7 @@ async def drive(urls: list[str], concurrency: int) -> tuple[Sample, list[bytes]]
     sample, bodies = Sample(), [b""] * len(urls)
     queue = list(enumerate(urls))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=CLIENT_TIMEOUT_S) as client:
 
         async def worker() -> None:
             while queue:
