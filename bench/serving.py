@@ -128,6 +128,13 @@ def load(url: str, n: int) -> None:
     migrate.upgrade(url)
     engine = create_engine(url)
     with engine.connect() as conn:
+        # Every server's statements end when the client gives up (pygeoapi sets its own connection
+        # options, so PGOPTIONS alone does not reach it): the database's own default, for all.
+        conn.execute(
+            text(f"ALTER DATABASE {engine.url.database} SET statement_timeout = '{CLIENT_TIMEOUT_S}s'")
+        )
+        conn.commit()
+    with engine.connect() as conn:
         have = conn.execute(text("SELECT count(*) FROM property")).scalar_one()
     if have == n:
         print(f"register holds {n:,} properties (reused)")
