@@ -144,6 +144,7 @@ def load(url: str, n: int) -> None:
     towns = ", ".join(f"({lon}, {lat}, {w}, {k})" for lon, lat, w, k in TOWNS)
     uses = ", ".join(f"'{u}'" for u in USES)
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(text("SET session_replication_role = replica"))  # bulk load: triggers off
         conn.execute(text("DELETE FROM property"))
         conn.execute(
@@ -184,6 +185,7 @@ def load(url: str, n: int) -> None:
         # The peers filter no soft-deleted rows, so our partial indexes are of no use to them: a plain one.
         conn.execute(text("CREATE INDEX IF NOT EXISTS property_geom_plain_idx ON property USING gist (geom)"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SET statement_timeout = 0"))
         conn.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     print(f"loaded {n:,} properties, {cells:,} aggregate cells, in {time.perf_counter() - started:.0f} s")
