@@ -145,3 +145,33 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def make_person(owner_engine: Engine, seeded: Engine) -> Callable[..., tuple[str, str]]:
+    """Create a person with a known password (no change required); returns (email, password)."""
+    from api.db import write_transaction
+    from api.services import people
+
+    def _make(org: str, role: str = "editor") -> tuple[str, str]:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@{org}.example.gov.uk"
+        password = f"pw-{uuid.uuid4().hex}"
+        with write_transaction(owner_engine, "test-setup") as conn:
+            people.add_user(conn, email, org, role, "test-setup", password=password)
+        return email, password
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sign_in(app) -> Callable[[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Sign a person in through POST /login; returns the headers a browser page would send (cookie + CSRF)."""
+
+    def _sign_in(email: str, password: str) -> dict[str, str]:
+        with TestClient(app) as fresh:
+            response = fresh.post("/login", json={"email": email, "password": password})
+            assert response.status_code == 200, response.text
+            token = response.cookies["estate_session"]
+            return {"Cookie": f"estate_session={token}", "X-CSRF-Token": response.json()["csrf_token"]}
+
+    return _sign_in
