@@ -74,7 +74,9 @@ def _call(client, estate, role: str, action: str, record: dict[str, Any] | None)
         "update": lambda: client.patch(url, json={"name": "renamed"}, headers={**headers, "If-Match": '"1"'}),
         "delete": lambda: client.delete(url, headers={**headers, "If-Match": '"1"'}),
         "add_user": lambda: client.post(
-            "/users", json={"email": f"new-{uuid.uuid4().hex[:8]}@example.gov.uk", "org": org}, headers=headers
+            "/users",
+            json={"email": f"new-{uuid.uuid4().hex[:8]}@example.gov.uk", "org": org},
+            headers=headers,
         ),
         "add_key": lambda: client.post("/keys", json={"org": org, "label": "matrix"}, headers=headers),
         "add_org": lambda: client.post(
@@ -114,7 +116,9 @@ def test_role_endpoint_matrix(client, seeded, estate, action, role, status) -> N
         assert response.headers["content-type"] == "application/problem+json"
         assert register_fingerprint(seeded) == before
     if action == "create" and status == 201:  # history names the person (email) or the key's label
-        history = client.get(f"/properties/{response.json()['id']}/history", headers=estate["headers"]["admin"])
+        history = client.get(
+            f"/properties/{response.json()['id']}/history", headers=estate["headers"]["admin"]
+        )
         actor = history.json()["changes"][0]["actor"]
         assert ("@" in actor) if role.endswith("_person") else "/key:" in actor
 
