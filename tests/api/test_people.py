@@ -116,7 +116,7 @@ def test_admin_api_adds_organisations_and_answers_duplicates_as_problems(
         "code": code,
         "name": "Malvern Hills District Council",
         "kind": "district",
-        "gss_code": "E07000235",
+        "gss_code": f"N9{uuid.uuid4().int % 10**7:07d}",
     }
     assert client.post("/organisations", json=body, headers=admin).status_code == 201
     again = client.post("/organisations", json=body, headers=admin)
