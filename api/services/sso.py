@@ -1,7 +1,8 @@
 """Single sign-on with each body's own OpenID Connect provider (Authorization Code + PKCE, authlib).
 
-The provider is found by discovery from the issuer an admin configured; the
-ID token's signature (against the provider's published keys), ``iss``,
+The provider is found by discovery from the issuer an admin configured;
+authlib runs the OAuth 2 exchange and joserfc (authlib's JOSE library, whose
+``authlib.jose`` is now a deprecated shim over it) checks the ID token's signature (against the provider's published keys), ``iss``,
 ``aud``, ``nonce`` and expiry are all checked before anyone is signed in.
 State, nonce and the PKCE verifier stay on the server (``sso_login``), are
 used once, and are bound to the browser that started the sign-in by a cookie.
@@ -21,17 +22,17 @@ from urllib.parse import urlsplit
 
 import httpx
 from authlib.integrations.httpx_client import OAuth2Client
-from authlib.jose import JsonWebKey, jwt
-from authlib.jose.errors import (
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.errors import (
     BadSignatureError,
+    ClaimError,
     DecodeError,
     ExpiredTokenError,
-    InvalidClaimError,
+    InvalidKeyIdError,
     JoseError,
-    MissingClaimError,
 )
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
+from joserfc.jwk import KeySet
 from sqlalchemy import Connection, Engine, text
 
 from api.auth import role_or_problem
@@ -261,15 +262,14 @@ def _claims_error(exc: JoseError, issuer: str) -> str:
         )
     if isinstance(exc, ExpiredTokenError):
         return "the provider's ID token has expired: sign in again"
-    if isinstance(exc, InvalidClaimError | MissingClaimError):
-        claim = getattr(exc, "claim_name", None) or str(exc)
+    if isinstance(exc, ClaimError):
         words = {
             "aud": "was issued for another application (wrong audience)",
             "iss": f"was not issued by {issuer} (wrong issuer)",
             "nonce": "does not answer this sign-in (nonce mismatch: a replayed token)",
             "azp": "was issued for another application (wrong authorised party)",
         }
-        return f"the provider's ID token {words.get(claim, f'has a bad {claim!r} claim')}: refused"
+        return f"the provider's ID token {words.get(exc.claim, f'has a bad {exc.claim!r} claim')}: refused"
     return f"the provider's ID token was refused: {exc}"
 
 
@@ -319,7 +319,7 @@ def finish(
     id_token = token.get("id_token")
     if not id_token:
         raise SsoRefused("the identity provider returned no ID token")
-    claims = _verified_claims(id_token, metadata, config, pending.nonce, token.get("access_token"))
+    claims = _verified_claims(id_token, metadata, config, pending.nonce)
     email = normalise_email(str(claims.get("email") or ""))
     if "@" not in email:
         raise SsoRefused("the provider's ID token carries no email address")
@@ -335,29 +335,43 @@ def finish(
     return Identity(config.org, email, config.default_role), pending.next_path
 
 
-def _verified_claims(
-    id_token: str, metadata: dict[str, Any], config: Any, nonce: str, access_token: str | None
-) -> dict[str, Any]:
-    options = {
-        "iss": {"essential": True, "value": config.issuer},
-        "aud": {"essential": True, "value": config.client_id},
-        "exp": {"essential": True},
-        "nonce": {"essential": True, "value": nonce},
-    }
-    params = {"nonce": nonce, "client_id": config.client_id, "access_token": access_token}
+# Asymmetric algorithms only: "none" and HMAC (keyed by the client secret) are never accepted.
+ID_TOKEN_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
+
+def _verified_claims(id_token: str, metadata: dict[str, Any], config: Any, nonce: str) -> dict[str, Any]:
+    registry = jwt.JWTClaimsRegistry(
+        leeway=CLOCK_LEEWAY_S,
+        iss={"essential": True, "value": config.issuer},
+        aud={"essential": True, "value": config.client_id},
+        sub={"essential": True},
+        exp={"essential": True},
+        iat={"essential": True},
+        nonce={"essential": True, "value": nonce},
+        azp={"essential": False, "value": config.client_id},
+    )
     for refresh in (False, True):  # a key we do not know yet may be a rotation: fetch the keys once more
-        keys = JsonWebKey.import_key_set(_cached(metadata["jwks_uri"], refresh=refresh))
+        keys = KeySet.import_key_set(_cached(metadata["jwks_uri"], refresh=refresh))  # type: ignore[arg-type]
         try:
-            claims = jwt.decode(
-                id_token, keys, claims_cls=CodeIDToken, claims_options=options, claims_params=params
-            )
-            claims.validate(leeway=CLOCK_LEEWAY_S)
-            return dict(claims)
-        except ValueError as exc:  # authlib: no key in the set matches the token's kid
+            token = jwt.decode(id_token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
+            registry.validate(token.claims)
+            return dict(token.claims)
+        except (InvalidKeyIdError, BadSignatureError) as exc:
             if refresh:
-                raise SsoRefused(f"the provider's ID token is signed with an unknown key: {exc}") from None
+                raise SsoRefused(_claims_error(BadSignatureError(), config.issuer)) from exc
         except JoseError as exc:
-            if isinstance(exc, BadSignatureError) and not refresh:
-                continue
             raise SsoRefused(_claims_error(exc, config.issuer)) from None
+        except ValueError:  # not a JWT at all
+            raise SsoRefused(_claims_error(DecodeError(), config.issuer)) from None
     raise SsoRefused("the provider's ID token could not be verified")

@@ -327,7 +327,9 @@ def test_an_editor_cannot_write_another_bodys_records_by_any_route(
         ),
         "delete": client.delete(f"/properties/{their_record['id']}", headers={**editor, "If-Match": '"1"'}),
         "sync": client.post("/sync/properties", json={"records": [new_property(theirs)]}, headers=editor),
-        "sync-owner": client.post(f"/sync/properties?mode=full&owner={theirs}", json={"records": []}, headers=editor),
+        "sync-owner": client.post(
+            f"/sync/properties?mode=full&owner={theirs}", json={"records": []}, headers=editor
+        ),
         "import": client.post(
             f"/imports/transparency?owner={theirs}",
             content=csv,
