@@ -81,7 +81,13 @@ def settings(db_url: str):  # type: ignore[no-untyped-def]
     from api.settings import Settings
 
     # No background webhook worker racing the tests: the tests that want one start their own.
-    return Settings(database_url=db_url, rate_limit_per_minute=1_000_000, background_worker=False)
+    # Many tests sign in from the one test client address: throttle by address is tested on its own.
+    return Settings(
+        database_url=db_url,
+        rate_limit_per_minute=1_000_000,
+        background_worker=False,
+        login_ip_max_failures=1_000_000,
+    )
 
 
 @pytest.fixture(scope="session")

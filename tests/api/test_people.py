@@ -369,3 +369,24 @@ def test_login_page_form_signs_in_and_out(app: Any, make_org: Any, make_person: 
         )
         assert out.status_code == 303
         assert browser.get("/me").json()["signed_in"] is False
+
+
+def test_one_address_guessing_many_accounts_is_throttled(
+    settings: Any, seeded: Engine, make_org: Any, make_person: Any
+) -> None:
+    from api.main import create_app
+
+    email, password = make_person(make_org(), "viewer")
+    tight = create_app(settings.model_copy(update={"login_ip_max_failures": 3}), seeded)
+    address = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    with TestClient(tight, client=(address, 50000)) as guesser:
+        codes = [
+            guesser.post(
+                "/login", json={"email": f"guess-{i}-{uuid.uuid4().hex[:6]}@x.gov.uk", "password": "pw"}
+            ).status_code
+            for i in range(4)
+        ]
+        assert codes == [401, 401, 429, 429]
+        assert guesser.post("/login", json={"email": email, "password": password}).status_code == 429
+    with TestClient(tight, client=(f"198.51.100.{uuid.uuid4().int % 250 + 1}", 50000)) as elsewhere:
+        assert elsewhere.post("/login", json={"email": email, "password": password}).status_code == 200
