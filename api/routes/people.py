@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
 
 from api import auth
 from api.db import write_transaction
@@ -117,9 +118,9 @@ def create_key(body: KeyCreate, engine: EngineDep, principal: PrincipalDep) -> d
 @router.post("/keys/{prefix}/revoke", status_code=204, summary="Revoke a key of your body")
 def revoke_key(prefix: str, engine: EngineDep, principal: PrincipalDep) -> None:
     with write_transaction(engine, principal.actor) as conn:
-        rows = [k for k in auth.list_keys(conn) if k["prefix"] == prefix]
-        if not rows:
+        org = conn.execute(text("SELECT org FROM api_key WHERE prefix = :p"), {"p": prefix}).scalar()
+        if org is None:
             raise NotFound(f"no key with prefix {prefix}")
-        principal.require_manager(rows[0]["org"])
-        if not auth.revoke_key(conn, prefix, rows[0]["org"]):
+        principal.require_manager(org)
+        if not auth.revoke_key(conn, prefix, org):
             raise NotFound(f"key {prefix} is already revoked")

@@ -26,11 +26,25 @@ from api.deps import EngineDep, PrincipalDep, SettingsDep, check_csrf, identify
 from api.services import people, sso
 from api.settings import Settings
 from api.urls import base_url
-from gis.errors import CsrfRefused, FieldError, SignInLocked, SignInRefused, Unauthenticated, ValidationFailed
+from gis.errors import (
+    CsrfRefused,
+    FieldError,
+    NotFound,
+    SignInLocked,
+    SignInRefused,
+    SsoRefused,
+    Unauthenticated,
+    ValidationFailed,
+)
 
 router = APIRouter(tags=["sign-in"])
 LOGIN_CSRF_COOKIE = "estate_login_csrf"
 JSON_TYPES = ("application/json",)
+
+
+def _wants_html(request: Request) -> bool:
+    """A person's browser (which gets the sign-in page back with the message) rather than a script."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _secure(request: Request, settings: Settings) -> bool:
@@ -166,8 +180,37 @@ def login_page(
 # --- password sign-in ----------------------------------------------------------------------------
 
 
+_LOGIN_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["email", "password"],
+                    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+                }
+            },
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["email", "password", "csrf_token"],
+                    "properties": {
+                        "email": {"type": "string"},
+                        "password": {"type": "string"},
+                        "csrf_token": {"type": "string"},
+                        "next": {"type": "string"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/login",
+    openapi_extra=_LOGIN_BODY,
     summary="Sign in with email and password (JSON, or the /login page's form)",
     description=(
         "JSON body {email, password} answers the session (as GET /me) and sets the session cookie. "
@@ -237,7 +280,7 @@ async def logout(request: Request, engine: EngineDep, settings: SettingsDep) -> 
         sent = request.headers.get(CSRF_HEADER) or str(data.get("csrf_token") or "")
         check_csrf(request, principal, sent)
         await run_in_threadpool(_end, engine, token)
-    wants_html = not is_json and "text/html" in request.headers.get("accept", "")
+    wants_html = not is_json and _wants_html(request)
     response: Response = (
         RedirectResponse("/login", status_code=303) if wants_html else Response(status_code=204)
     )
@@ -301,11 +344,16 @@ def sso_start(
 ) -> Response:
     if not org and not email:
         raise ValidationFailed([FieldError("org", "give your organisation's code, or your work email")])
-    if not org:
-        with engine.connect() as conn:
-            org = sso.org_for_email(conn, email or "")
     redirect_uri = f"{base_url(request, settings)}/login/sso/callback"
-    started = sso.start(engine, org, redirect_uri, next)
+    try:
+        if not org:
+            with engine.connect() as conn:
+                org = sso.org_for_email(conn, email or "")
+        started = sso.start(engine, org, redirect_uri, next)
+    except (NotFound, SsoRefused) as exc:
+        if not _wants_html(request):
+            raise
+        return RedirectResponse(f"/login?{urlencode({'error': exc.detail})}", status_code=303)
     response = RedirectResponse(started.authorize_url, status_code=302)
     _set_cookie(
         response, request, settings, sso.SSO_COOKIE, started.browser_token, sso.LOGIN_TTL_S, path="/login/sso"
@@ -323,13 +371,18 @@ def sso_callback(
     error: str | None = None,
     error_description: str | None = None,
 ) -> Response:
-    identity, next_path = sso.finish(
-        engine,
-        state,
-        code,
-        f"{error}: {error_description or ''}".strip(": ") if error else None,
-        request.cookies.get(sso.SSO_COOKIE),
-    )
+    try:
+        identity, next_path = sso.finish(
+            engine,
+            state,
+            code,
+            f"{error}: {error_description or ''}".strip(": ") if error else None,
+            request.cookies.get(sso.SSO_COOKIE),
+        )
+    except SsoRefused as exc:
+        if not _wants_html(request):
+            raise
+        return RedirectResponse(f"/login?{urlencode({'error': exc.detail})}", status_code=303)
     with engine.begin() as conn:
         user_id = people.user_for_sso(conn, identity.org, identity.email, identity.default_role)
         session = people.start_session(conn, user_id, "sso", settings, request.cookies.get(SESSION_COOKIE))

@@ -147,6 +147,8 @@ def test_org_admin_manages_its_own_body_only(
     record = client.post("/properties", json=new_property(org), headers=auth_header(key["key"]))
     history = client.get(f"/properties/{record.json()['id']}/history", headers=boss).json()["changes"]
     assert history[0]["actor"] == f"{org}/key:Concerto nightly"
+    assert client.post(f"/keys/{key['prefix']}/revoke", headers=boss).status_code == 204
+    assert client.get("/properties?limit=1", headers=auth_header(key["key"])).status_code == 401
 
 
 # --- sign-in, cookies, sessions -----------------------------------------------------------------------

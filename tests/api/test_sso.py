@@ -246,6 +246,18 @@ def test_sso_refuses_an_email_domain_no_body_claims(app: Any, councils: dict[str
     )
 
 
+def test_a_refused_browser_is_sent_back_to_the_sign_in_page_with_the_reason(
+    app: Any, councils: dict[str, Any]
+) -> None:
+    org = councils["direct"]
+    sub = _person(councils["provider"], org, email="kim@unclaimed.example.org")
+    with TestClient(app, headers={"Accept": "text/html"}) as browser:
+        answer, _ = _sign_in(browser, org, sub)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login?error=")
+        page = browser.get(answer.headers["location"])
+        assert "no body in the register claims the email domain unclaimed.example.org" in page.text
+
+
 def test_sso_refuses_a_token_altered_in_transit(app: Any, councils: dict[str, Any], relay: _Relay) -> None:
     org = councils["relayed"]
     sub = _person(councils["relay_url"], org)
