@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     )
     login_window_minutes: int = Field(default=15, ge=1, description="failures older than this are forgotten")
     login_lockout_minutes: int = Field(default=15, ge=1, description="how long a lockout lasts")
+    password_hash_memory_kib: int = Field(
+        default=65_536, ge=8, description="Argon2id memory per hash (RFC 9106 low-memory profile: 64 MiB)"
+    )
+    password_hash_time_cost: int = Field(default=3, ge=1, description="Argon2id passes")
     cookie_secure: Literal["auto", "always", "never"] = Field(
         default="auto", description="Secure cookies: auto = when the request or public_base_url is https"
     )

@@ -8,6 +8,7 @@ unchanged, so they do not disturb the seed the read-only tests rely on.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -20,6 +21,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from api.embedded_pg import EmbeddedCluster, ensure_installed
+
+# Real Argon2id, at a cost a shared 2-core test machine can afford many times over
+# (production keeps the 64 MiB, 3-pass default; tests compare behaviour, not cost).
+os.environ.setdefault("ESTATE_PASSWORD_HASH_MEMORY_KIB", "8192")
+os.environ.setdefault("ESTATE_PASSWORD_HASH_TIME_COST", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 

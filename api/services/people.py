@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, text
 
 from api.auth import Principal, role_or_problem, viewer_for
-from api.settings import Settings
+from api.settings import Settings, get_settings
 from gis.access import (
     DOMAIN_RE,
     EMAIL_RE,
@@ -44,17 +44,24 @@ from gis.errors import (
 from gis.vocab import OrganisationKind, values
 
 WRONG_CREDENTIALS = "email or password is wrong"
-_hasher = PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    settings = get_settings()
+    return PasswordHasher(
+        time_cost=settings.password_hash_time_cost, memory_cost=settings.password_hash_memory_kib
+    )
 
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     """A hash to verify against when no account matches, so both cases take as long."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return _hasher().hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def token_sha256(token: str) -> str:
@@ -308,7 +315,7 @@ def change_password(conn: Connection, user_id: str, current: str, new: str, keep
 
 def _verify(stored_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -386,6 +393,11 @@ def check_password(
     if ok and row is not None and row.password_hash and row.disabled_at is None:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM login_throttle WHERE subject = :s"), {"s": subjects[0]})
+            if _hasher().check_needs_rehash(row.password_hash):  # the cost settings were raised
+                conn.execute(
+                    text("UPDATE app_user SET password_hash = :h WHERE id = :u"),
+                    {"h": hash_password(password), "u": row.id},
+                )
         return str(row.id)
     with engine.begin() as conn:
         _record_failure(conn, subjects[0], settings.login_max_failures, settings)

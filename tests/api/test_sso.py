@@ -61,7 +61,7 @@ def provider() -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
+        process.kill()  # a throwaway provider: no graceful shutdown to wait for
         process.wait(timeout=10)
 
 
