@@ -38,7 +38,7 @@ SSO_DEFAULT_ROLES: tuple[Role, ...] = (Role.viewer, Role.editor)
 
 ORG_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 GSS_CODE_RE = re.compile(r"^[EWSN][0-9]{8}$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 DOMAIN_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 PASSWORD_MIN_CHARS = 12
 PASSWORD_MAX_CHARS = 1000

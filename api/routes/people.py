@@ -29,7 +29,9 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org: str | None = Field(default=None, description="defaults to your own organisation")
     role: str = Field(default="viewer", description="viewer | editor | org-admin | admin")
-    label: str | None = Field(default=None, max_length=200, description="what history records for its writes")
+    label: str | None = Field(
+        default=None, max_length=200, pattern=r"^[^\x00]*$", description="what history records for its writes"
+    )
     expires_days: int | None = Field(default=None, ge=1, le=3650)
 
 

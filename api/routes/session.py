@@ -110,6 +110,8 @@ def _str(data: dict[str, Any], name: str, max_len: int = 1000) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value or len(value) > max_len:
         raise ValidationFailed([FieldError(name, f"required, at most {max_len} characters")])
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: answer for the field, not with a 500
+        raise ValidationFailed([FieldError(name, "contains a NUL character")])
     return value
 
 

@@ -177,7 +177,7 @@ _USER_COLUMNS = """id::text AS id, email, org, role, must_change_password, creat
 
 
 def _email_or_problem(email: str) -> str:
-    email = normalise_email(email or "")
+    email = normalise_email(email or "").replace("\x00", " ")  # NUL fails the pattern, not the database
     if len(email) > 254 or not EMAIL_RE.match(email):
         raise ValidationFailed([FieldError("email", "an email address (name@domain)")])
     return email
@@ -233,6 +233,8 @@ def list_users(conn: Connection, org: str | None = None) -> list[dict[str, Any]]
 
 
 def get_user(conn: Connection, email: str) -> dict[str, Any]:
+    if "\x00" in email:
+        raise NotFound("no user with that email")
     row = (
         conn.execute(
             text(f"SELECT {_USER_COLUMNS} FROM app_user WHERE email = :e"), {"e": normalise_email(email)}

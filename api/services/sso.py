@@ -205,7 +205,7 @@ def _config(conn: Connection, org: str) -> Any:
 
 
 def org_for_email(conn: Connection, email: str) -> str:
-    domain = normalise_email(email).rpartition("@")[2]
+    domain = normalise_email(email).rpartition("@")[2].replace("\x00", "")
     org = conn.execute(
         text("SELECT org FROM organisation_email_domain WHERE domain = :d"), {"d": domain}
     ).scalar()

@@ -195,6 +195,17 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(
     assert wrong.json()["detail"] == nobody.json()["detail"] == "email or password is wrong"
 
 
+def test_nul_characters_are_refused_as_input_not_server_errors(
+    client: TestClient, make_org: Any, make_key: Any
+) -> None:
+    admin = auth_header(make_key(make_org(), "admin"))
+    assert client.post("/login", json={"email": "a\u0000@x.gov.uk", "password": "pw"}).status_code == 422
+    bad_user = client.post("/users", json={"email": "a\u0000b@x.gov.uk", "org": make_org()}, headers=admin)
+    assert bad_user.status_code == 422 and bad_user.json()["errors"][0]["field"] == "email"
+    assert client.post("/keys", json={"label": "a\u0000"}, headers=admin).status_code == 422
+    assert client.post("/users/a%00b@x.gov.uk/disable", headers=admin).status_code == 404
+
+
 def test_lockout_after_repeated_failures_and_its_expiry(
     client: TestClient, owner_engine: Engine, make_org: Any, make_person: Any
 ) -> None:
