@@ -6,7 +6,7 @@ vocabulary of roles covers both. History and the change feed already record
 to its organisation and label, so no trigger changes here.
 
 Revision ID: 0004
-Revises: 0007
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0004"
-down_revision = "0007"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
