@@ -8,6 +8,11 @@ from fastapi import Request
 
 from api.settings import Settings
 
+PAGE_LIMIT_HELP = (
+    "items on a page; default ESTATE_PAGE_LIMIT_DEFAULT (100); a larger value than "
+    "ESTATE_PAGE_LIMIT_MAX (10,000) is served as that maximum, not refused (OGC API – Features)"
+)
+
 
 def base_url(request: Request, settings: Settings) -> str:
     if settings.public_base_url:

@@ -8,9 +8,6 @@ unchanged, so they do not disturb the seed the read-only tests rely on.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,35 +16,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from api.embedded_pg import EmbeddedCluster, ensure_installed
+from estate_infra import migrations
+from estate_infra.cluster import EmbeddedCluster, free_port, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[EmbeddedCluster]:
-    root = Path(tempfile.mkdtemp(prefix="estate-test-pg-"))
-    cluster = EmbeddedCluster(root=root, port=_free_port(), bin_dir=ensure_installed(), fast_unsafe=True)
-    cluster.start()
-    try:
+    with throwaway_cluster("estate-test-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def db_url(pg_cluster: EmbeddedCluster) -> str:
-    from api import migrate
-
     url = pg_cluster.url()
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 
@@ -134,7 +118,7 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

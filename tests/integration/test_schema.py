@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from api import migrate
 from api.db import write_transaction
+from estate_infra import migrations
 
 
 def test_migrations_go_down_to_base_and_up_again(pg_cluster) -> None:  # type: ignore[no-untyped-def]
@@ -19,14 +19,14 @@ def test_migrations_go_down_to_base_and_up_again(pg_cluster) -> None:  # type: i
     url = pg_cluster.url().rsplit("/", 1)[0] + "/migrations_roundtrip"
     engine = create_engine(url)
     try:
-        migrate.upgrade(url)
-        migrate.downgrade(url, "base")
+        migrations.upgrade(url)
+        migrations.downgrade(url, "base")
         with engine.connect() as conn:
             tables = set(
                 conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars()
             )
         assert "property" not in tables and "property_history" not in tables
-        migrate.upgrade(url)
+        migrations.upgrade(url)
         with engine.connect() as conn:
             srid = conn.execute(text("SELECT Find_SRID('public', 'property', 'geom')")).scalar_one()
             indexed = conn.execute(
@@ -117,7 +117,7 @@ def test_migrations_never_import_application_code() -> None:
     import ast
     from pathlib import Path
 
-    versions = Path(migrate.__file__).resolve().parent.parent / "migrations" / "versions"
+    versions = Path(migrations.__file__).resolve().parent.parent / "migrations" / "versions"
     imported: dict[str, list[str]] = {}
     for path in versions.glob("*.py"):
         tree = ast.parse(path.read_text())
