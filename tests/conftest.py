@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from estate_infra import migrations
 from estate_infra.cluster import EmbeddedCluster, free_port, throwaway_cluster
@@ -50,6 +50,18 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = get_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture()
+def db(engine: Engine) -> Iterator[Connection]:
+    """An app-role connection inside a transaction rolled back at the end (GeoAlchemy2's pattern):
+    for tests that need no commit, so what they write never reaches the shared register."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
 
 
 @pytest.fixture(scope="session")
