@@ -132,3 +132,20 @@ def test_migrations_never_import_application_code() -> None:
         if ours:
             imported[path.name] = ours
     assert imported == {}
+
+
+def test_alembic_env_and_infrastructure_import_no_web_or_domain_code() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(migrations.__file__).resolve().parent.parent
+    found: dict[str, list[str]] = {}
+    for path in [root / "migrations" / "env.py", *sorted((root / "estate_infra").glob("*.py"))]:
+        tree = ast.parse(path.read_text())
+        names = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)] + [
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        ]
+        ours = [n for n in names if n.split(".")[0] in ("api", "gis", "seed")]
+        if ours:
+            found[path.name] = ours
+    assert found == {}
