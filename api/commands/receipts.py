@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -150,7 +150,7 @@ def receipts(
     console.print("Assumptions: " + ", ".join(f"{k}={v}" for k, v in scenario.model_dump().items()))
 
     if chart:
-        fmt = "png" if chart.suffix.lower() == ".png" else "svg"
+        fmt: Literal["svg", "png"] = "png" if chart.suffix.lower() == ".png" else "svg"
         chart.write_bytes(render_receipts_chart(single, fmt, silo=silo))
         console.print(f"chart written to {chart}")
     if json_path:
