@@ -72,11 +72,10 @@ def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> No
 
     from api import db, settings
     from api.cli import app
+    from estate_infra.cluster import free_port
 
     data_dir = Path(tempfile.mkdtemp(prefix="estate-cli-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("ESTATE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("ESTATE_PG_PORT", str(port))
