@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,7 +33,7 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 

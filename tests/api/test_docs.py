@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from fastapi.testclient import TestClient
 
 
 class _Urls(HTMLParser):
@@ -29,7 +30,7 @@ class _Urls(HTMLParser):
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_docs_page_loads_only_local_assets_that_answer(client, page: str) -> None:  # type: ignore[no-untyped-def]
+def test_docs_page_loads_only_local_assets_that_answer(client: TestClient, page: str) -> None:
     response = client.get(page)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert "http://" not in response.text and "https://" not in response.text  # no CDN, no fonts
@@ -44,7 +45,7 @@ def test_docs_page_loads_only_local_assets_that_answer(client, page: str) -> Non
     assert scripts and all(u.startswith("/static/vendor/") for u in scripts)
 
 
-def test_landing_page_service_doc_is_the_local_docs(client) -> None:  # type: ignore[no-untyped-def]
+def test_landing_page_service_doc_is_the_local_docs(client: TestClient) -> None:
     links = client.get("/").json()["links"]
     service_doc = next(link["href"] for link in links if link["rel"] == "service-doc")
     assert service_doc.endswith("/docs")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
-from sqlalchemy import text
+from click.testing import Result
+from sqlalchemy import Engine, text
 from support import auth_header
 from typer.testing import CliRunner
+
+from estate_infra.cluster import EmbeddedCluster
 
 
 @pytest.fixture()
@@ -101,7 +106,7 @@ def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> No
 
 
 @pytest.fixture()
-def scratch_register(pg_cluster, monkeypatch):  # type: ignore[no-untyped-def]
+def scratch_register(pg_cluster: EmbeddedCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """The estate command pointed at a database of its own on the test cluster (dropped afterwards)."""
     from sqlalchemy import create_engine
 
@@ -124,14 +129,14 @@ def scratch_register(pg_cluster, monkeypatch):  # type: ignore[no-untyped-def]
     admin.dispose()
 
 
-def _tables(engine) -> set[str]:  # type: ignore[no-untyped-def]
+def _tables(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(
             conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
         )
 
 
-def test_migrate_down_needs_a_revision_and_refuses_to_drop_data(scratch_register) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_down_needs_a_revision_and_refuses_to_drop_data(scratch_register: Engine) -> None:
     from api.cli import app
 
     runner = CliRunner()
@@ -165,7 +170,9 @@ def test_migrate_down_needs_a_revision_and_refuses_to_drop_data(scratch_register
     assert "property" not in _tables(scratch_register)
 
 
-def test_feed_prune_defaults_to_the_retention_setting(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_feed_prune_defaults_to_the_retention_setting(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from api import settings
 
     monkeypatch.setenv("ESTATE_FEED_RETENTION_DAYS", "3650")
