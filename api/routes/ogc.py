@@ -117,9 +117,10 @@ def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
     summary="Buildings as GeoJSON features (keyset-paged)",
     description=(
         "Pages follow `next`/`prev` links with opaque keyset cursors (no OFFSET scans). `numberMatched` is "
-        "exact up to 100,000 matches; beyond that it is PostgreSQL's planner estimate and the response "
+        "exact up to ESTATE_EXACT_COUNT_LIMIT matches (100,000 by default); beyond that it is PostgreSQL's "
+        "planner estimate and the response "
         "carries `numberMatchedEstimated: true`. `crs` and `bbox-crs` take CRS84 (default), EPSG:4326 "
-        "(latitude first) or EPSG:27700; any other CRS is a 400."
+        "(latitude first) or EPSG:27700; any other CRS, like any invalid parameter, is a 400."
     ),
 )
 def items(
