@@ -8,9 +8,11 @@ from fastapi import Request
 
 from api.settings import Settings
 
+_DEFAULTS = Settings.model_fields
 PAGE_LIMIT_HELP = (
-    "items on a page; default ESTATE_PAGE_LIMIT_DEFAULT (100); a larger value than "
-    "ESTATE_PAGE_LIMIT_MAX (10,000) is served as that maximum, not refused (OGC API – Features)"
+    f"items on a page; default ESTATE_PAGE_LIMIT_DEFAULT ({_DEFAULTS['page_limit_default'].default:,}); "
+    f"a larger value than ESTATE_PAGE_LIMIT_MAX ({_DEFAULTS['page_limit_max'].default:,}) is served as "
+    "that maximum, not refused (OGC API – Features)"
 )
 
 
