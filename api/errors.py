@@ -39,6 +39,7 @@ STATUS: dict[type[e.RegisterError], int] = {
     e.Conflict: 409,
     e.Gone: 410,
     e.PayloadTooLarge: 413,
+    e.UriTooLong: 414,
     e.RateLimited: 429,
 }
 

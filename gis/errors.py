@@ -86,6 +86,10 @@ class UnsupportedMediaType(RegisterError):
     title = "Unsupported media type"
 
 
+class UriTooLong(RegisterError):
+    title = "URI too long"
+
+
 class PayloadTooLarge(RegisterError):
     title = "Payload too large"
 
