@@ -72,6 +72,7 @@ def small_pages(db_url: str, seeded: Engine) -> Iterator[TestClient]:
     settings = Settings(
         database_url=db_url,
         rate_limit_per_minute=1_000_000,
+        background_worker=False,
         page_limit_default=3,
         page_limit_max=5,
         tile_points_min_zoom=0,
