@@ -9,18 +9,16 @@ unchanged, so they do not disturb the seed the read-only tests rely on.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
-from api.embedded_pg import EmbeddedCluster, ensure_installed
+from estate_infra import migrations
+from estate_infra.cluster import EmbeddedCluster, free_port, throwaway_cluster
 
 # Real Argon2id, at a cost a shared 2-core test machine can afford many times over
 # (production keeps the 64 MiB, 3-pass default; tests compare behaviour, not cost).
@@ -30,30 +28,16 @@ os.environ.setdefault("ESTATE_PASSWORD_HASH_TIME_COST", "1")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[EmbeddedCluster]:
-    root = Path(tempfile.mkdtemp(prefix="estate-test-pg-"))
-    cluster = EmbeddedCluster(root=root, port=_free_port(), bin_dir=ensure_installed(), fast_unsafe=True)
-    cluster.start()
-    try:
+    with throwaway_cluster("estate-test-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def db_url(pg_cluster: EmbeddedCluster) -> str:
-    from api import migrate
-
     url = pg_cluster.url()
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 
@@ -72,6 +56,18 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine = get_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture()
+def db(engine: Engine) -> Iterator[Connection]:
+    """An app-role connection inside a transaction rolled back at the end (GeoAlchemy2's pattern):
+    for tests that need no commit, so what they write never reaches the shared register."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +142,7 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from gis.errors import RegisterError
 
@@ -16,10 +17,10 @@ users_app = typer.Typer(help="People who sign in, and their roles.", no_args_is_
 console = Console()
 
 
-def _owner_engine():  # type: ignore[no-untyped-def]
-    from api.db import get_engine
+def _owner_engine() -> Engine:
+    from api.commands import cli_engine
 
-    return get_engine(app_role=False)
+    return cli_engine(owner=True)
 
 
 def _actor() -> str:

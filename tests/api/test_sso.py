@@ -30,19 +30,12 @@ from support import new_property
 
 from api.db import write_transaction
 from api.services import sso
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from estate_infra.cluster import free_port
 
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "oidc_provider_mock", "--port", str(port), "--host", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
