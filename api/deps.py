@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, fields
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, anonymous, principal_for_key_async
+from api.auth import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Principal, anonymous, principal_for_key, principal_for_key_async
 from api.services.filters import PropertyFilter, build_filter
 from api.settings import Settings
+from gis.errors import CsrfRefused, PasswordChangeRequired
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -32,6 +35,61 @@ EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 AsyncEngineDep = Annotated[AsyncEngine, Depends(get_async_engine_dep)]
 
 
+# Paths a person who must change their password may still use.
+PENDING_PASSWORD_PATHS = frozenset({"/me", "/me/password", "/logout", "/session"})
+
+
+def presented_key(request: Request) -> str | None:
+    """The API key a request carries (Authorization: Bearer, or X-API-Key), if any."""
+    authorization = request.headers.get("authorization")
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def identify(request: Request, settings: Settings, engine: Engine) -> Principal:
+    """Who is calling, on the sync engine (the sign-in pages): key, else session cookie, else anonymous."""
+    presented = presented_key(request)
+    if presented:
+        return principal_for_key(engine, presented)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        from api.services.people import principal_for_session
+
+        person = principal_for_session(engine, settings, token)
+        if person is not None:
+            return person
+    return anonymous(settings.anonymous_tier, settings.public_rag)
+
+
+async def identify_async(request: Request, settings: Settings, conn: AsyncConnection) -> Principal:
+    """As :func:`identify`, with the key looked up on the serving path's async pool."""
+    presented = presented_key(request)
+    if presented:
+        return await principal_for_key_async(conn, presented)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        from api.services.people import principal_for_session
+
+        # Sessions are read on the sync engine (sign-in's own code path), off the event loop.
+        engine = request.app.state.engine
+        person = await run_in_threadpool(principal_for_session, engine, settings, token)
+        if person is not None:
+            return person
+    return anonymous(settings.anonymous_tier, settings.public_rag)
+
+
+def check_csrf(request: Request, principal: Principal, sent: str | None = None) -> None:
+    """A cookie rides along on any request the browser makes; a write must prove it came from our page."""
+    if principal.csrf_token is None or request.method in SAFE_METHODS:
+        return
+    sent = sent or request.headers.get(CSRF_HEADER) or ""
+    if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+        raise CsrfRefused(
+            f"send the {CSRF_HEADER} header from GET /me with every change made while signed in"
+        )
+
+
 async def get_principal(
     request: Request,
     settings: SettingsDep,
@@ -39,16 +97,13 @@ async def get_principal(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    """The one place callers are identified; swap this for OAuth2 without touching handlers."""
-    presented = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        presented = authorization[7:].strip()
+    """The one place callers are identified and cookie writes are checked for CSRF."""
     async with pool.connect() as conn:
-        if presented:
-            principal = await principal_for_key_async(conn, presented)
-        else:
-            principal = anonymous(settings.anonymous_tier, settings.public_rag)
-        caller = principal.key_id or (request.client.host if request.client else "anonymous")
+        principal = await identify_async(request, settings, conn)
+        check_csrf(request, principal)
+        if principal.must_change_password and request.url.path not in PENDING_PASSWORD_PATHS:
+            raise PasswordChangeRequired("change your one-time password first (POST /me/password)")
+        caller = principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
         await request.app.state.rate_limiter.check(conn, caller)
     return principal
 

@@ -17,19 +17,23 @@ from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
     disposal,
+    docs,
     exports,
     health,
     imports,
     maps,
     ogc,
     organisations,
+    people,
     properties,
     rag,
     receipts,
+    session,
     sync,
     webhooks,
 )
 from api.settings import Settings, get_settings
+
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -58,13 +62,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version="0.1.0",
         description="One register of every public building in a place, whoever owns it.",
         lifespan=lifespan,
+        docs_url=None,  # served by api/routes/docs.py from local assets
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = engine or get_engine(settings.database_url)
+    if engine is None:
+        # Building the app never starts PostgreSQL: the CLI or the fixture chose the database.
+        if not settings.database_url:
+            raise RuntimeError(
+                "no database URL: set DATABASE_URL, or run `estate serve`, which starts the embedded cluster"
+            )
+        engine = get_engine(settings.database_url)  # connects lazily, on the first request
+    app.state.engine = engine
     # Reads on the serving path (tiles, features, one record, callers) use an asyncio pool.
-    app.state.async_pool = AsyncPool(
-        app.state.engine.url.render_as_string(hide_password=False), settings.async_pool_size
-    )
+    app.state.async_pool = AsyncPool(engine.url.render_as_string(hide_password=False), settings.async_pool_size)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     register_error_handlers(app)
 
@@ -79,9 +90,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Outermost: bodies are bounded before anything else reads them.
     app.add_middleware(RequestGuard, settings=settings)
     for module in (
+        docs,
         health,
         ogc,
         organisations,
+        people,
+        session,
         properties,
         sync,
         imports,
@@ -104,5 +118,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False),
         name="vendor-vectorgrid",
     )
+    for prefix, directory in docs.ASSET_DIRS.items():
+        app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix.rsplit("/", 1)[-1])
     app.mount("/static", StaticFiles(directory=maps.STATIC_DIR), name="static")
     return app

@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from api.db import CURRENT_WORK, RequestWork
-from api.errors import problem_response
+from starlette.requests import Request
+
+from api.errors import error_response
 from api.settings import Settings
 from gis.errors import FieldError, PayloadTooLarge, ValidationFailed
 
@@ -60,12 +62,12 @@ class RequestGuard:
             return
         refusal = self._refuse_query(scope.get("query_string", b""))
         if refusal is not None:
-            await problem_response(refusal)(scope, receive, send)
+            await error_response(Request(scope), refusal)(scope, receive, send)
             return
         too_large = PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await problem_response(too_large)(scope, receive, send)
+            await error_response(Request(scope), too_large)(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -76,7 +78,7 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await problem_response(too_large)(scope, receive, send)
+                await error_response(Request(scope), too_large)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

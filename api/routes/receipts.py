@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy import Engine
 
+from api.auth import Principal
 from api.deps import EngineDep, PrincipalDep
 from api.services import receipts as svc
 from gis.receipts import ReceiptsScenario, comparison_to_dict
@@ -37,13 +39,13 @@ def _as_json(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    engine,
-    principal,
+    engine: Engine,
+    principal: Principal,
     scenario: ReceiptsScenario,
     owner: str | None,
     town: str | None,
     calibrate: bool = False,
-) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+) -> dict[str, Any]:
     with engine.connect() as conn:
         return svc.estimate(conn, principal.viewer, scenario, owner=owner, town=town, calibrate=calibrate)
 

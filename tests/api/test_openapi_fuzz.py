@@ -7,6 +7,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from support import auth_header
 
+FUZZ_EXAMPLES = 4
+FULL_FUZZ_EXAMPLES = 60
+FUZZ_TIMEOUT_S = 300
+
 
 @pytest.fixture(scope="module")
 def api_schema(app):  # type: ignore[no-untyped-def]
@@ -20,7 +24,12 @@ def test_openapi_document_is_valid(client) -> None:  # type: ignore[no-untyped-d
     assert "/properties" in doc["paths"] and "/collections/properties/items" in doc["paths"]
 
 
-def test_no_input_causes_a_server_error(api_schema, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+# The default run is bounded (a few derandomised cases per operation, the same each run); the full
+# fuzz runs with the drills (-m drill).
+@pytest.mark.parametrize(
+    "examples_per_operation", [FUZZ_EXAMPLES, pytest.param(FULL_FUZZ_EXAMPLES, marks=pytest.mark.drill)]
+)
+def test_no_input_causes_a_server_error(api_schema, make_org, make_key, examples_per_operation: int) -> None:  # type: ignore[no-untyped-def]
     # Driven by hand rather than schema.parametrize(), whose pytest plugin lags pytest 9.
     headers = auth_header(make_key(make_org(), "writer"))
     failures: list[str] = []
@@ -29,7 +38,7 @@ def test_no_input_causes_a_server_error(api_schema, make_org, make_key) -> None:
     for operation in operations:
         # derandomize: the same inputs every run, so CI is reproducible and a failure replays.
         @settings(
-            max_examples=12,
+            max_examples=examples_per_operation,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
@@ -37,7 +46,9 @@ def test_no_input_causes_a_server_error(api_schema, make_org, make_key) -> None:
         )
         @given(case=operation.as_strategy())
         def exercise(case) -> None:  # type: ignore[no-untyped-def]
-            response = case.call(headers=headers)
+            # A generous timeout: this checks answers, not speed (a receipts run on a loaded machine
+            # can take past schemathesis's default 10 s); speed is measured in bench/.
+            response = case.call(headers=headers, timeout=FUZZ_TIMEOUT_S)
             if response.status_code >= 500:
                 failures.append(
                     f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}"
