@@ -11,7 +11,15 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Principal, anonymous, principal_for_key, principal_for_key_async
+from api.auth import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    Principal,
+    anonymous,
+    principal_for_key,
+    principal_for_key_async,
+)
 from api.services.filters import PropertyFilter, build_filter
 from api.settings import Settings
 from gis.errors import CsrfRefused, PasswordChangeRequired
@@ -103,7 +111,9 @@ async def get_principal(
         check_csrf(request, principal)
         if principal.must_change_password and request.url.path not in PENDING_PASSWORD_PATHS:
             raise PasswordChangeRequired("change your one-time password first (POST /me/password)")
-        caller = principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
+        caller = (
+            principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
+        )
         await request.app.state.rate_limiter.check(conn, caller)
     return principal
 

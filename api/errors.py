@@ -140,7 +140,7 @@ def register_error_handlers(app: FastAPI) -> None:
             # The route's statement timeout ran out (a cancel for a departed client has no one to answer).
             return error_response(
                 request,
-                e.TimedOut("the database work for this request ran past its time limit", retry_after=30)
+                e.TimedOut("the database work for this request ran past its time limit", retry_after=30),
             )
         log.exception("database error", exc_info=exc)
         return problem(

@@ -35,7 +35,6 @@ from api.routes import (
 from api.settings import Settings, get_settings
 
 
-
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """The application; ``uvicorn --factory api.main:create_app`` builds one per worker."""
     settings = settings or get_settings()
@@ -75,7 +74,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine = get_engine(settings.database_url)  # connects lazily, on the first request
     app.state.engine = engine
     # Reads on the serving path (tiles, features, one record, callers) use an asyncio pool.
-    app.state.async_pool = AsyncPool(engine.url.render_as_string(hide_password=False), settings.async_pool_size)
+    app.state.async_pool = AsyncPool(
+        engine.url.render_as_string(hide_password=False), settings.async_pool_size
+    )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     register_error_handlers(app)
 

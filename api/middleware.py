@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from api.db import CURRENT_WORK, RequestWork
 from starlette.requests import Request
 
+from api.db import CURRENT_WORK, RequestWork
 from api.errors import error_response
 from api.settings import Settings
 from gis.errors import FieldError, PayloadTooLarge, ValidationFailed

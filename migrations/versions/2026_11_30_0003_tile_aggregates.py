@@ -33,7 +33,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0003"
-down_revision = "0005"  # relinked on rebase: follows main's latest
+down_revision = "0004"  # relinked on rebase: follows main's latest
 branch_labels = None
 depends_on = None
 
