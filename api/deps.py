@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from api.auth import Principal, anonymous, principal_for_key
 from api.services.filters import PropertyFilter, build_filter
+from api.services.properties import ExpectedVersion
 from api.settings import Settings
 
 
@@ -49,18 +50,22 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def parse_if_match(value: str | None) -> int | None:
-    """Return the version an If-Match header names (ETag "<version>"), or None if absent."""
+def parse_if_match(value: str | None) -> ExpectedVersion | None:
+    """Return the versions an If-Match header accepts, or None if the header is absent.
+
+    RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag (``W/"1"``)
+    never matches; ``*`` matches any current version; a list matches any of
+    its strong tags. A tag that is not one of our ETags matches nothing (412).
+    """
     if value is None or value.strip() == "":
         return None
-    tag = value.split(",")[0].strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    try:
-        return int(tag)
-    except ValueError:
-        return -1  # never matches: answered 412, as for any stale tag
+    if value.strip() == "*":
+        return ExpectedVersion(any_version=True)
+    versions: set[int] = set()
+    for tag in (t.strip() for t in value.split(",")):
+        if tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit() and len(tag) <= 12:
+            versions.add(int(tag[1:-1]))
+    return ExpectedVersion(frozenset(versions))
 
 
 def etag(version: int) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
+from api.guards import RequestGuards
 from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
@@ -73,20 +74,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             )
         return await call_next(request)
 
-    @app.middleware("http")
-    async def refuse_nul_in_query(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # PostgreSQL text cannot hold NUL; answer for the parameter instead of failing in the database.
-        for name, value in request.query_params.multi_items():
-            if "\x00" in value or "\x00" in name:
-                return problem(
-                    422,
-                    "Invalid input",
-                    f"{name}: contains a NUL character",
-                    slug="validation-failed",
-                    errors=[{"field": name, "in": "query", "message": "contains a NUL character"}],
-                )
-        return await call_next(request)
-
     # Other web maps may use our tiles and features (read-only, no credentials).
     app.add_middleware(
         CORSMiddleware,
@@ -95,6 +82,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         allow_headers=["*"],
         expose_headers=["ETag", "Content-Crs", "Link"],
     )
+    # Outermost: a hostile URL is refused before CORS, auth or any body is read.
+    app.add_middleware(RequestGuards, max_url_bytes=settings.max_url_bytes, routes_app=app)
     for module in (
         health,
         ogc,

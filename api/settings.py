@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gis.register import FootprintLimits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +50,23 @@ class Settings(BaseSettings):
     sync_batch_max: int = Field(default=10_000, ge=1, le=100_000)
     rate_limit_per_minute: int = Field(default=600, ge=1)
     feed_retention_days: int = Field(default=90, ge=1)
+    max_url_bytes: int = Field(
+        default=8 * 1024,
+        ge=1024,
+        le=60 * 1024,
+        description="longest path and query answered; longer is a 414 (below the HTTP server's own cut-off)",
+    )
+    footprint_max_vertices: int = Field(default=FootprintLimits.max_vertices, ge=4)
+    footprint_max_bytes: int = Field(default=FootprintLimits.max_bytes, ge=1024)
+    footprint_max_distance_m: float = Field(
+        default=FootprintLimits.max_distance_m, gt=0, description="a footprint contains its point or lies this near"
+    )
+
+    @property
+    def footprint_limits(self) -> FootprintLimits:
+        return FootprintLimits(
+            self.footprint_max_vertices, self.footprint_max_bytes, self.footprint_max_distance_m
+        )
 
     interest_window_working_days: int = Field(
         default=40,

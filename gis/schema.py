@@ -61,6 +61,8 @@ Postcode = Annotated[
     AfterValidator(_normalise_postcode),
 ]
 Uprn = Annotated[int, Rule(ge=1, le=999_999_999_999, strict=True)]
+# A record's version is a PostgreSQL integer.
+VERSION_MAX = 2**31 - 1
 
 
 class PointGeometry(BaseModel):

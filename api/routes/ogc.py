@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
 from api.errors import BadRequest
+from api.guards import reject_unknown_query
 from api.html import render_document
 from api.services import features as ogc
 from api.services import properties as svc
@@ -19,7 +20,7 @@ from gis import layers, visibility
 from gis.errors import NotFound, ValidationFailed
 from gis.visibility import Viewer
 
-router = APIRouter(tags=["OGC API – Features"])
+router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(reject_unknown_query)])
 TILE_RULES = layers.TileRules()
 # Collections besides the buildings, served further down this module.
 EXTRA_COLLECTIONS = {

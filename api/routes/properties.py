@@ -72,7 +72,12 @@ def create_property(
     body: PropertyCreate, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, crs: CrsQ = None
 ) -> JSONResponse:
     principal.require_writer()
-    values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=True)
+    values = validate_property(
+        body.model_dump(exclude_unset=True),
+        crs_mod.parse_crs(crs),
+        creating=True,
+        footprint_limits=settings.footprint_limits,
+    )
     with write_transaction(engine, principal.actor) as conn:
         svc.check_organisations(conn, [values["owner"]])
         svc.require_owner(principal.viewer, values["owner"])
@@ -99,9 +104,21 @@ def update_property(
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     principal.require_writer()
-    values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=False)
+    values = validate_property(
+        body.model_dump(exclude_unset=True),
+        crs_mod.parse_crs(crs),
+        creating=False,
+        footprint_limits=settings.footprint_limits,
+    )
     with write_transaction(engine, principal.actor) as conn:
-        record = svc.update_record(conn, property_id, values, parse_if_match(if_match), principal.viewer)
+        record = svc.update_record(
+            conn,
+            property_id,
+            values,
+            parse_if_match(if_match),
+            principal.viewer,
+            footprint_max_distance_m=settings.footprint_max_distance_m,
+        )
     return JSONResponse(
         visibility.project(record, principal.viewer),
         headers={"ETag": etag(record["version"])},

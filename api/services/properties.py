@@ -7,13 +7,14 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from api.services.filters import PropertyFilter
-from gis import schema, visibility
+from gis import register, schema, visibility
 from gis.errors import (
     Conflict,
     FieldError,
@@ -208,21 +209,65 @@ def create_record(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]
                 f"{values['owner']} already has a property with asset_ref {values['asset_ref']!r}",
                 field="asset_ref",
             ) from None
-        raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
+        raise constraint_error(exc) from None
     return get_record(conn, new_id)
 
 
-def _constraint_message(message: str) -> str:
-    first = message.splitlines()[0]
-    return first.replace('new row for relation "property" violates ', "violates ")
+# Constraints whose field is not in their name, with what the field needs (migration 0001).
+CONSTRAINT_FIELDS: dict[str, tuple[str, str]] = {
+    "property_rag_has_reason": ("rag_reason", "a RAG rating needs a reason"),
+    "property_footprint_check": ("footprint", "must be a valid outline"),
+    "property_owner_fkey": ("owner", "unknown organisation"),
+}
+_COLUMN_FIELDS = {f.stored_as: f.name for f in schema.FIELDS}
 
 
-def require_version(expected: int | None, current: int, property_id: str) -> None:
+def constraint_error(exc: IntegrityError) -> ValidationFailed:
+    """The database's refusal as a problem naming the field it concerns (never the constraint's name)."""
+    diag = getattr(exc.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    column = getattr(diag, "column_name", None)
+    if constraint in CONSTRAINT_FIELDS:
+        field_name, message = CONSTRAINT_FIELDS[constraint]
+        return ValidationFailed([FieldError(field_name, message)])
+    # PostgreSQL names a column's CHECK property_<column>_check; NOT NULL reports the column.
+    stem = column or constraint.removeprefix("property_").removesuffix("_check")
+    field_name = _COLUMN_FIELDS.get(stem, "body")
+    return ValidationFailed([FieldError(field_name, "is outside what the register accepts")])
+
+
+def check_footprint_distance(conn: Connection, property_id: str, max_distance_m: float) -> None:
+    """Raise ValidationFailed naming footprint if the stored outline lies too far from the stored point."""
+    row = conn.execute(
+        text(
+            "SELECT ST_AsEWKT(geom) AS geom, ST_AsEWKT(footprint) AS footprint FROM property WHERE id = :id"
+        ),
+        {"id": property_id},
+    ).one()
+    problem = register.footprint_too_far(row.geom, row.footprint, max_distance_m)
+    if problem:
+        raise ValidationFailed([FieldError("footprint", problem)])
+
+
+@dataclass(frozen=True)
+class ExpectedVersion:
+    """The versions a conditional write accepts (from If-Match): some listed, or any at all."""
+
+    versions: frozenset[int] = frozenset()
+    any_version: bool = False
+
+    def matches(self, version: int) -> bool:
+        return self.any_version or version in self.versions
+
+
+def require_version(expected: ExpectedVersion | int | None, current: int, property_id: str) -> None:
     if expected is None:
         raise PreconditionRequired("send If-Match with the record's ETag (its version) to change it")
-    if expected != current:
+    if isinstance(expected, int):
+        expected = ExpectedVersion(frozenset({expected}))
+    if not expected.matches(current):
         raise VersionMismatch(
-            f"property {property_id} is at version {current}, not {expected}; reload and reapply",
+            f"property {property_id} is at version {current}, not the one If-Match names; reload and reapply",
             current_version=current,
         )
 
@@ -238,8 +283,10 @@ def update_record(
     conn: Connection,
     property_id: str,
     values: Mapping[str, Any],
-    expected_version: int | None,
+    expected_version: ExpectedVersion | int | None,
     viewer: visibility.Viewer,
+    *,
+    footprint_max_distance_m: float = register.DEFAULT_FOOTPRINT_LIMITS.max_distance_m,
 ) -> dict[str, Any]:
     """Apply a validated partial update under If-Match and return the stored record."""
     current = get_record(conn, property_id, for_update=True)
@@ -252,17 +299,23 @@ def update_record(
         try:
             with conn.begin_nested():
                 conn.execute(text(f"UPDATE property SET {sets} WHERE id = :id"), params)
+                if "geom" in values or "footprint" in values:
+                    # A partial update may move one geometry away from the other it leaves in place.
+                    check_footprint_distance(conn, current["id"], footprint_max_distance_m)
         except IntegrityError as exc:
             if "property_owner_asset_ref_key" in str(exc.orig):
                 raise Conflict(
                     f"asset_ref {values.get('asset_ref')!r} is already used", field="asset_ref"
                 ) from None
-            raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
+            raise constraint_error(exc) from None
     return get_record(conn, current["id"])
 
 
 def delete_record(
-    conn: Connection, property_id: str, expected_version: int | None, viewer: visibility.Viewer
+    conn: Connection,
+    property_id: str,
+    expected_version: ExpectedVersion | int | None,
+    viewer: visibility.Viewer,
 ) -> None:
     """Soft-delete: the record leaves every listing but its history stays."""
     current = get_record(conn, property_id, for_update=True)
