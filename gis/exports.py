@@ -319,8 +319,7 @@ def fields_for_viewer(viewer: visibility.Viewer) -> list[str]:
     columns are those of the highest tier the viewer reaches; the values of
     rows they may not see come out NULL (see ``visibility.sql_column``).
     """
-    top = visibility.Tier.owner if (viewer.admin or viewer.org) else viewer.tier
-    visible = set(visibility.fields_for(top, viewer))
+    visible = set(visibility.fields_seen_by(viewer))
     return [f.name for f in FIELDS if f.name in visible]
 
 

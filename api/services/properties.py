@@ -27,6 +27,13 @@ from gis.errors import (
 
 # Every stored field as the API names it; geometry comes out as GeoJSON.
 RECORD_SELECT = schema.select_list("p")
+
+
+def record_select(viewer: visibility.Viewer | None) -> str:
+    """The select list of a read for ``viewer`` (None: the whole record, for writes and the CLI)."""
+    if viewer is None:
+        return RECORD_SELECT
+    return schema.select_list("p", visibility.fields_to_read(viewer))
 _TIMESTAMPS = tuple(f.name for f in schema.FIELDS if f.python_type is dt.datetime)
 
 
@@ -56,15 +63,21 @@ def _parse_uuid(property_id: str) -> str:
 
 
 def get_record(
-    conn: Connection, property_id: str, *, for_update: bool = False, include_deleted: bool = False
+    conn: Connection,
+    property_id: str,
+    *,
+    for_update: bool = False,
+    include_deleted: bool = False,
+    viewer: visibility.Viewer | None = None,
 ) -> dict[str, Any]:
-    """Return the full stored record (all tiers); callers project it for their viewer."""
+    """Return the stored record (all tiers, or what ``viewer`` may receive); callers project it."""
     pid = _parse_uuid(property_id)
     lock = " FOR UPDATE OF p" if for_update else ""
     deleted = "" if include_deleted else " AND p.deleted_at IS NULL"
     row = (
         conn.execute(
-            text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
+            text(f"SELECT {record_select(viewer)} FROM property p WHERE p.id = :id{deleted}{lock}"),
+            {"id": pid},
         )
         .mappings()
         .first()
@@ -75,7 +88,7 @@ def get_record(
 
 
 def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer) -> dict[str, Any]:
-    record = get_record(conn, property_id)
+    record = get_record(conn, property_id, viewer=viewer)
     projected = visibility.project(record, viewer)
     if projected is None:
         # The same answer as for an id that does not exist: hidden means absent.
@@ -132,7 +145,9 @@ def list_records(
     params["limit"] = limit + 1
     rows = (
         conn.execute(
-            text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"),
+            text(
+                f"SELECT {record_select(viewer)} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"
+            ),
             params,
         )
         .mappings()

@@ -83,7 +83,9 @@ def test_lone_surrogate_in_a_record_field_is_refused(client, seeded, writer) -> 
         '{"owner": "%s", "asset_ref": "S-1", "name": "Bad \\ud800 name", "geometry": '
         '{"type": "Point", "coordinates": [-2.22, 52.19]}}' % org
     )
-    response = client.post("/properties", content=body, headers={**headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/properties", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 422, response.text
     assert "name" in _fields(response)
 
