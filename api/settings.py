@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     footprint_max_vertices: int = Field(default=FootprintLimits.max_vertices, ge=4)
     footprint_max_bytes: int = Field(default=FootprintLimits.max_bytes, ge=1024)
     footprint_max_distance_m: float = Field(
-        default=FootprintLimits.max_distance_m, gt=0, description="a footprint contains its point or lies this near"
+        default=FootprintLimits.max_distance_m,
+        gt=0,
+        description="a footprint contains its point or lies this near",
     )
 
     @property

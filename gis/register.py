@@ -266,7 +266,9 @@ def validate_property(
             except crs_mod.CoordinateError as exc:
                 errors.append(FieldError("footprint", str(exc), index))
             else:
-                far = footprint_too_far(values.get("geom"), values["footprint"], footprint_limits.max_distance_m)
+                far = footprint_too_far(
+                    values.get("geom"), values["footprint"], footprint_limits.max_distance_m
+                )
                 if far:
                     errors.append(FieldError("footprint", far, index))
     if values.get("rag") is not None and not values.get("rag_reason") and creating:

@@ -34,6 +34,8 @@ def record_select(viewer: visibility.Viewer | None) -> str:
     if viewer is None:
         return RECORD_SELECT
     return schema.select_list("p", visibility.fields_to_read(viewer))
+
+
 _TIMESTAMPS = tuple(f.name for f in schema.FIELDS if f.python_type is dt.datetime)
 
 

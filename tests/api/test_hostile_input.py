@@ -66,7 +66,7 @@ def test_expected_version_beyond_32_bits_is_refused(client, seeded, writer) -> N
 def test_tombstone_asset_ref_is_validated(client, seeded, writer, asset_ref_json) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     # Sent as JSON text: the escape is what a careless client writes; Python strings cannot carry it safely.
-    body = '{"records": [{"asset_ref": "%s", "deleted": true}]}' % asset_ref_json
+    body = '{"records": [{"asset_ref": "' + asset_ref_json + '", "deleted": true}]}'
     before = register_fingerprint(seeded)
     response = client.post(
         "/sync/properties", content=body, headers={**headers, "Content-Type": "application/json"}
@@ -80,8 +80,8 @@ def test_tombstone_asset_ref_is_validated(client, seeded, writer, asset_ref_json
 def test_lone_surrogate_in_a_record_field_is_refused(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
     org, headers = writer
     body = (
-        '{"owner": "%s", "asset_ref": "S-1", "name": "Bad \\ud800 name", "geometry": '
-        '{"type": "Point", "coordinates": [-2.22, 52.19]}}' % org
+        '{"owner": "' + org + '", "asset_ref": "S-1", "name": "Bad \\ud800 name", "geometry": '
+        '{"type": "Point", "coordinates": [-2.22, 52.19]}}'
     )
     response = client.post(
         "/properties", content=body, headers={**headers, "Content-Type": "application/json"}

@@ -37,7 +37,9 @@ def test_items_are_geojson_with_numbers_as_numbers(client, make_key) -> None:  #
     assert doc["type"] == "FeatureCollection" and doc["numberReturned"] == 5
     # Every feature, not "the first": which one sorts first depends on what other tests wrote.
     gia = [f["properties"]["gia_m2"] for f in doc["features"] if f["properties"]["gia_m2"] is not None]
-    values = [f["properties"]["value_gbp"] for f in doc["features"] if f["properties"]["value_gbp"] is not None]
+    values = [
+        f["properties"]["value_gbp"] for f in doc["features"] if f["properties"]["value_gbp"] is not None
+    ]
     assert gia and values
     assert all(isinstance(v, float) for v in gia) and all(isinstance(v, int) for v in values)
 
