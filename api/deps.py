@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
 
 from api.auth import Principal, anonymous, principal_for_key
+from api.limits import route_cost
 from api.services.filters import PropertyFilter, build_filter
 from api.services.properties import ExpectedVersion
 from api.settings import Settings
@@ -42,12 +43,19 @@ def get_principal(
         if presented
         else anonymous(settings.anonymous_tier, settings.public_rag)
     )
-    caller = principal.key_id or (request.client.host if request.client else "anonymous")
-    request.app.state.rate_limiter.check(caller)
+    # An expensive route costs more tokens than a cheap one (api.limits.WORK).
+    request.app.state.rate_limiter.check(
+        caller_id(request, principal), cost=route_cost(request.scope.get("route"))
+    )
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def caller_id(request: Request, principal: Principal) -> str:
+    """Whom the rate limit and the concurrency limit count: the key, or the client's address."""
+    return principal.key_id or (request.client.host if request.client else "anonymous")
 
 
 def parse_if_match(value: str | None) -> ExpectedVersion | None:

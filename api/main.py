@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.guards import RequestGuards
+from api.limits import ConcurrencyLimiter
 from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or get_engine(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.concurrency = ConcurrencyLimiter()
     register_error_handlers(app)
 
     @app.middleware("http")

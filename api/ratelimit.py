@@ -20,14 +20,19 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, caller: str) -> None:
-        """Take one token for ``caller`` or raise RateLimited with the seconds to wait."""
+    def check(self, caller: str, cost: float = 1.0) -> None:
+        """Take ``cost`` tokens for ``caller`` or raise RateLimited with the seconds to wait.
+
+        A request's cost reflects its work (api.limits.WORK); never more than a full bucket,
+        so an expensive request is always possible for a caller who waits.
+        """
+        cost = min(float(cost), self.capacity)
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(caller, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate_per_s)
-            if tokens < 1.0:
+            if tokens < cost:
                 self._buckets[caller] = (tokens, now)
-                wait_s = max(1, math.ceil((1.0 - tokens) / self.rate_per_s))
+                wait_s = max(1, math.ceil((cost - tokens) / self.rate_per_s))
                 raise RateLimited(f"rate limit reached; retry after {wait_s} s", retry_after=wait_s)
-            self._buckets[caller] = (tokens - 1.0, now)
+            self._buckets[caller] = (tokens - cost, now)

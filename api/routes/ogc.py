@@ -11,6 +11,7 @@ from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
 from api.errors import BadRequest
 from api.guards import reject_unknown_query
 from api.html import render_document
+from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
 from api.services import features as ogc
 from api.services import properties as svc
 from api.services import tiles as tile_svc
@@ -273,7 +274,9 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
 
 
 @router.get(
-    "/collections/colocation-candidates/items", summary="Hub candidates as GeoJSON outlines, best first"
+    "/collections/colocation-candidates/items",
+    summary="Hub candidates as GeoJSON outlines, best first",
+    dependencies=[expensive(COLOCATION)],
 )
 def colocation_items(
     request: Request,
@@ -281,7 +284,13 @@ def colocation_items(
     settings: SettingsDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    distance_m: Annotated[float, Query(description="walking distance between partners, metres")] = 800,
+    distance_m: Annotated[
+        float,
+        Query(
+            description="walking distance between partners, metres (at most "
+            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})"
+        ),
+    ] = 800,
     town: Annotated[str | None, Query(max_length=100)] = None,
     owner: Annotated[str | None, Query(max_length=63)] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
@@ -290,6 +299,7 @@ def colocation_items(
 ) -> Response:
     if _crs_or_400(crs, "crs") != crs_mod.CRS84:
         raise BadRequest("the colocation-candidates collection is served in CRS84 only", parameter="crs")
+    check_colocation(principal, distance_m, None)
     doc = _hubs(
         engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox
     )
@@ -317,7 +327,11 @@ def colocation_items(
     )
 
 
-@router.get("/collections/colocation-candidates/items/{hub_id}", summary="One hub candidate")
+@router.get(
+    "/collections/colocation-candidates/items/{hub_id}",
+    summary="One hub candidate",
+    dependencies=[expensive(COLOCATION)],
+)
 def colocation_item(
     hub_id: str,
     request: Request,

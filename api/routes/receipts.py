@@ -7,11 +7,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from api.deps import EngineDep, PrincipalDep
+from api.limits import CEILING_NOTE, CEILINGS, RECEIPTS, check_receipts, expensive
 from api.services import receipts as svc
 from gis.charts import render_receipts_chart
 from gis.receipts import ReceiptsScenario, comparison_to_dict
 
-router = APIRouter(prefix="/receipts", tags=["capital receipts"])
+router = APIRouter(prefix="/receipts", tags=["capital receipts"], dependencies=[expensive(RECEIPTS)])
+SCENARIO_NOTE = f"`runs` is at most {CEILINGS.receipts_runs:,} for {CEILING_NOTE}; writer keys may ask up to the model's limit."
 OwnerQ = Annotated[str | None, Query(max_length=63, description="only this organisation's buildings")]
 TownQ = Annotated[str | None, Query(max_length=100, description="only this post town")]
 MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
@@ -62,7 +64,11 @@ def estimate_default(
     return _as_json(_run(engine, principal, ReceiptsScenario(), owner, town, calibrate))
 
 
-@router.post("/estimate", summary="Receipts under your scenario (every assumption validated)")
+@router.post(
+    "/estimate",
+    summary="Receipts under your scenario (every assumption validated)",
+    description=SCENARIO_NOTE,
+)
 def estimate_scenario(
     scenario: ReceiptsScenario,
     engine: EngineDep,
@@ -71,6 +77,7 @@ def estimate_scenario(
     town: TownQ = None,
     calibrate: CalibrateQ = False,
 ) -> dict[str, Any]:
+    check_receipts(principal, scenario.runs)
     return _as_json(_run(engine, principal, scenario, owner, town, calibrate))
 
 
@@ -96,6 +103,7 @@ def chart_default(
 @router.post(
     "/chart.{fmt}",
     summary="The chart under your scenario",
+    description=SCENARIO_NOTE,
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
@@ -107,6 +115,7 @@ def chart_scenario(
     owner: OwnerQ = None,
     town: TownQ = None,
 ) -> Response:
+    check_receipts(principal, scenario.runs)
     result = _run(engine, principal, scenario, owner, town)
     return Response(
         render_receipts_chart(result["single_estate"], fmt, silo=result["silo"]), media_type=MEDIA[fmt]
