@@ -3,9 +3,9 @@
 One table (:data:`WORK`) says, for each kind of expensive request, its cost in
 the rate limiter (a cheap request costs 1 token) and how many of them one
 caller may have running at once. A route opts in with one dependency,
-``dependencies=[expensive(EXPORT)]``; the caller's identification
-(:func:`api.deps.get_principal`) reads the cost from that same dependency, so
-a route's cost is declared once, where the route is.
+``@router.get(path, **expensive(EXPORT))``; the caller's identification
+(:func:`api.deps.get_principal`) reads the cost back from the route, so a
+route's cost is declared once, where the route is, and OpenAPI shows it.
 
 Callers that are not partner systems (anonymous callers and reader keys) also
 get ceilings on the knobs that multiply work: co-location distance and use
@@ -13,13 +13,11 @@ classes, receipts runs (:data:`CEILINGS`). They are documented on each
 operation in OpenAPI from this module.
 """
 
-from __future__ import annotations
-
 import math
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -128,11 +126,19 @@ class ConcurrencyLimiter:
             return self._running.get((caller, work.name), 0)
 
 
-def expensive(work: Work) -> Any:
-    """A route dependency: charge ``work.cost`` tokens and hold one of the caller's slots until the answer is sent."""
-    from api.deps import PrincipalDep, caller_id
+def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Route decorator arguments for ``work``: ``@router.get(path, **expensive(EXPORT))``.
 
-    async def hold_slot(request: Request, principal: PrincipalDep) -> AsyncIterator[None]:
+    The dependency charges nothing itself (the caller's identification charges
+    ``work.cost``, read back from the route) and holds one of the caller's
+    slots until the answer, a streamed file included, has been sent. The cost
+    and the concurrency are documented on the operation from the same values.
+    """
+    from api.deps import caller_id, get_principal
+
+    async def hold_slot(
+        request: Request, principal: Annotated[Principal, Depends(get_principal)]
+    ) -> AsyncIterator[None]:
         limiter: ConcurrencyLimiter = request.app.state.concurrency
         caller = caller_id(request, principal)
         limiter.acquire(caller, work)
@@ -141,21 +147,19 @@ def expensive(work: Work) -> Any:
         finally:
             limiter.release(caller, work)
 
-    hold_slot.work = work  # type: ignore[attr-defined]  # read by route_cost
-    # scope="request": the slot is held until the response (a streamed file too) has been sent.
-    return Depends(hold_slot, scope="request")
+    extra = {
+        **(openapi_extra or {}),
+        COST_KEY: work.cost,
+        "x-concurrent-per-caller": work.per_caller,
+    }
+    # scope="request": the slot is held until the response has been sent, not only computed.
+    return {"dependencies": [Depends(hold_slot, scope="request")], "openapi_extra": extra}
 
 
-def route_work(route: Any) -> Work | None:
-    """The Work a route declared with :func:`expensive`, if any."""
-    for depends in getattr(route, "dependencies", None) or ():
-        work = getattr(getattr(depends, "dependency", None), "work", None)
-        if isinstance(work, Work):
-            return work
-    return None
+COST_KEY = "x-rate-limit-cost"
 
 
 def route_cost(route: Any) -> int:
-    """Tokens one request to ``route`` takes from its caller's rate-limit bucket."""
-    work = route_work(route)
-    return work.cost if work is not None else CHEAP_COST
+    """Tokens one request to ``route`` takes from its caller's rate-limit bucket (declared by :func:`expensive`)."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    return int(extra.get(COST_KEY, CHEAP_COST))

@@ -22,7 +22,7 @@ FORMATS = ("json", "geojson")
 @router.get(
     "/candidates",
     summary="Co-location candidates: two or more bodies within walking distance, best score first",
-    dependencies=[expensive(COLOCATION)],
+    **expensive(COLOCATION),
     responses={200: {"content": {GEOJSON: {}}, "description": "JSON list, or GeoJSON with f=geojson"}},
 )
 def list_candidates(

@@ -51,7 +51,7 @@ class TemporaryFileResponse(FileResponse):
     summary="Download the register as a GIS file "
     "(GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV)",
     response_class=FileResponse,
-    dependencies=[expensive(EXPORT)],
+    **expensive(EXPORT),
     responses={
         200: {
             "content": {f.media_type: {} for f in writer.FORMATS.values()},

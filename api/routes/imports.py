@@ -48,8 +48,7 @@ _REQUEST_BODY: dict[str, Any] = {
 @router.post(
     "/transparency",
     summary="Import a Transparency Code land and building assets CSV (writer of the owner, or admin)",
-    openapi_extra={"requestBody": _REQUEST_BODY},
-    dependencies=[expensive(IMPORT)],
+    **expensive(IMPORT, openapi_extra={"requestBody": _REQUEST_BODY}),
     responses={
         200: {"description": "dry run, or nothing changed: summary, plan and quality report"},
         201: {"description": "records written or retired: summary, plan and quality report"},

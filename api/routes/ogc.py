@@ -276,7 +276,7 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
 @router.get(
     "/collections/colocation-candidates/items",
     summary="Hub candidates as GeoJSON outlines, best first",
-    dependencies=[expensive(COLOCATION)],
+    **expensive(COLOCATION),
 )
 def colocation_items(
     request: Request,
@@ -330,7 +330,7 @@ def colocation_items(
 @router.get(
     "/collections/colocation-candidates/items/{hub_id}",
     summary="One hub candidate",
-    dependencies=[expensive(COLOCATION)],
+    **expensive(COLOCATION),
 )
 def colocation_item(
     hub_id: str,

@@ -12,7 +12,7 @@ from api.services import receipts as svc
 from gis.charts import render_receipts_chart
 from gis.receipts import ReceiptsScenario, comparison_to_dict
 
-router = APIRouter(prefix="/receipts", tags=["capital receipts"], dependencies=[expensive(RECEIPTS)])
+router = APIRouter(prefix="/receipts", tags=["capital receipts"])
 SCENARIO_NOTE = f"`runs` is at most {CEILINGS.receipts_runs:,} for {CEILING_NOTE}; writer keys may ask up to the model's limit."
 OwnerQ = Annotated[str | None, Query(max_length=63, description="only this organisation's buildings")]
 TownQ = Annotated[str | None, Query(max_length=100, description="only this post town")]
@@ -52,7 +52,9 @@ def _run(
 
 
 @router.get(
-    "/estimate", summary="Receipts under the default scenario: single estate vs silo, beside those recorded"
+    "/estimate",
+    summary="Receipts under the default scenario: single estate vs silo, beside those recorded",
+    **expensive(RECEIPTS),
 )
 def estimate_default(
     engine: EngineDep,
@@ -68,6 +70,7 @@ def estimate_default(
     "/estimate",
     summary="Receipts under your scenario (every assumption validated)",
     description=SCENARIO_NOTE,
+    **expensive(RECEIPTS),
 )
 def estimate_scenario(
     scenario: ReceiptsScenario,
@@ -85,6 +88,7 @@ def estimate_scenario(
     "/chart.{fmt}",
     summary="Yearly net receipts with the P10–P90 band (default scenario)",
     response_class=Response,
+    **expensive(RECEIPTS),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
 def chart_default(
@@ -105,6 +109,7 @@ def chart_default(
     summary="The chart under your scenario",
     description=SCENARIO_NOTE,
     response_class=Response,
+    **expensive(RECEIPTS),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
 def chart_scenario(
