@@ -14,6 +14,7 @@ from api.db import get_engine
 from api.errors import problem, register_error_handlers
 from api.guards import RequestGuards
 from api.limits import ConcurrencyLimiter
+from api.openapi import complete_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         maps,
     ):
         app.include_router(module.router)
+    complete_openapi(app)
     app.mount(
         "/static/vendor/leaflet",
         StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),

@@ -30,6 +30,9 @@ EXTRA_COLLECTIONS = {
         "description": "Groups of partners' buildings within walking distance that could share one site",
     }
 }
+GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {ogc.GEOJSON: {"schema": {"type": "object"}}}}
+}
 FQ = Annotated[str | None, Query(description="json (default) or html")]
 
 
@@ -107,7 +110,11 @@ def collection(
     return _respond(request, f, doc, doc["title"])
 
 
-@router.get("/collections/properties/queryables", summary="Queryable properties")
+@router.get(
+    "/collections/properties/queryables",
+    summary="Queryable properties",
+    responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}},
+)
 def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(
         ogc.queryables_document(base_url(request, settings)), media_type="application/schema+json"
@@ -117,6 +124,7 @@ def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
 @router.get(
     "/collections/properties/items",
     summary="Buildings as GeoJSON features (keyset-paged)",
+    responses=GEOJSON_RESPONSE,
     description=(
         "Pages follow `next`/`prev` links with opaque keyset cursors (no OFFSET scans). `numberMatched` is "
         "exact up to 100,000 matches; beyond that it is PostgreSQL's planner estimate and the response "
@@ -186,7 +194,11 @@ def items(
     return _respond(request, f, doc, "Public buildings", media_type=ogc.GEOJSON, headers=headers)
 
 
-@router.get("/collections/properties/items/{feature_id}", summary="One building as a GeoJSON feature")
+@router.get(
+    "/collections/properties/items/{feature_id}",
+    summary="One building as a GeoJSON feature",
+    responses=GEOJSON_RESPONSE,
+)
 def item(
     feature_id: str,
     request: Request,
@@ -225,7 +237,10 @@ def tilejson(
     "/collections/properties/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}",
     summary="A Mapbox Vector Tile of buildings",
     response_class=Response,
-    responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+    responses={
+        200: {"content": {"application/vnd.mapbox-vector-tile": {}}},
+        304: {"description": "Not modified (If-None-Match holds the tile's ETag)"},
+    },
 )
 def tile(
     request: Request,
@@ -276,6 +291,7 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
 @router.get(
     "/collections/colocation-candidates/items",
     summary="Hub candidates as GeoJSON outlines, best first",
+    responses=GEOJSON_RESPONSE,
     **expensive(COLOCATION),
 )
 def colocation_items(
@@ -330,6 +346,7 @@ def colocation_items(
 @router.get(
     "/collections/colocation-candidates/items/{hub_id}",
     summary="One hub candidate",
+    responses=GEOJSON_RESPONSE,
     **expensive(COLOCATION),
 )
 def colocation_item(
