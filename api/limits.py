@@ -40,6 +40,8 @@ COLOCATION = Work("colocation", cost=10, per_caller=2, typical_s=5)
 RECEIPTS = Work("receipts", cost=20, per_caller=1, typical_s=10)
 IMPORT = Work("import", cost=20, per_caller=1, typical_s=10)
 WORK: dict[str, Work] = {w.name: w for w in (EXPORT, COLOCATION, RECEIPTS, IMPORT)}
+# Expensive requests of all kinds one caller may have running at once.
+EXPENSIVE_PER_CALLER = 2
 CHEAP_COST = 1
 
 
@@ -103,11 +105,13 @@ class ConcurrencyLimiter:
         key = (caller, work.name)
         with self._lock:
             running = self._running.get(key, 0)
-            if running >= work.per_caller:
+            total = sum(n for (who, _), n in self._running.items() if who == caller)
+            if running >= work.per_caller or total >= EXPENSIVE_PER_CALLER:
                 wait_s = max(1, math.ceil(work.typical_s))
                 raise RateLimited(
-                    f"{running} {work.name} request(s) of yours are still running; at most "
-                    f"{work.per_caller} at once. Retry after {wait_s} s",
+                    f"{total} expensive request(s) of yours ({running} {work.name}) are still running; "
+                    f"at most {work.per_caller} {work.name} and {EXPENSIVE_PER_CALLER} in all at once. "
+                    f"Retry after {wait_s} s",
                     retry_after=wait_s,
                 )
             self._running[key] = running + 1
