@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from estate_infra.cluster import EmbeddedCluster
 
 app = typer.Typer(
     help="Shared Estate: one register of every public building in a place.", no_args_is_help=True
@@ -28,29 +33,35 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 
 
-def _engine(owner: bool = False):  # type: ignore[no-untyped-def]
-    """The app-role engine, or with ``owner`` the schema owner's (key management, migrations)."""
-    from api.db import get_engine
+def _engine(owner: bool = False) -> Engine:
+    from api.commands import cli_engine
 
-    return get_engine(app_role=not owner)
+    return cli_engine(owner)
+
+
+def _cluster() -> EmbeddedCluster:
+    from api.settings import get_settings
+    from estate_infra.database import default_cluster
+
+    return default_cluster(get_settings())
 
 
 @db_app.command("start")
 def db_start() -> None:
     """Create (first time) and start the embedded cluster."""
-    from api.embedded_pg import EmbeddedPostgresError, default_cluster
     from api.settings import get_settings
+    from estate_infra.cluster import EmbeddedPostgresError
 
     if get_settings().database_url:
         console.print("DATABASE_URL is set: the embedded cluster is not used.")
         return
     try:
-        cluster = default_cluster()
+        cluster = _cluster()
         cluster.start()
     except EmbeddedPostgresError as exc:
         _fail(str(exc))
@@ -60,17 +71,15 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded cluster."""
-    from api.embedded_pg import default_cluster
-
-    default_cluster().stop()
+    _cluster().stop()
     console.print("embedded PostgreSQL stopped")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Say whether the embedded cluster (or DATABASE_URL) is in use and running."""
-    from api.embedded_pg import default_cluster, find_bin_dir
     from api.settings import get_settings
+    from estate_infra.cluster import find_bin_dir
 
     settings = get_settings()
     if settings.database_url:
@@ -79,7 +88,7 @@ def db_status() -> None:
     if find_bin_dir(settings.pg_bin_dir) is None:
         console.print("PostgreSQL/PostGIS not installed")
         raise typer.Exit(3)
-    cluster = default_cluster()
+    cluster = _cluster()
     state = "running" if cluster.running() else ("stopped" if cluster.initialised() else "not created")
     console.print(f"embedded PostgreSQL {state} (127.0.0.1:{cluster.port}, {cluster.root})")
     if state != "running":
@@ -88,25 +97,44 @@ def db_status() -> None:
 
 @app.command()
 def migrate(
-    revision: str = "head", down: Annotated[bool, typer.Option(help="downgrade instead")] = False
+    revision: Annotated[str, typer.Argument(help="upgrade to this revision")] = "head",
+    down: Annotated[
+        str | None,
+        typer.Option(
+            "--down",
+            metavar="REV",
+            help="downgrade to REV instead (a revision id, or 'base' for an empty database)",
+        ),
+    ] = None,
+    yes_destroy_data: Annotated[
+        bool,
+        typer.Option("--yes-destroy-data", help="allow a downgrade that drops a register holding data"),
+    ] = False,
 ) -> None:
-    """Apply (or with --down, revert to REVISION) the database migrations."""
-    from api import migrate as m
+    """Upgrade the schema (to head, or REVISION); with --down REV, revert it to REV."""
+    from api.commands import database_url
+    from estate_infra import migrations
 
-    if down:
-        m.downgrade(revision=revision if revision != "head" else "base")
-    else:
-        m.upgrade(revision=revision)
-    console.print(f"schema {'downgraded' if down else 'upgraded'} to {revision}")
+    url = database_url()
+    if down is None:
+        migrations.upgrade(url, revision)
+        console.print(f"schema upgraded to {revision}")
+        return
+    try:
+        migrations.downgrade(url, down, destroy_data=yes_destroy_data)
+    except migrations.RegisterHoldsData as exc:
+        _fail(str(exc))
+    console.print(f"schema downgraded to {down}")
 
 
 @app.command()
 def seed() -> None:
     """Load the Worcestershire seed (idempotent: twice gives the same rows)."""
-    from api import migrate as m
+    from api.commands import database_url
     from api.services.seed import load_seed
+    from estate_infra import migrations
 
-    m.upgrade()
+    migrations.upgrade(database_url())
     with Progress(console=console) as progress:
         task = progress.add_task("validating seed", total=None)
 
@@ -129,10 +157,12 @@ def serve(
     """Run the API (uvicorn)."""
     import uvicorn
 
+    from api.commands import database_url
     from api.main import create_app
     from api.settings import get_settings
 
-    settings = get_settings()
+    # The command decides the database; the app is handed its URL and never starts one.
+    settings = get_settings().model_copy(update={"database_url": database_url()})
     host, port = host or settings.host, port or settings.port
     console.print(f"Shared Estate on http://{host}:{port}/  (map: http://{host}:{port}/map, API docs: /docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
@@ -154,11 +184,18 @@ app.add_typer(feed_app, name="feed")
 
 
 @feed_app.command("prune")
-def feed_prune(older_than_days: Annotated[int, typer.Option(min=0)] = 90) -> None:
+def feed_prune(
+    older_than_days: Annotated[
+        int | None, typer.Option(min=0, help="default: ESTATE_FEED_RETENTION_DAYS (90)")
+    ] = None,
+) -> None:
     """Forget feed positions older than N days (history stays); older cursors then get 410 Gone."""
     from api.db import write_transaction
     from api.services.feed import prune_feed
+    from api.settings import get_settings
 
+    if older_than_days is None:
+        older_than_days = get_settings().feed_retention_days
     with write_transaction(_engine(owner=True), cli_actor()) as conn:
         removed = prune_feed(conn, older_than_days)
     console.print(f"pruned {removed} feed positions older than {older_than_days} days")
@@ -167,7 +204,9 @@ def feed_prune(older_than_days: Annotated[int, typer.Option(min=0)] = 90) -> Non
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation code")],
-    role: Annotated[str, typer.Option(help="reader | writer | admin")] = "reader",
+    role: Annotated[
+        str, typer.Option(help="viewer | editor | org-admin | admin (reader/writer still read)")
+    ] = "viewer",
     label: Annotated[str | None, typer.Option()] = None,
     expires_days: Annotated[int | None, typer.Option(min=1)] = None,
 ) -> None:
@@ -226,7 +265,11 @@ def _wire_commands() -> None:
     from api.commands.disposal import disposal_app, rag_app, webhooks_app
     from api.commands.export import export
     from api.commands.imports import import_transparency, import_vector
+    from api.commands.people import orgs_app, users_app
     from api.commands.receipts import receipts
+
+    app.add_typer(orgs_app, name="orgs")
+    app.add_typer(users_app, name="users")
 
     import_app.command("transparency")(import_transparency)
     import_app.command("vector")(import_vector)

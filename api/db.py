@@ -4,6 +4,8 @@ Every write runs inside :func:`write_transaction`, which records the actor in
 ``estate.actor`` for the history triggers; the triggers refuse a write without
 one, so no path can change the register anonymously. Connections drop to the
 ``estate_app`` role, which may add to history but never alter or delete it.
+The URL is always given: the CLI and the fixtures decide which database
+(``estate_infra.database``); nothing here starts PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,34 +13,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 
 APP_ROLE = "estate_app"
 
 
-def resolve_database_url() -> str:
-    """Return DATABASE_URL, or start the embedded cluster and return its URL."""
-    from api.settings import get_settings
-
-    url = get_settings().database_url
-    if url:
-        return url
-    from api.embedded_pg import default_cluster
-
-    cluster = default_cluster()
-    cluster.start()
-    return cluster.url()
-
-
 @lru_cache(maxsize=4)
-def get_engine(url: str | None = None, app_role: bool = True) -> Engine:
-    """Return a pooled engine; with ``app_role`` each connection runs as estate_app."""
-    engine = create_engine(url or resolve_database_url(), pool_size=10, max_overflow=20, pool_pre_ping=True)
+def get_engine(url: str, app_role: bool = True) -> Engine:
+    """Return a pooled engine for ``url``; with ``app_role`` each connection runs as estate_app.
+
+    Connects lazily and never starts a server: which database is the caller's decision.
+    """
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     if app_role:
 
         @event.listens_for(engine, "connect")
-        def _set_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _set_role(dbapi_connection: Any, _record: Any) -> None:
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
                 if cursor.fetchone():

@@ -1,4 +1,15 @@
-"""Domain errors → HTTP: one table of statuses, every answer application/problem+json (RFC 9457)."""
+"""Domain errors → HTTP: one table of statuses, every answer application/problem+json (RFC 9457).
+
+No other module decides an error status. Routes, services and middleware raise
+(or hand :func:`error_response`) an exception of ``gis.errors``; this module
+maps it. One column differs by API: OGC API – Features and Tiles (the landing
+page, ``/conformance`` and everything under ``/collections``) answer an invalid
+query parameter with **400**, as the standard requires
+(``/req/core/query-param-invalid``); the register's own API answers every
+invalid input, query or body, with **422** naming the field. So the same bad
+``bbox`` is a 400 on an OGC items page and on a tile alike, and a 422 on
+``/properties`` and ``/exports``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +30,7 @@ PROBLEM_BASE = "https://shared-estate.github.io/problems/"
 
 STATUS: dict[type[e.RegisterError], int] = {
     e.ValidationFailed: 422,
+    e.UnsupportedMediaType: 415,
     e.NotFound: 404,
     e.VersionMismatch: 412,
     e.PreconditionRequired: 428,
@@ -27,23 +39,27 @@ STATUS: dict[type[e.RegisterError], int] = {
     e.Conflict: 409,
     e.Gone: 410,
     e.PayloadTooLarge: 413,
+    e.UriTooLong: 414,
     e.RateLimited: 429,
 }
 
 
-class BadRequest(e.RegisterError):
-    """A query the standard says is a 400 (OGC API: unknown CRS, malformed parameter)."""
-
-    title = "Bad request"
+# OGC API – Features Part 1, /req/core/query-param-invalid: an invalid parameter value is a 400.
+OGC_STATUS: dict[type[e.RegisterError], int] = {e.ValidationFailed: 400}
 
 
-STATUS[BadRequest] = 400
+def is_ogc_api(path: str) -> bool:
+    """Whether ``path`` is served under the OGC API (landing, conformance, collections, tiles)."""
+    return path in ("/", "/conformance", "/collections") or path.startswith("/collections/")
 
 
-def status_for(exc: e.RegisterError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
+def status_for(exc: e.RegisterError, *, ogc: bool = False) -> int:
+    """The HTTP status of a domain error; ``ogc`` for a request to the OGC API."""
+    tables = (OGC_STATUS, STATUS) if ogc else (STATUS,)
+    for table in tables:
+        for cls in type(exc).__mro__:
+            if cls in table:
+                return table[cls]
     return 500
 
 
@@ -65,35 +81,39 @@ def _slug(exc: Exception) -> str:
     return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
 
 
+def error_response(request: Request, exc: e.RegisterError) -> JSONResponse:
+    """The problem+json answer to a domain error, its status from the table."""
+    status = status_for(exc, ogc=is_ogc_api(request.url.path))
+    extra = dict(exc.extra)
+    headers = {}
+    if isinstance(exc, e.ValidationFailed):
+        extra["errors"] = [err.to_dict() for err in exc.errors]
+    if isinstance(exc, e.RateLimited) and "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    if isinstance(exc, e.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="shared-estate"'
+    return problem(status, exc.title, exc.detail, slug=_slug(exc), headers=headers or None, **extra)
+
+
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.RegisterError)
-    async def _register_error(_request: Request, exc: e.RegisterError) -> JSONResponse:
-        status = status_for(exc)
-        extra = dict(exc.extra)
-        headers = {}
-        if isinstance(exc, e.ValidationFailed):
-            extra["errors"] = [err.to_dict() for err in exc.errors]
-        if isinstance(exc, e.RateLimited) and "retry_after" in extra:
-            headers["Retry-After"] = str(extra["retry_after"])
-        if isinstance(exc, e.Unauthenticated):
-            headers["WWW-Authenticate"] = 'Bearer realm="shared-estate"'
-        return problem(status, exc.title, exc.detail, slug=_slug(exc), headers=headers or None, **extra)
+    async def _register_error(request: Request, exc: e.RegisterError) -> JSONResponse:
+        return error_response(request, exc)
 
     @app.exception_handler(CrsError)
-    async def _crs_error(_request: Request, exc: CrsError) -> JSONResponse:
-        return problem(400, "Unsupported CRS", str(exc), slug="unsupported-crs")
+    async def _crs_error(request: Request, exc: CrsError) -> JSONResponse:
+        return error_response(request, e.ValidationFailed([e.FieldError("crs", str(exc), where="query")]))
 
     @app.exception_handler(RequestValidationError)
-    async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ())]
             where = loc[0] if loc else "request"
             field = ".".join(loc[1:]) or where
             message = "unknown field" if err.get("type") == "extra_forbidden" else err.get("msg", "invalid")
-            errors.append({"field": field, "in": where, "message": message})
-        detail = "; ".join(f"{x['field']}: {x['message']}" for x in errors[:5])
-        return problem(422, "Invalid input", detail, slug="validation-failed", errors=errors)
+            errors.append(e.FieldError(field, message, where=where))
+        return error_response(request, e.ValidationFailed(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -14,7 +14,8 @@ from fastapi import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import BadRequest, problem
+from api.errors import error_response
+from gis.errors import FieldError, UriTooLong, ValidationFailed
 
 
 def _path_templates(app: Any) -> list[Any]:
@@ -60,26 +61,17 @@ class RequestGuards:
             scope.get("query_string", b"")
         )
         if url_bytes > self.max_url_bytes:
-            response = problem(
-                414,
-                "URI too long",
+            too_long = UriTooLong(
                 f"the path and query are {url_bytes:,} bytes; at most {self.max_url_bytes:,} "
-                "(send long selections as fewer, broader filters)",
-                slug="uri-too-long",
+                "(send long selections as fewer, broader filters)"
             )
-            await response(scope, receive, send)
+            await error_response(Request(scope), too_long)(scope, receive, send)
             return
         found = _nul_parameter(self.routes_app, scope)
         if found is not None:
             name, where = found
-            response = problem(
-                422,
-                "Invalid input",
-                f"{name}: contains a NUL character",
-                slug="validation-failed",
-                errors=[{"field": name, "in": where, "message": "contains a NUL character"}],
-            )
-            await response(scope, receive, send)
+            nul = ValidationFailed([FieldError(name, "contains a NUL character", where=where)])
+            await error_response(Request(scope), nul)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -108,8 +100,7 @@ def reject_unknown_query(request: Request) -> None:
     known = _documented_query(request.app, path, method)
     unknown = sorted({name for name in request.query_params if name not in known})
     if unknown:
-        raise BadRequest(
-            f"unknown query parameter {unknown[0]!r}; this operation takes "
-            + (", ".join(sorted(known)) or "no query parameters"),
-            parameter=unknown[0],
+        message = "unknown query parameter; this operation takes " + (
+            ", ".join(sorted(known)) or "no query parameters"
         )
+        raise ValidationFailed([FieldError(unknown[0], message, where="query")])

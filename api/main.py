@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api.db import get_engine
-from api.errors import problem, register_error_handlers
+from api.errors import error_response, register_error_handlers
 from api.guards import RequestGuards
 from api.limits import ConcurrencyLimiter
 from api.openapi import complete_openapi
@@ -19,19 +19,25 @@ from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
     disposal,
+    docs,
     exports,
     health,
     imports,
     maps,
     ogc,
     organisations,
+    people,
     properties,
     rag,
     receipts,
+    session,
     sync,
     webhooks,
 )
 from api.settings import Settings, get_settings
+from gis.errors import PayloadTooLarge
+
+CallNext = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -58,22 +64,28 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version="0.1.0",
         description="One register of every public building in a place, whoever owns it.",
         lifespan=lifespan,
+        docs_url=None,  # served by api/routes/docs.py from local assets
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = engine or get_engine(settings.database_url)
+    if engine is None:
+        # Building the app never starts PostgreSQL: the CLI or the fixture chose the database.
+        if not settings.database_url:
+            raise RuntimeError(
+                "no database URL: set DATABASE_URL, or run `estate serve`, which starts the embedded cluster"
+            )
+        engine = get_engine(settings.database_url)  # connects lazily, on the first request
+    app.state.engine = engine
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.concurrency = ConcurrencyLimiter()
     register_error_handlers(app)
 
     @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def limit_body_size(request: Request, call_next: CallNext) -> Response:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return problem(
-                413,
-                "Payload too large",
-                f"request body over {settings.max_body_bytes} bytes",
-                slug="payload-too-large",
+            return error_response(
+                request, PayloadTooLarge(f"request body over {settings.max_body_bytes} bytes")
             )
         return await call_next(request)
 
@@ -88,9 +100,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Outermost: a hostile URL is refused before CORS, auth or any body is read.
     app.add_middleware(RequestGuards, max_url_bytes=settings.max_url_bytes, routes_app=app)
     for module in (
+        docs,
         health,
         ogc,
         organisations,
+        people,
+        session,
         properties,
         sync,
         imports,
@@ -114,5 +129,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False),
         name="vendor-vectorgrid",
     )
+    for prefix, directory in docs.ASSET_DIRS.items():
+        app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix.rsplit("/", 1)[-1])
     app.mount("/static", StaticFiles(directory=maps.STATIC_DIR), name="static")
     return app

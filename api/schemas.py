@@ -32,7 +32,7 @@ PropertyPublic: type[BaseModel] = create_model(
 
 
 class PropertyPage(BaseModel):
-    items: list[PropertyPublic]  # type: ignore[valid-type]
+    items: list[PropertyPublic]
     count: int = Field(description="records on this page")
     next: str | None = Field(description="URL of the next page, absent at the end")
 
@@ -43,8 +43,8 @@ class HistoryEntry(BaseModel):
     version: int
     actor: str | None = Field(description="who made the change (partners and owners only)")
     changed_at: str
-    before: PropertyPublic | None  # type: ignore[valid-type]
-    after: PropertyPublic | None  # type: ignore[valid-type]
+    before: PropertyPublic | None
+    after: PropertyPublic | None
 
 
 class PropertyHistory(BaseModel):
@@ -62,7 +62,7 @@ class Change(BaseModel):
     version: int
     changed_at: str
     actor: str | None
-    record: PropertyPublic | None  # type: ignore[valid-type]
+    record: PropertyPublic | None
 
 
 class ChangesPage(BaseModel):

@@ -7,28 +7,17 @@ serves a wrong answer.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
 
+from estate_infra.settings import DatabaseSettings
+from gis.layers import MAX_ZOOM, TILE_EXTENT, TileRules
 from gis.register import FootprintLimits
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ESTATE_", extra="ignore")
-
-    database_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("DATABASE_URL", "ESTATE_DATABASE_URL"),
-        description="PostgreSQL URL of an existing PostGIS server; unset = embedded cluster",
-    )
-    data_dir: Path = Field(default=PROJECT_ROOT / ".estate", description="embedded cluster folder")
-    pg_port: int = Field(default=54329, ge=1024, le=65535, description="embedded cluster port")
-    pg_bin_dir: Path | None = Field(default=None, description="PostgreSQL binaries; found if unset")
+class Settings(DatabaseSettings):
+    """The service's settings; where the database is comes from :class:`DatabaseSettings`."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -41,15 +30,21 @@ class Settings(BaseSettings):
     online_basemap: bool = Field(default=True, description="offer the OpenStreetMap basemap on /map")
     public_rag: bool = Field(default=True, description="show RAG of non-sensitive records publicly")
 
-    page_limit_default: int = Field(default=100, ge=1, le=10_000)
-    page_limit_max: int = Field(default=10_000, ge=1, le=100_000)
+    page_limit_default: int = Field(
+        default=100, ge=1, description="features or records on a page when the caller gives no limit"
+    )
+    page_limit_max: int = Field(
+        default=10_000, ge=1, le=100_000, description="a larger limit is served as this many (OGC: no error)"
+    )
     exact_count_limit: int = Field(
         default=100_000, ge=0, description="numberMatched is exact up to this count, estimated beyond"
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     sync_batch_max: int = Field(default=10_000, ge=1, le=100_000)
     rate_limit_per_minute: int = Field(default=600, ge=1)
-    feed_retention_days: int = Field(default=90, ge=1)
+    feed_retention_days: int = Field(
+        default=90, ge=1, description="estate feed prune forgets feed positions older than this by default"
+    )
     max_url_bytes: int = Field(
         default=8 * 1024,
         ge=1024,
@@ -87,19 +82,61 @@ class Settings(BaseSettings):
         default=30.0, ge=0, le=86_400, description="wait after the first failure; doubles each time"
     )
     webhook_retry_cap_s: float = Field(default=6 * 3600, ge=0, description="longest wait between attempts")
+    session_idle_minutes: int = Field(default=120, ge=1, description="a session unused this long ends")
+    session_max_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="a session ends this long after sign-in"
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed sign-ins for one email before lockout"
+    )
+    login_ip_max_failures: int = Field(
+        default=50, ge=1, description="failed sign-ins from one address before it is throttled"
+    )
+    login_window_minutes: int = Field(default=15, ge=1, description="failures older than this are forgotten")
+    login_lockout_minutes: int = Field(default=15, ge=1, description="how long a lockout lasts")
+    password_hash_memory_kib: int = Field(
+        default=65_536, ge=8, description="Argon2id memory per hash (RFC 9106 low-memory profile: 64 MiB)"
+    )
+    password_hash_time_cost: int = Field(default=3, ge=1, description="Argon2id passes")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Secure cookies: auto = when the request or public_base_url is https"
+    )
 
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_only(cls, url: str | None) -> str | None:
-        if url is None or url == "":
-            return None
-        if not url.startswith(("postgresql", "postgres://")):
-            raise ValueError("DATABASE_URL must be a postgresql:// URL")
-        if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://") :]
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return url
+    tile_points_min_zoom: int = Field(
+        default=TileRules.points_min_zoom, ge=0, le=MAX_ZOOM, description="below this zoom tiles aggregate"
+    )
+    tile_max_points: int = Field(
+        default=TileRules.max_points_per_tile,
+        ge=1,
+        le=1_000_000,
+        description="a tile that would hold more buildings aggregates them even at high zoom",
+    )
+    tile_grid_cells_per_side: int = Field(
+        default=TileRules.grid_cells_per_side,
+        ge=1,
+        le=TILE_EXTENT,
+        description=f"aggregation grid cells per tile side; divides the tile extent ({TILE_EXTENT})",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.page_limit_default > self.page_limit_max:
+            raise ValueError("page_limit_default must not exceed page_limit_max")
+        if TILE_EXTENT % self.tile_grid_cells_per_side:
+            raise ValueError(f"tile_grid_cells_per_side must divide the tile extent {TILE_EXTENT}")
+        return self
+
+    @property
+    def tile_rules(self) -> TileRules:
+        return TileRules(
+            points_min_zoom=self.tile_points_min_zoom,
+            max_points_per_tile=self.tile_max_points,
+            grid_cells_per_side=self.tile_grid_cells_per_side,
+        )
+
+    def page_limit(self, requested: int | None) -> int:
+        """The page size to serve: the default when none is asked, never above the maximum."""
+        return min(requested or self.page_limit_default, self.page_limit_max)
 
 
 @lru_cache

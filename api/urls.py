@@ -8,6 +8,13 @@ from fastapi import Request
 
 from api.settings import Settings
 
+_DEFAULTS = Settings.model_fields
+PAGE_LIMIT_HELP = (
+    f"items on a page; default ESTATE_PAGE_LIMIT_DEFAULT ({_DEFAULTS['page_limit_default'].default:,}); "
+    f"a larger value than ESTATE_PAGE_LIMIT_MAX ({_DEFAULTS['page_limit_max'].default:,}) is served as "
+    "that maximum, not refused (OGC API – Features)"
+)
+
 
 def base_url(request: Request, settings: Settings) -> str:
     if settings.public_base_url:

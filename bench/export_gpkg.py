@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,21 +56,15 @@ FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint)) AS g
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def scratch_database() -> Iterator[str]:
     """Yield the SQLAlchemy URL of an empty scratch database, removed afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from api.settings import get_settings
+    from estate_infra.settings import DatabaseSettings
 
-    url = get_settings().database_url
+    url = DatabaseSettings().database_url
     if url:
         name = f"estate_bench_{uuid.uuid4().hex[:8]}"
         admin = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -84,26 +77,20 @@ def scratch_database() -> Iterator[str]:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
         return
-    from api.embedded_pg import EmbeddedCluster, ensure_installed
+    from estate_infra.cluster import throwaway_cluster
 
-    root = Path(tempfile.mkdtemp(prefix="estate-bench-pg-"))
-    cluster = EmbeddedCluster(root=root, port=_free_port(), bin_dir=ensure_installed(), fast_unsafe=True)
-    cluster.start()
-    try:
+    with throwaway_cluster("estate-bench-pg-") as cluster:
         yield cluster.url()
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def load(url: str, n: int) -> float:
     """Migrate and insert ``n`` synthetic properties set-wise; return seconds taken."""
     from sqlalchemy import create_engine, text
 
-    from api import migrate
+    from estate_infra import migrations
 
     started = time.perf_counter()
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     engine = create_engine(url)
     with engine.begin() as conn:
         for code in ("bench-county", "bench-district", "bench-police", "bench-fire", "bench-nhs"):

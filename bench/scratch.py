@@ -1,17 +1,13 @@
-"""A throwaway PostGIS for benchmarks: DATABASE_URL if set, else a private embedded cluster."""
+"""A throwaway PostGIS for benchmarks: BENCH_DATABASE_URL if set, else a private embedded cluster."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from api import migrate
-from api.embedded_pg import EmbeddedCluster, ensure_installed
+from estate_infra import migrations
+from estate_infra.cluster import throwaway_cluster
 
 
 @contextmanager
@@ -19,19 +15,10 @@ def scratch_database() -> Iterator[str]:
     """Yield the URL of a migrated, empty register (embedded cluster removed afterwards)."""
     if os.environ.get("BENCH_DATABASE_URL"):
         url = os.environ["BENCH_DATABASE_URL"]
-        migrate.upgrade(url)
+        migrations.upgrade(url)
         yield url
         return
-    root = Path(tempfile.mkdtemp(prefix="estate-bench-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cluster = EmbeddedCluster(root=root, port=port, bin_dir=ensure_installed())
-    cluster.start()
-    try:
+    with throwaway_cluster("estate-bench-pg-", fast_unsafe=False) as cluster:  # fsync on, as served
         url = cluster.url()
-        migrate.upgrade(url)
+        migrations.upgrade(url)
         yield url
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)

@@ -596,10 +596,10 @@ def find_candidates(
     a_ix: list[int] = []
     b_ix: list[int] = []
     for a_id, b_id in pairs:
-        a, b = index.get(str(a_id)), index.get(str(b_id))
-        if a is not None and b is not None:
-            a_ix.append(a)
-            b_ix.append(b)
+        a_at, b_at = index.get(str(a_id)), index.get(str(b_id))
+        if a_at is not None and b_at is not None:
+            a_ix.append(a_at)
+            b_ix.append(b_at)
     return find_candidates_indexed(
         ordered, np.array(a_ix, dtype=np.int64), np.array(b_ix, dtype=np.int64), rules, owner_names
     )

@@ -31,7 +31,7 @@ def dict_writer(handle: TextIO, fieldnames: list[str], **kwargs: Any) -> Any:
     return _SafeDictWriter(handle, fieldnames=fieldnames, **kwargs)
 
 
-class _SafeDictWriter(csv.DictWriter):  # type: ignore[type-arg]
+class _SafeDictWriter(csv.DictWriter):
     def writerow(self, rowdict: Mapping[str, Any]) -> Any:
         return super().writerow({k: neutralise(v) for k, v in rowdict.items()})
 

@@ -8,14 +8,18 @@ from typing import Any
 
 @dataclass
 class FieldError:
-    """One problem with one field; ``index`` is the record's position in a batch."""
+    """One problem with one field; ``index`` is the record's position in a batch, ``where`` the
+    part of the request that carried it (query, body, header, path) when it is not the body."""
 
     field: str
     message: str
     index: int | None = None
+    where: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.where is not None:
+            out["in"] = self.where
         if self.index is not None:
             out["index"] = self.index
         return out
@@ -78,9 +82,37 @@ class Gone(RegisterError):
     title = "Gone"
 
 
+class UnsupportedMediaType(RegisterError):
+    title = "Unsupported media type"
+
+
+class UriTooLong(RegisterError):
+    title = "URI too long"
+
+
 class PayloadTooLarge(RegisterError):
     title = "Payload too large"
 
 
 class RateLimited(RegisterError):
     title = "Too many requests"
+
+
+class SignInRefused(Unauthenticated):
+    title = "Sign-in refused"
+
+
+class SsoRefused(Unauthenticated):
+    title = "Single sign-on refused"
+
+
+class CsrfRefused(Forbidden):
+    title = "CSRF token missing or wrong"
+
+
+class PasswordChangeRequired(Forbidden):
+    title = "Password change required"
+
+
+class SignInLocked(RateLimited):
+    title = "Too many failed sign-ins"

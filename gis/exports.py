@@ -438,7 +438,7 @@ def shape_batch(
     def column(name: str, out_name: str | None = None, ogr_type: str | None = None) -> Column:
         field = FIELDS_BY_NAME[name]
         series = frame[name] if name in frame else pd.Series([None] * n, dtype=object)
-        ogr_type = ogr_type or field.ogr_type
+        ogr_type = ogr_type or field.ogr_type or "String"
         if fmt.key == "csv":
             if name in CODE_LABEL_FIELDS:
                 series = series.map(lambda v: code_label(v, name), na_action="ignore")

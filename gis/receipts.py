@@ -64,8 +64,8 @@ _BLOCK_ELEMENTS = 1 << 21
 
 _TOP_CONTRIBUTORS = 20
 
-_YEAR = {"ge": 1, "le": 60}
-_PROBABILITY = {"ge": 0.0, "le": 1.0}
+_YEAR: dict[str, Any] = {"ge": 1, "le": 60}
+_PROBABILITY: dict[str, Any] = {"ge": 0.0, "le": 1.0}
 
 
 class ReceiptsScenario(BaseModel):
@@ -528,8 +528,8 @@ def _sale_rules(buildings: EstateBuildings, scenario: ReceiptsScenario) -> _Sale
     # A later disposal stage is firmer evidence than the RAG rating, except that
     # red is the register's judgement that disposal is unlikely: it stands.
     not_red = rag != Rag.red.value
-    for level in (DisposalStage.under_offer, DisposalStage.marketed, DisposalStage.declared_surplus):
-        assign(not_red & (stage == level.value), level.value)
+    for firmer in (DisposalStage.under_offer, DisposalStage.marketed, DisposalStage.declared_surplus):
+        assign(not_red & (stage == firmer.value), firmer.value)
 
     sold = stage == DisposalStage.sold.value
     considered = ~sold
@@ -705,14 +705,14 @@ def _breakdown(
     def total(weights: np.ndarray) -> np.ndarray:
         return np.bincount(inverse, weights=weights, minlength=size)
 
-    buildings = np.bincount(inverse, minlength=size)
+    counts = np.bincount(inverse, minlength=size)
     released = np.bincount(inverse, weights=releasable.astype(np.float64), minlength=size)
     sold, gross, net, pv = (total(w) for w in (means.sold, means.gross, means.net, means.pv))
     order = np.lexsort((labels, -net))
     return tuple(
         GroupBreakdown(
             key=str(labels[i]),
-            buildings=int(buildings[i]),
+            buildings=int(counts[i]),
             releasable=int(released[i]),
             expected_sold=float(sold[i]),
             expected_gross=float(gross[i]),

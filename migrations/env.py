@@ -1,11 +1,12 @@
-"""Alembic environment: the URL comes from the settings (DATABASE_URL or the embedded cluster)."""
+"""Alembic environment: the URL is the caller's (``estate migrate``, the fixtures), else DATABASE_URL or
+the embedded cluster, as ``estate_infra`` resolves it. Migrations import no application code."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from api.db import resolve_database_url
+from estate_infra.database import resolve_database_url
 
 config = context.config
 

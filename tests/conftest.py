@@ -8,46 +8,36 @@ unchanged, so they do not disturb the seed the read-only tests rely on.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import tempfile
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
-from api.embedded_pg import EmbeddedCluster, ensure_installed
+from estate_infra import migrations
+from estate_infra.cluster import EmbeddedCluster, free_port, throwaway_cluster
+
+# Real Argon2id, at a cost a shared 2-core test machine can afford many times over
+# (production keeps the 64 MiB, 3-pass default; tests compare behaviour, not cost).
+os.environ.setdefault("ESTATE_PASSWORD_HASH_MEMORY_KIB", "8192")
+os.environ.setdefault("ESTATE_PASSWORD_HASH_TIME_COST", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[EmbeddedCluster]:
-    root = Path(tempfile.mkdtemp(prefix="estate-test-pg-"))
-    cluster = EmbeddedCluster(root=root, port=_free_port(), bin_dir=ensure_installed(), fast_unsafe=True)
-    cluster.start()
-    try:
+    with throwaway_cluster("estate-test-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def db_url(pg_cluster: EmbeddedCluster) -> str:
-    from api import migrate
-
     url = pg_cluster.url()
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 
@@ -68,6 +58,18 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture()
+def db(engine: Engine) -> Iterator[Connection]:
+    """An app-role connection inside a transaction rolled back at the end (GeoAlchemy2's pattern):
+    for tests that need no commit, so what they write never reaches the shared register."""
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
+
+
 @pytest.fixture(scope="session")
 def seeded(engine: Engine) -> Engine:
     from api.services.seed import load_seed
@@ -81,7 +83,13 @@ def settings(db_url: str):  # type: ignore[no-untyped-def]
     from api.settings import Settings
 
     # No background webhook worker racing the tests: the tests that want one start their own.
-    return Settings(database_url=db_url, rate_limit_per_minute=1_000_000, background_worker=False)
+    # Many tests sign in from the one test client address: throttle by address is tested on its own.
+    return Settings(
+        database_url=db_url,
+        rate_limit_per_minute=1_000_000,
+        background_worker=False,
+        login_ip_max_failures=1_000_000,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +142,7 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -145,3 +153,33 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def make_person(owner_engine: Engine, seeded: Engine) -> Callable[..., tuple[str, str]]:
+    """Create a person with a known password (no change required); returns (email, password)."""
+    from api.db import write_transaction
+    from api.services import people
+
+    def _make(org: str, role: str = "editor") -> tuple[str, str]:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@{org}.example.gov.uk"
+        password = f"pw-{uuid.uuid4().hex}"
+        with write_transaction(owner_engine, "test-setup") as conn:
+            people.add_user(conn, email, org, role, "test-setup", password=password)
+        return email, password
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sign_in(app) -> Callable[[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Sign a person in through POST /login; returns the headers a browser page would send (cookie + CSRF)."""
+
+    def _sign_in(email: str, password: str) -> dict[str, str]:
+        with TestClient(app) as fresh:
+            response = fresh.post("/login", json={"email": email, "password": password})
+            assert response.status_code == 200, response.text
+            token = response.cookies["estate_session"]
+            return {"Cookie": f"estate_session={token}", "X-CSRF-Token": response.json()["csrf_token"]}
+
+    return _sign_in

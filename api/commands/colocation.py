@@ -50,11 +50,11 @@ def colocation(
     geojson: Annotated[Optional[Path], typer.Option(help="also write a GeoJSON FeatureCollection")] = None,  # noqa: UP045
 ) -> None:
     """Rank co-location candidates: where two or more bodies could share one building."""
-    from api.db import get_engine
+    from api.commands import cli_engine
     from api.services import colocation as svc
     from gis.errors import ValidationFailed
 
-    engine = get_engine()
+    engine = cli_engine()
     try:
         with engine.connect() as conn:
             query = svc.build_query(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _show(record: dict) -> None:  # type: ignore[type-arg]
+def _show(record: dict[str, Any]) -> None:
     console.print(f"{record['name']} ({record['owner']}): [b]{record['stage']}[/b]")
     window = record.get("interest_window")
     if window:
@@ -42,12 +42,13 @@ def _show(record: dict) -> None:  # type: ignore[type-arg]
 
 
 def _write(action):  # type: ignore[no-untyped-def]
-    from api.db import get_engine, write_transaction
+    from api.commands import cli_engine
+    from api.db import write_transaction
     from gis.errors import RegisterError
 
     principal = _admin()
     try:
-        with write_transaction(get_engine(), principal.actor) as conn:
+        with write_transaction(cli_engine(), principal.actor) as conn:
             return action(conn, principal)
     except RegisterError as exc:
         _fail(exc.detail)
@@ -60,10 +61,10 @@ def rag_review(
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Rated buildings whose suggested rating differs from the human one, largest value first."""
-    from api.db import get_engine
+    from api.commands import cli_engine
     from api.services.rag import review
 
-    with get_engine().connect() as conn:
+    with cli_engine().connect() as conn:
         result = review(conn, _admin().viewer, owner=owner, limit=limit)
     if json_out:
         print(json.dumps(result, indent=2))
@@ -141,12 +142,12 @@ def record_sale(
 @disposal_app.command("show")
 def show(property_id: str) -> None:
     """The building's pipeline as JSON: moves, blockers, windows, interest, outcomes."""
-    from api.db import get_engine
+    from api.commands import cli_engine
     from api.services import disposal
     from gis.errors import RegisterError
 
     try:
-        with get_engine().connect() as conn:
+        with cli_engine().connect() as conn:
             record = disposal.disposal_record(conn, property_id, _admin().viewer)
     except RegisterError as exc:
         _fail(exc.detail)
@@ -162,13 +163,13 @@ def deliver(
     """Close interest windows that have ended and deliver due webhooks (what the API's worker does)."""
     import time
 
-    from api.db import get_engine
+    from api.commands import cli_engine
     from api.services.webhooks import run_once
     from api.settings import get_settings
 
     settings = get_settings()
     while True:
-        done = run_once(get_engine(), settings)
+        done = run_once(cli_engine(), settings)
         console.print(
             f"{done['windows_closed']} windows closed, {done['deliveries_attempted']} deliveries attempted"
         )

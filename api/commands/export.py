@@ -44,7 +44,7 @@ def export(
     bbox_crs: Annotated[str | None, typer.Option("--bbox-crs", help="CRS of --bbox, e.g. EPSG:27700")] = None,
 ) -> None:
     """Export the register (admin view: every field of every record, sensitive ones included)."""
-    from api.db import get_engine
+    from api.commands import cli_engine
     from api.services import exports as svc
     from api.services.filters import build_filter
     from gis import exports as writer
@@ -58,7 +58,7 @@ def export(
             owner=owner, rag=rag, use=use, town=town, postcode=postcode, bbox=bbox, bbox_crs=bbox_crs
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        with get_engine().connect() as conn:
+        with cli_engine().connect() as conn:
             result = svc.export_properties(conn, path, out_fmt, out_crs, flt, ADMIN)
     except ValidationFailed as exc:
         console.print(f"[red]error:[/red] {exc.detail}")

@@ -153,9 +153,9 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 
 def _engine() -> Engine:
-    from api.db import get_engine
+    from api.commands import cli_engine
 
-    return get_engine()
+    return cli_engine()
 
 
 def _actor() -> str:

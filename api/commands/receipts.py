@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -45,7 +45,7 @@ def receipts(
     ] = False,
 ) -> None:
     """Estimate capital receipts for the whole estate, single estate against silo."""
-    from api.db import get_engine
+    from api.commands import cli_engine
     from api.services.receipts import estimate
     from gis.charts import render_receipts_chart
     from gis.receipts import ReceiptsScenario, comparison_to_dict
@@ -69,7 +69,7 @@ def receipts(
         for err in exc.errors():
             console.print(f"[red]error:[/red] {'.'.join(map(str, err['loc']))}: {err['msg']}")
         raise typer.Exit(1) from None
-    with get_engine().connect() as conn:
+    with cli_engine().connect() as conn:
         result = estimate(conn, ADMIN, scenario, owner=owner, town=town, calibrate=calibrate)
     single, silo, diff = result["single_estate"], result["silo"], result["difference"]
 
@@ -150,7 +150,7 @@ def receipts(
     console.print("Assumptions: " + ", ".join(f"{k}={v}" for k, v in scenario.model_dump().items()))
 
     if chart:
-        fmt = "png" if chart.suffix.lower() == ".png" else "svg"
+        fmt: Literal["svg", "png"] = "png" if chart.suffix.lower() == ".png" else "svg"
         chart.write_bytes(render_receipts_chart(single, fmt, silo=silo))
         console.print(f"chart written to {chart}")
     if json_path:

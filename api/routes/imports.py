@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
@@ -14,7 +14,7 @@ from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.limits import IMPORT, expensive
 from api.services import imports as svc
 from api.services.properties import require_owner
-from gis.errors import FieldError, PayloadTooLarge, ValidationFailed
+from gis.errors import FieldError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -95,7 +95,7 @@ async def _csv_bytes(request: Request, limit_bytes: int) -> bytes:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != MULTIPART and media_type not in CSV_MEDIA_TYPES:
         got = media_type or "no Content-Type"
-        raise HTTPException(415, f"send multipart/form-data with a 'file' field or text/csv, not {got}")
+        raise UnsupportedMediaType(f"send multipart/form-data with a 'file' field or text/csv, not {got}")
     # The app refuses an oversized Content-Length up front; a chunked body has none, so count as it arrives.
     body = await _read_capped(request, limit_bytes)
     if media_type != MULTIPART:

@@ -8,21 +8,19 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
-from api.errors import BadRequest
 from api.guards import reject_unknown_query
 from api.html import render_document
 from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
 from api.services import features as ogc
 from api.services import properties as svc
 from api.services import tiles as tile_svc
-from api.urls import base_url, page_url
+from api.urls import PAGE_LIMIT_HELP, base_url, page_url
 from gis import crs as crs_mod
 from gis import layers, visibility
-from gis.errors import NotFound, ValidationFailed
+from gis.errors import FieldError, NotFound, ValidationFailed
 from gis.visibility import Viewer
 
 router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(reject_unknown_query)])
-TILE_RULES = layers.TileRules()
 # Collections besides the buildings, served further down this module.
 EXTRA_COLLECTIONS = {
     "colocation-candidates": {
@@ -39,17 +37,19 @@ FQ = Annotated[str | None, Query(description="json (default) or html")]
 def _wants_html(request: Request, f: str | None) -> bool:
     if f is not None:
         if f not in ("json", "html", "geojson"):
-            raise BadRequest(f"unsupported format f={f!r}; use json or html")
+            raise ValidationFailed(
+                [FieldError("f", f"unsupported format {f!r}; use json or html", where="query")]
+            )
         return f == "html"
     accept = request.headers.get("accept", "")
     return "text/html" in accept and "json" not in accept
 
 
-def _crs_or_400(value: str | None, name: str) -> crs_mod.Crs:
+def _parse_crs(value: str | None, name: str) -> crs_mod.Crs:
     try:
         return crs_mod.parse_crs(value)
     except crs_mod.CrsError as exc:
-        raise BadRequest(f"{name}: {exc}", parameter=name) from None
+        raise ValidationFailed([FieldError(name, str(exc), where="query")]) from None
 
 
 def _respond(
@@ -127,9 +127,10 @@ def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
     responses=GEOJSON_RESPONSE,
     description=(
         "Pages follow `next`/`prev` links with opaque keyset cursors (no OFFSET scans). `numberMatched` is "
-        "exact up to 100,000 matches; beyond that it is PostgreSQL's planner estimate and the response "
+        "exact up to ESTATE_EXACT_COUNT_LIMIT matches (100,000 by default); beyond that it is PostgreSQL's "
+        "planner estimate and the response "
         "carries `numberMatchedEstimated: true`. `crs` and `bbox-crs` take CRS84 (default), EPSG:4326 "
-        "(latitude first) or EPSG:27700; any other CRS is a 400."
+        "(latitude first) or EPSG:27700; any other CRS, like any invalid parameter, is a 400."
     ),
 )
 def items(
@@ -139,18 +140,13 @@ def items(
     principal: PrincipalDep,
     filters: FilterDep,
     crs: Annotated[str | None, Query(description="CRS84 (default), EPSG:4326 or EPSG:27700")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int | None, Query(ge=1, description=PAGE_LIMIT_HELP)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     f: FQ = None,
 ) -> Response:
-    out_crs = _crs_or_400(crs, "crs")
-    _crs_or_400(filters.bbox_crs, "bbox-crs")
-    try:
-        flt = filters.build()
-    except ValidationFailed as exc:
-        if any(e.field == "bbox" for e in exc.errors):
-            raise BadRequest(exc.detail, parameter="bbox") from None
-        raise
+    out_crs = _parse_crs(crs, "crs")
+    limit = settings.page_limit(limit)
+    flt = filters.build()
     position = svc.decode_cursor(cursor)
     after = position[1] if position and position[0] == "after" else None
     before = position[1] if position and position[0] == "before" else None
@@ -208,7 +204,7 @@ def item(
     crs: Annotated[str | None, Query()] = None,
     f: FQ = None,
 ) -> Response:
-    out_crs = _crs_or_400(crs, "crs")
+    out_crs = _parse_crs(crs, "crs")
     with engine.connect() as conn:
         record = svc.get_visible(conn, feature_id, principal.viewer)
     feature = ogc.to_feature(record, out_crs, base_url(request, settings))
@@ -229,7 +225,7 @@ def tilejson(
         bounds = tile_svc.register_bounds(conn, principal.viewer)
     url = f"{base}/collections/properties/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
     return JSONResponse(
-        layers.tilejson(url, bounds, TILE_RULES), headers={"Cache-Control": "public, max-age=300"}
+        layers.tilejson(url, bounds, settings.tile_rules), headers={"Cache-Control": "public, max-age=300"}
     )
 
 
@@ -256,7 +252,9 @@ def tile(
         raise NotFound(f"no tile {tileMatrix}/{tileRow}/{tileCol} in WebMercatorQuad")
     flt = filters.build()
     with engine.connect() as conn:
-        result = tile_svc.render_tile(conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, TILE_RULES)
+        result = tile_svc.render_tile(
+            conn, tileMatrix, tileRow, tileCol, flt, principal.viewer, settings.tile_rules
+        )
     headers = {
         "ETag": result.etag,
         "Cache-Control": "public, max-age=60" if principal.role == "anonymous" else "private, max-age=60",
@@ -313,8 +311,10 @@ def colocation_items(
     crs: Annotated[str | None, Query(description="CRS84 only for this collection")] = None,
     f: FQ = None,
 ) -> Response:
-    if _crs_or_400(crs, "crs") != crs_mod.CRS84:
-        raise BadRequest("the colocation-candidates collection is served in CRS84 only", parameter="crs")
+    if _parse_crs(crs, "crs") != crs_mod.CRS84:
+        raise ValidationFailed(
+            [FieldError("crs", "the colocation-candidates collection is served in CRS84 only", where="query")]
+        )
     check_colocation(principal, distance_m, None)
     doc = _hubs(
         engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox

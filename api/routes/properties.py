@@ -11,7 +11,7 @@ from api.db import write_transaction
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
 from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
 from api.services import properties as svc
-from api.urls import page_url
+from api.urls import PAGE_LIMIT_HELP, page_url
 from gis import crs as crs_mod
 from gis import visibility
 from gis.register import PropertyCreate, PropertyFields, validate_property
@@ -33,9 +33,10 @@ def list_properties(
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: FilterDep,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int | None, Query(ge=1, description=PAGE_LIMIT_HELP)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
+    limit = settings.page_limit(limit)
     flt = filters.build()
     position = svc.decode_cursor(cursor)
     after = position[1] if position and position[0] == "after" else None

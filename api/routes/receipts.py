@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy import Engine
 
+from api.auth import Principal
 from api.deps import EngineDep, PrincipalDep
 from api.limits import CEILING_NOTE, CEILINGS, RECEIPTS, check_receipts, expensive
 from api.services import receipts as svc
@@ -40,13 +42,13 @@ def _as_json(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    engine,
-    principal,
+    engine: Engine,
+    principal: Principal,
     scenario: ReceiptsScenario,
     owner: str | None,
     town: str | None,
     calibrate: bool = False,
-) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+) -> dict[str, Any]:
     with engine.connect() as conn:
         return svc.estimate(conn, principal.viewer, scenario, owner=owner, town=town, calibrate=calibrate)
 

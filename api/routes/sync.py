@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
@@ -42,7 +41,7 @@ def sync(
         str | None, Query(description="CRS of the records' geometry: CRS84 (default) or EPSG:27700")
     ] = None,
     idempotency_key: Annotated[str | None, Header(description="retries with the same key apply once")] = None,
-) -> JSONResponse:
+) -> Response:
     result = sync_properties(
         engine,
         principal,

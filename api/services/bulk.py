@@ -52,6 +52,7 @@ def _stage(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
     )
     names = ["idx", *_STAGE_TYPES, "geom_ewkt", "footprint_ewkt", "expected_version", "tombstone"]
     raw = conn.connection.driver_connection
+    assert raw is not None  # an open psycopg connection: COPY needs the driver's own
     with raw.cursor() as cursor, cursor.copy(f"COPY sync_stage ({', '.join(names)}) FROM STDIN") as copy:
         for idx, record in enumerate(records):
             copy.write_row(

@@ -47,7 +47,7 @@ TRANSITION_COLUMNS = """CASE WHEN t.id IS NULL THEN NULL ELSE json_build_object(
         'effective_on', t.effective_on, 'note', t.note) END AS transition"""
 
 
-def _record(row: Mapping[str, Any]) -> dict[str, Any]:
+def _record(row: Mapping[Any, Any]) -> dict[str, Any]:
     record = dict(row)
     for key in _TIMESTAMPS:
         if record.get(key) is not None:

@@ -15,7 +15,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from support import auth_header
 
-EXAMPLES_PER_OPERATION = 10
+FUZZ_EXAMPLES = 4
+FULL_FUZZ_EXAMPLES = 60
+FUZZ_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,13 @@ def _checks():  # type: ignore[no-untyped-def]
     return [c for c in CHECKS.get_all() if getattr(c, "__name__", "") not in SKIPPED_CHECKS]
 
 
+# The default run is bounded (a few derandomised cases per operation, the same each run); the full
+# fuzz runs with the drills (-m drill).
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
-def test_schemathesis_all_checks(api_schema, make_org, make_key, mode) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "examples_per_operation", [FUZZ_EXAMPLES, pytest.param(FULL_FUZZ_EXAMPLES, marks=pytest.mark.drill)]
+)
+def test_schemathesis_all_checks(api_schema, make_org, make_key, mode, examples_per_operation: int) -> None:  # type: ignore[no-untyped-def]
     # Driven by hand rather than schema.parametrize(), whose pytest plugin lags pytest 9.
     headers = auth_header(make_key(make_org(), "writer"))
     checks = _checks()
@@ -65,7 +72,7 @@ def test_schemathesis_all_checks(api_schema, make_org, make_key, mode) -> None: 
     for operation in operations:
         # derandomize: the same inputs every run, so CI is reproducible and a failure replays.
         @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
+            max_examples=examples_per_operation,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
@@ -74,7 +81,8 @@ def test_schemathesis_all_checks(api_schema, make_org, make_key, mode) -> None: 
         @given(case=operation.as_strategy(generation_mode=mode))
         def exercise(case) -> None:  # type: ignore[no-untyped-def]
             try:
-                case.call_and_validate(headers=headers, checks=checks)
+                # A generous timeout: this checks answers, not speed (speed is measured in bench/).
+                case.call_and_validate(headers=headers, checks=checks, timeout=FUZZ_TIMEOUT_S)
             except (Exception, BaseExceptionGroup) as exc:  # every failure collected, reported together
                 lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
                 failures.append(f"{case.method} {case.path}: {' | '.join(lines[:8])[:500]}")

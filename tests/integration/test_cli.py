@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
-from sqlalchemy import text
+from click.testing import Result
+from sqlalchemy import Engine, text
 from support import auth_header
 from typer.testing import CliRunner
+
+from estate_infra.cluster import EmbeddedCluster
 
 
 @pytest.fixture()
@@ -72,11 +77,10 @@ def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> No
 
     from api import db, settings
     from api.cli import app
+    from estate_infra.cluster import free_port
 
     data_dir = Path(tempfile.mkdtemp(prefix="estate-cli-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("ESTATE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("ESTATE_PG_PORT", str(port))
@@ -99,3 +103,79 @@ def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> No
     import shutil
 
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture()
+def scratch_register(pg_cluster: EmbeddedCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The estate command pointed at a database of its own on the test cluster (dropped afterwards)."""
+    from sqlalchemy import create_engine
+
+    from api import settings
+
+    server = pg_cluster.url().rsplit("/", 1)[0]
+    admin = create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS cli_migrate WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE cli_migrate"))
+    url = server + "/cli_migrate"
+    monkeypatch.setenv("DATABASE_URL", url)
+    settings.get_settings.cache_clear()
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+    settings.get_settings.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS cli_migrate WITH (FORCE)"))
+    admin.dispose()
+
+
+def _tables(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(
+            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+        )
+
+
+def test_migrate_down_needs_a_revision_and_refuses_to_drop_data(scratch_register: Engine) -> None:
+    from api.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    assert "property" in _tables(scratch_register)
+
+    # No revision: refused before anything is touched (it used to drop every table).
+    bare = runner.invoke(app, ["migrate", "--down"])
+    assert bare.exit_code == 2 and "requires an argument" in bare.output
+    assert "property" in _tables(scratch_register)
+
+    with scratch_register.begin() as conn:
+        conn.execute(
+            text("INSERT INTO organisation (code, name, kind) VALUES ('cli-co', 'Cli Co', 'district')")
+        )
+        conn.execute(text("SELECT set_config('estate.actor', 'test', true)"))
+        conn.execute(text("INSERT INTO property (owner, asset_ref, name) VALUES ('cli-co', 'A1', 'Kept')"))
+
+    refused = runner.invoke(app, ["migrate", "--down", "base"])
+    assert refused.exit_code == 1 and "holds 1 properties" in refused.output
+    assert "--yes-destroy-data" in refused.output
+    with scratch_register.connect() as conn:
+        assert conn.execute(text("SELECT name FROM property")).scalar_one() == "Kept"
+
+    destroyed = runner.invoke(app, ["migrate", "--down", "base", "--yes-destroy-data"])
+    assert destroyed.exit_code == 0, destroyed.output
+    assert "property" not in _tables(scratch_register)
+    # An empty register goes down and up without the flag.
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    assert runner.invoke(app, ["migrate", "--down", "base"]).exit_code == 0
+    assert "property" not in _tables(scratch_register)
+
+
+def test_feed_prune_defaults_to_the_retention_setting(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api import settings
+
+    monkeypatch.setenv("ESTATE_FEED_RETENTION_DAYS", "3650")
+    settings.get_settings.cache_clear()
+    result = cli("feed", "prune")
+    assert result.exit_code == 0 and "older than 3650 days" in result.output

@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import tempfile
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from api import auth, migrate
+from api import auth
 from api.db import get_engine, write_transaction
-from api.embedded_pg import EmbeddedCluster, ensure_installed
 from api.services.sync import sync_properties
+from estate_infra import migrations
+from estate_infra.cluster import EmbeddedCluster, throwaway_cluster
 
 BATCH = 10_000
+pytestmark = pytest.mark.drill  # a cluster of its own, 2 × 10,000 records: run with -m drill
 
 
 @pytest.fixture()
-def killable_cluster():  # type: ignore[no-untyped-def]
-    """A cluster of this test's own, so killing it disturbs no other test."""
-    root = Path(tempfile.mkdtemp(prefix="estate-crash-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cluster = EmbeddedCluster(root=root, port=port, bin_dir=ensure_installed())  # fsync on: a real crash
-    cluster.start()
-    yield cluster
-    cluster.stop("immediate")
-    shutil.rmtree(root, ignore_errors=True)
+def killable_cluster() -> Iterator[EmbeddedCluster]:
+    """A cluster of this test's own, so killing it disturbs no other test; fsync on, as a real crash needs."""
+    with throwaway_cluster("estate-crash-pg-", fast_unsafe=False) as cluster:
+        yield cluster
 
 
-def _records() -> list[dict]:  # type: ignore[type-arg]
+def _records() -> list[dict[str, Any]]:
     return [
         {
             "asset_ref": f"CR-{i:05d}",
@@ -52,9 +45,11 @@ def _records() -> list[dict]:  # type: ignore[type-arg]
     ]
 
 
-def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(killable_cluster) -> None:  # type: ignore[no-untyped-def]
+def test_killed_server_leaves_no_partial_batch_and_retry_applies_once(
+    killable_cluster: EmbeddedCluster,
+) -> None:
     url = killable_cluster.url()
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     owner_engine = create_engine(url)
     with owner_engine.begin() as conn:
         conn.execute(

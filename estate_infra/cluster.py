@@ -1,7 +1,8 @@
 """The embedded default: a private PostgreSQL 15 + PostGIS cluster in a project folder.
 
-With no ``DATABASE_URL`` the CLI, the API and the tests run their own cluster
-from Debian's binaries, listening on loopback only. PostgreSQL refuses to run
+With no ``DATABASE_URL`` the CLI runs this cluster from Debian's binaries,
+listening on loopback only; the tests, the crash drill and the benchmarks run
+throwaway ones (:func:`throwaway_cluster`). PostgreSQL refuses to run
 as root, so under root the server runs as the ``postgres`` system user that
 Debian's package creates, and owns only the cluster folder.
 """
@@ -12,8 +13,12 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,10 +231,27 @@ class EmbeddedCluster:
             )
 
 
-def default_cluster() -> EmbeddedCluster:
-    """Return the project's embedded cluster as the settings describe it."""
-    from api.settings import get_settings
+def free_port() -> int:
+    """A loopback port free right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
-    settings = get_settings()
-    bin_dir = ensure_installed(settings.pg_bin_dir)
-    return EmbeddedCluster(root=settings.data_dir, port=settings.pg_port, bin_dir=bin_dir)
+
+@contextmanager
+def throwaway_cluster(prefix: str = "estate-pg-", *, fast_unsafe: bool = True) -> Iterator[EmbeddedCluster]:
+    """A started cluster in a temporary folder on a free port, removed afterwards.
+
+    ``fast_unsafe`` turns fsync off (tests, benchmarks); a crash drill wants it on.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = EmbeddedCluster(
+        root=root, port=free_port(), bin_dir=ensure_installed(), fast_unsafe=fast_unsafe
+    )
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,59 @@
+"""Interactive API documentation (/docs, /redoc) from assets the app serves itself, never a CDN.
+
+Swagger UI and ReDoc come from npm (package.json, installed by scripts/setup.sh),
+so the pages work on a machine without internet access.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+
+router = APIRouter(include_in_schema=False)
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+# URL prefix → folder, mounted by create_app
+ASSET_DIRS = {
+    "/static/vendor/swagger-ui": NODE_MODULES / "swagger-ui-dist",
+    "/static/vendor/redoc": NODE_MODULES / "redoc" / "bundles",
+}
+OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+
+
+def _root(request: Request) -> str:
+    root_path: str = request.scope.get("root_path", "")
+    return root_path.rstrip("/")
+
+
+@router.get("/docs")
+def swagger_ui(request: Request) -> HTMLResponse:
+    root = _root(request)
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=f"{request.app.title} – API",
+        swagger_js_url=f"{root}/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}/static/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{root}/static/vendor/swagger-ui/favicon-32x32.png",
+        oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT}",
+        # Swagger UI would otherwise send the document to an online validator for its badge.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get(OAUTH2_REDIRECT)
+def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+def redoc(request: Request) -> HTMLResponse:
+    root = _root(request)
+    return get_redoc_html(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=f"{request.app.title} – API reference",
+        redoc_js_url=f"{root}/static/vendor/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{root}/static/vendor/swagger-ui/favicon-32x32.png",
+        with_google_fonts=False,
+    )
