@@ -1,7 +1,7 @@
 """History of large updates at insert speed: the trigger's join is planned for the batch it sees.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0004
 Create Date: 2026-11-30
 
 Where the time went: the statement-level history trigger pairs the old and new
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
