@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from api.db import write_transaction
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
 from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
 from api.services import properties as svc
+from api.services import summary as summary_svc
 from api.urls import PAGE_LIMIT_HELP, page_url
 from gis import crs as crs_mod
 from gis import visibility
@@ -46,6 +48,70 @@ def list_properties(
     items = visibility.project_many(records, principal.viewer)
     next_url = page_url(request, settings, cursor=svc.encode_cursor(next_id)) if next_id else None
     return {"items": items, "count": len(items), "next": next_url}
+
+
+class RagSplit(BaseModel):
+    red: int
+    amber: int
+    green: int
+    unrated: int = Field(description="no rating, or one the caller may not see")
+
+
+class SummaryItem(BaseModel):
+    id: str
+    name: str
+    owner: str
+    post_town: str | None
+    use_category: str | None
+    rag: str | None
+    gia_m2: float | None
+    value_gbp: int | None = Field(description="null where the caller may not see it")
+    lon: float | None
+    lat: float | None
+
+
+class PropertySummary(BaseModel):
+    """What is in a view: totals over every matching building the caller may see, and one sorted page."""
+
+    count: int = Field(description="buildings matching the filters")
+    gia_m2: float = Field(description="total gross internal area of those with one, m²")
+    gia_known: int = Field(description="buildings with a floor area")
+    value_gbp: int | None = Field(description="total value of those whose value the caller may see")
+    value_known: int = Field(description="buildings whose value is known and visible to the caller")
+    rag: RagSplit
+    items: list[SummaryItem]
+    sort: str
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+@router.get(
+    "/summary",
+    response_model=PropertySummary,
+    summary="What is in view: totals and RAG split of the filtered set (e.g. a map's bbox), and a sorted page",
+)
+def property_summary(
+    engine: EngineDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    filters: FilterDep,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description=f"one of {', '.join(summary_svc.SORT_KEYS)}; a leading '-' sorts descending",
+        ),
+    ] = "name",
+    limit: Annotated[int, Query(ge=1, le=500)] = 25,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    flt = filters.build()
+    with engine.connect() as conn:
+        svc.check_organisations(conn, flt.owner)
+        return summary_svc.summarise(
+            conn, flt, principal.viewer, sort=sort, limit=limit, offset=offset, public_rag=settings.public_rag
+        )
 
 
 @router.get(
