@@ -50,12 +50,12 @@ def summarise(
     gia = visibility.sql_column("gia_m2", viewer, "p", public_rag)
     direction = "DESC NULLS LAST" if descending else "ASC NULLS LAST"
     params.update(limit=limit, offset=offset)
-    # One statement; the CTE is inlined into both uses, so the totals scan reads no text
+    # Casts: a field the viewer may not see is an untyped NULL. One statement; the CTE is inlined into both uses, so the totals scan reads no text
     # columns and the page is a top-N sort, each planned on the same indexes.
     sql = f"""
         WITH f AS NOT MATERIALIZED (
-          SELECT p.id::text AS id, p.name, p.owner, p.post_town, p.use_category, {rag} AS rag,
-                 {gia} AS gia_m2, {value} AS value_gbp, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat
+          SELECT p.id::text AS id, p.name, p.owner, p.post_town, p.use_category, ({rag})::text AS rag,
+                 ({gia})::float8 AS gia_m2, ({value})::bigint AS value_gbp, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat
           FROM property p WHERE {where}
         ),
         page AS (
