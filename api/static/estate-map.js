@@ -370,11 +370,16 @@
   let summaryTimer = null;
   let summaryAbort = null;
   let lastSummary = null;
+  // The view as the summary asks for it (west, south, east, north), rounded once so list and map use the same box.
+  function viewBbox() {
+    const b = map.getBounds();
+    return [Math.max(-180, b.getWest()), Math.max(-90, b.getSouth()), Math.min(180, b.getEast()), Math.min(90, b.getNorth())]
+      .map((v) => Number(v.toFixed(6)));
+  }
   function scheduleSummary() { clearTimeout(summaryTimer); summaryTimer = setTimeout(loadSummary, 150); }
   function loadSummary() {
-    const b = map.getBounds();
     const q = filterParams(true);
-    q.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(","));
+    q.set("bbox", viewBbox().join(","));
     q.set("sort", state.sort);
     q.set("offset", state.offset);
     q.set("limit", 25);
@@ -855,10 +860,15 @@
     offline: () => offline,
     bubbleTotal: () => bubbleTotal,
     // ids of the buildings drawn in the current view (points layer), for tests and checks
+    viewBbox,
     pointsInView: () => {
-      const b = map.getBounds();
-      return Array.from(new Set(map.queryRenderedFeatures({ layers: ["points"] })
-        .filter((f) => b.contains(f.geometry.coordinates)).map((f) => f.properties.id)));
+      const [w, s, e, n] = viewBbox();
+      const drawn = new Map();
+      map.queryRenderedFeatures({ layers: ["points"] }).forEach((f) => {
+        const [x, y] = f.geometry.coordinates;
+        if (x >= w && x <= e && y >= s && y <= n) { drawn.set(f.properties.id, { id: f.properties.id, lon: x, lat: y }); }
+      });
+      return Array.from(drawn.values());
     },
     highlighted: () => Array.from(new Set(map.queryRenderedFeatures({ layers: ["hub-members"] }).map((f) => f.properties.id))),
   };
