@@ -19,15 +19,36 @@ from typing import Any
 from gis.layers import RAG_COLOURS, TileRules
 from gis.receipts import ReceiptsScenario
 from gis.register import PropertyFields
-from gis.visibility import FIELD_TIERS
 
 # The record panel's groups, in the order a manager reads a building.
 RECORD_GROUPS: dict[str, tuple[str, ...]] = {
     "Place": ("name", "street_number", "street", "post_town", "postcode", "uprn", "geometry", "footprint"),
-    "Holding": ("owner", "asset_ref", "tenure", "tenure_detail", "holding_type", "listed_grade", "lease_expiry_date"),
+    "Holding": (
+        "owner",
+        "asset_ref",
+        "tenure",
+        "tenure_detail",
+        "holding_type",
+        "listed_grade",
+        "lease_expiry_date",
+    ),
     "Size and use": ("use_category", "gia_m2", "site_area_ha", "utilisation_pct", "fte", "condition"),
-    "Money": ("value_gbp", "valuation_basis", "valuation_date", "running_cost_gbp_pa", "maintenance_backlog_gbp"),
-    "Disposal": ("rag", "rag_reason", "rag_set_by", "rag_set_at", "disposal_stage", "disposal_blockers", "sensitive"),
+    "Money": (
+        "value_gbp",
+        "valuation_basis",
+        "valuation_date",
+        "running_cost_gbp_pa",
+        "maintenance_backlog_gbp",
+    ),
+    "Disposal": (
+        "rag",
+        "rag_reason",
+        "rag_set_by",
+        "rag_set_at",
+        "disposal_stage",
+        "disposal_blockers",
+        "sensitive",
+    ),
     "Record": ("id", "version", "created_at", "created_by", "updated_at", "updated_by"),
 }
 # Fields the panel never shows: a retired record is not opened from the map.

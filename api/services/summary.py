@@ -20,7 +20,18 @@ SORT_KEYS: dict[str, str] = {
     "value_gbp": "f.value_gbp",
     "rag": "CASE f.rag WHEN 'red' THEN 0 WHEN 'amber' THEN 1 WHEN 'green' THEN 2 ELSE 3 END",
 }
-ITEM_COLUMNS = ("id", "name", "owner", "post_town", "use_category", "rag", "gia_m2", "value_gbp", "lon", "lat")
+ITEM_COLUMNS = (
+    "id",
+    "name",
+    "owner",
+    "post_town",
+    "use_category",
+    "rag",
+    "gia_m2",
+    "value_gbp",
+    "lon",
+    "lat",
+)
 
 
 def parse_sort(raw: str) -> tuple[str, bool]:
@@ -28,7 +39,9 @@ def parse_sort(raw: str) -> tuple[str, bool]:
     descending = raw.startswith("-")
     key = raw[1:] if descending else raw
     if key not in SORT_KEYS:
-        raise ValidationFailed([FieldError("sort", f"one of {', '.join(SORT_KEYS)}, optionally with a leading '-'")])
+        raise ValidationFailed(
+            [FieldError("sort", f"one of {', '.join(SORT_KEYS)}, optionally with a leading '-'")]
+        )
     return key, descending
 
 

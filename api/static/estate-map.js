@@ -252,8 +252,8 @@
     map.on("load", () => {
       loadWayfinding();
       map.on("moveend", () => { writeUrl(); scheduleSummary(); scheduleRebin(); });
+      map.on("idle", scheduleRebin);  // the signature check in rebin keeps this from looping
       map.on("sourcedata", (e) => { if ((e.sourceId === "clusters" || e.sourceId === "points") && e.isSourceLoaded) { scheduleRebin(); } });
-      map.on("idle", scheduleRebin);
       map.on("click", "points", (e) => { if (e.features.length) { openRecord(e.features[0].properties.id, false); } });
       map.on("click", "bubbles", (e) => {
         const f = e.features[0];
@@ -297,11 +297,18 @@
   let rebinTimer = null;
   function scheduleRebin() { clearTimeout(rebinTimer); rebinTimer = setTimeout(rebin, 60); }
   const BIN_PX = 70;
+  let lastRebin = "";
   function rebin() {
     if (!map || !map.isStyleLoaded()) { return; }
     const z = map.getZoom();
     const sourceId = z < pointsMinZoom ? "clusters" : "points";
     const cells = map.querySourceFeatures(sourceId, { sourceLayer: "property_clusters" });
+    // Drawing the bubbles triggers a render, and tiles report loaded more than once: redo only on change.
+    const c = map.getCenter();
+    const signature = [z.toFixed(3), c.lng.toFixed(6), c.lat.toFixed(6), sourceId, cells.length,
+      cells.reduce((s, f) => s + f.properties.count, 0)].join("|");
+    if (signature === lastRebin) { return; }
+    lastRebin = signature;
     const seen = new Set();
     const bins = new Map();
     cells.forEach((f) => {
@@ -836,7 +843,7 @@
       return '<g><title>' + yr.calendar_year + ": expected " + money(yr.expected_net) + " (P10 " + money(yr.net_p10) + ", P90 " + money(yr.net_p90) + ")</title>" +
         '<rect x="' + (x + bw * 0.15) + '" y="' + y(yr.expected_net) + '" width="' + bw * 0.7 + '" height="' + (y(0) - y(yr.expected_net)) + '" fill="#1d70b8"/>' +
         '<line x1="' + (x + bw / 2) + '" x2="' + (x + bw / 2) + '" y1="' + y(yr.net_p10) + '" y2="' + y(yr.net_p90) + '" stroke="#0b0c0c"/>' +
-        '<text x="' + (x + bw / 2) + '" y="' + (H - 8) + '" text-anchor="middle">' + String(yr.calendar_year).slice(2) + "</text></g>";
+        '<text x="' + (x + bw / 2) + '" y="' + (H - 8) + '" text-anchor="middle">' + yr.calendar_year + "</text></g>";
     }).join("");
     const line = siloYears.map((yr, i) => (L + i * bw + bw / 2) + "," + y(yr.expected_net)).join(" ");
     return '<svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-labelledby="receipts-chart-title"><title id="receipts-chart-title">Net receipts a year: single estate (bars, with P10–P90) and silo (line)</title>' +

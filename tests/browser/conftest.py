@@ -38,6 +38,8 @@ def browser() -> Iterator[object]:
 def offline_page(browser, live_server):  # type: ignore[no-untyped-def]
     """A laptop-sized page whose every request off this service is refused, as on a council network."""
     context = browser.new_context(viewport=LAPTOP, locale="en-GB")
+    # Waits, not timings: generous, because the machine may be shared and busy.
+    context.set_default_timeout(90_000)
     page = context.new_page()
     blocked: list[str] = []
     local = urlparse(live_server).netloc

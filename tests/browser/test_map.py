@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support import auth_header, new_property
 
 pytestmark = pytest.mark.browser
@@ -13,7 +12,7 @@ EVESHAM = "at=14/52.0925/-1.9465"  # zoom/lat/lon: a town centre at a zoom that 
 
 def _open(page, live_server, query: str = "") -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{live_server}/map{'?' + query if query else ''}", wait_until="load")
-    page.wait_for_function(READY, timeout=30_000)
+    page.wait_for_function(READY)
 
 
 def _use_key(page, key: str) -> None:  # type: ignore[no-untyped-def]
@@ -34,13 +33,15 @@ def test_national_view_reads_offline_with_towns_and_bubbles_that_add_up(
 ) -> None:  # type: ignore[no-untyped-def]
     page = offline_page
     _open(page, live_server)
-    page.wait_for_function("() => ESTATE_MAP.offline()", timeout=30_000)
+    page.wait_for_function("() => ESTATE_MAP.offline()")
     page.wait_for_function(
-        "() => ESTATE_MAP.summary() && ESTATE_MAP.bubbleTotal() === ESTATE_MAP.summary().count", timeout=30_000
+        "() => ESTATE_MAP.summary() && ESTATE_MAP.bubbleTotal() === ESTATE_MAP.summary().count"
     )
     bbox = page.evaluate("() => ESTATE_MAP.viewBbox()")
     in_view = _summary(client, bbox)["count"]
-    assert in_view == client.get("/properties/summary").json()["count"], "the first view holds the whole register"
+    assert in_view == client.get("/properties/summary").json()["count"], (
+        "the first view holds the whole register"
+    )
     assert page.evaluate("() => ESTATE_MAP.bubbleTotal()") == in_view
     assert page.inner_text("#estate-count") == f"{in_view:,}"
     towns = page.evaluate(
@@ -62,8 +63,7 @@ def test_filters_keep_list_and_map_in_step_with_the_api(offline_page, live_serve
     filters = {"owner": "wychavon", "rag": "amber,green,unrated"}
     page.wait_for_function(
         "() => ESTATE_MAP.summary() && ESTATE_MAP.bubbleTotal() === ESTATE_MAP.summary().count "
-        "&& ESTATE_MAP.summary().count < 400",
-        timeout=30_000,
+        "&& ESTATE_MAP.summary().count < 400"
     )
     bbox = page.evaluate("() => ESTATE_MAP.viewBbox()")
     expected = _summary(client, bbox, **filters)
@@ -74,10 +74,8 @@ def test_filters_keep_list_and_map_in_step_with_the_api(offline_page, live_serve
 
     # At a town's zoom each building is a point; the same filters hold, and the points drawn are the list's.
     _open(page, live_server, f"owner=wychavon&rag=amber,green,unrated&{EVESHAM}")
-    page.wait_for_function("() => ESTATE_MAP.summary() && ESTATE_MAP.map().areTilesLoaded()", timeout=30_000)
-    page.wait_for_function(
-        "() => ESTATE_MAP.pointsInView().length === ESTATE_MAP.summary().count", timeout=30_000
-    )
+    page.wait_for_function("() => ESTATE_MAP.summary() && ESTATE_MAP.map().areTilesLoaded()")
+    page.wait_for_function("() => ESTATE_MAP.pointsInView().length === ESTATE_MAP.summary().count")
     bbox = page.evaluate("() => ESTATE_MAP.viewBbox()")
     expected = _summary(client, bbox, **filters)
     drawn = {p["id"] for p in page.evaluate("() => ESTATE_MAP.pointsInView()")}
@@ -91,8 +89,7 @@ def test_filters_keep_list_and_map_in_step_with_the_api(offline_page, live_serve
     expected = _summary(client, bbox, **filters)
     page.wait_for_function(
         f"() => ESTATE_MAP.summary().count === {expected['count']} "
-        f"&& ESTATE_MAP.pointsInView().length === {expected['count']}",
-        timeout=30_000,
+        f"&& ESTATE_MAP.pointsInView().length === {expected['count']}"
     )
     assert {p["id"] for p in page.evaluate("() => ESTATE_MAP.pointsInView()")} == {
         i["id"] for i in expected["items"]
@@ -107,22 +104,22 @@ def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server
     _open(page, live_server)
     page.fill("#estate-search-input", "Evesham Police")
     page.press("#estate-search-input", "Enter")
-    page.click("#estate-search-results button >> text=Evesham Police", timeout=10_000)
-    page.wait_for_selector("#record-title", timeout=10_000)
+    page.click("#estate-search-results button >> text=Evesham Police")
+    page.wait_for_selector("#record-title")
     assert "Evesham Police" in page.inner_text("#record-title")
     groups = page.eval_on_selector_all(".record legend", "els => els.map(e => e.textContent)")
     assert groups[:3] == ["Place", "Holding", "Size and use"]
     assert "Read only" in page.inner_text("#pane-record")
     assert "none yet" in page.inner_text("#record-suggested")  # the slot for the rating rules, honestly empty
-    page.wait_for_selector("#record-history li[data-version]", timeout=10_000)
+    page.wait_for_selector("#record-history li[data-version]")
     record_id = page.evaluate("() => new URLSearchParams(location.search).get('record')")
     assert record_id
     shared = page.url
     artefact(page, "03-record-opened")
     page.goto("about:blank")
     page.goto(shared)
-    page.wait_for_function(READY, timeout=30_000)
-    page.wait_for_selector("#record-title", timeout=10_000)
+    page.wait_for_function(READY)
+    page.wait_for_selector("#record-title")
     assert "Evesham Police" in page.inner_text("#record-title")
     assert page.get_attribute("#tab-record", "aria-selected") == "true"
     assert page.errors == []
@@ -139,7 +136,7 @@ def test_manager_edits_two_fields_and_sees_them_in_the_history(
     page = offline_page
     _open(page, live_server, f"record={created['id']}")
     _use_key(page, key)
-    page.wait_for_selector("#record-save", timeout=10_000)
+    page.wait_for_selector("#record-save")
     # A value the register refuses is named beside its field, and nothing is saved.
     page.fill("#f-utilisation_pct", "150")
     page.click("#record-save")
@@ -151,8 +148,12 @@ def test_manager_edits_two_fields_and_sees_them_in_the_history(
     page.click("#record-save")
     page.wait_for_function("() => document.querySelector('#record-status').textContent.startsWith('Saved')")
     record = client.get(f"/properties/{created['id']}", headers=auth_header(key)).json()
-    assert (record["gia_m2"], record["rag_reason"], record["version"]) == (910, "two teams moved out in May", 2)
-    page.wait_for_selector("#record-history li[data-version='2']", timeout=10_000)
+    assert (record["gia_m2"], record["rag_reason"], record["version"]) == (
+        910,
+        "two teams moved out in May",
+        2,
+    )
+    page.wait_for_selector("#record-history li[data-version='2']")
     latest = page.inner_text("#record-history li[data-version='2']")
     assert "850 → 910" in latest and "half empty since 2009 → two teams moved out in May" in latest
     artefact(page, "04-record-edited")
@@ -170,15 +171,17 @@ def test_concurrent_edit_is_shown_and_reapplied_on_top(
     page = offline_page
     _open(page, live_server, f"record={created['id']}")
     _use_key(page, key)
-    page.wait_for_selector("#record-save", timeout=10_000)
+    page.wait_for_selector("#record-save")
     page.fill("#f-name", "Workspace Conflict House (east wing)")
     # A colleague saves first.
     other = client.patch(
-        f"/properties/{created['id']}", json={"gia_m2": 1000.0}, headers={**auth_header(key), "If-Match": '"1"'}
+        f"/properties/{created['id']}",
+        json={"gia_m2": 1000.0},
+        headers={**auth_header(key), "If-Match": '"1"'},
     )
     assert other.status_code == 200
     page.click("#record-save")
-    page.wait_for_selector("#record-conflict", timeout=10_000)
+    page.wait_for_selector("#record-conflict")
     conflict = page.inner_text("#record-conflict")
     assert "Floor area" in conflict and "850" in conflict and "1,000" in conflict
     assert "Workspace Conflict House (east wing)" in conflict
@@ -202,10 +205,8 @@ def test_selecting_a_hub_highlights_its_buildings(offline_page, live_server, cli
     page = offline_page
     _open(page, live_server)
     page.click("#tab-hubs")
-    page.click("#hub-list > li:first-child > button", timeout=30_000)
-    page.wait_for_function(
-        f"() => ESTATE_MAP.highlighted().length === {len(expected)}", timeout=30_000
-    )
+    page.click("#hub-list > li:first-child > button")
+    page.wait_for_function(f"() => ESTATE_MAP.highlighted().length === {len(expected)}")
     assert set(page.evaluate("() => ESTATE_MAP.highlighted()")) == expected
     detail = page.inner_text("#hub-list > li:first-child .detail")
     assert hub["host"]["name"] in detail and "Why" in detail
@@ -230,15 +231,15 @@ def test_moving_a_receipts_assumption_re_estimates_on_the_server(
     page.click("#tab-receipts")
     default = client.post("/receipts/estimate", json={}, headers=auth_header(key)).json()
     p50 = _money(default["single_estate"]["net"]["p50"])
-    page.wait_for_function(f"() => document.querySelector('#receipts-p50')?.textContent === '{p50}'", timeout=60_000)
+    page.wait_for_function(f"() => document.querySelector('#receipts-p50')?.textContent === '{p50}'")
     assert page.locator("#receipts-chart svg rect").count() >= len(default["single_estate"]["years"])
     page.fill("#r-disposal_cost_rate", "20")
-    moved = client.post("/receipts/estimate", json={"disposal_cost_rate": 0.2}, headers=auth_header(key)).json()
+    moved = client.post(
+        "/receipts/estimate", json={"disposal_cost_rate": 0.2}, headers=auth_header(key)
+    ).json()
     moved_p50 = _money(moved["single_estate"]["net"]["p50"])
     assert moved_p50 != p50
-    page.wait_for_function(
-        f"() => document.querySelector('#receipts-p50').textContent === '{moved_p50}'", timeout=60_000
-    )
+    page.wait_for_function(f"() => document.querySelector('#receipts-p50').textContent === '{moved_p50}'")
     assert "Silo" in page.inner_text("#receipts-compare")
     artefact(page, "07-receipts-assumption-moved")
     assert page.errors == []
@@ -250,7 +251,9 @@ def test_laptop_layout_keyboard_and_labels(offline_page, live_server) -> None:  
     map_box = page.locator("#map").bounding_box()
     panel_box = page.locator("#panel").bounding_box()
     assert map_box["width"] >= 900 and map_box["height"] >= 600, map_box
-    assert panel_box["x"] >= map_box["x"] + map_box["width"] - 1, "the panel must sit beside the map, not on it"
+    assert panel_box["x"] >= map_box["x"] + map_box["width"] - 1, (
+        "the panel must sit beside the map, not on it"
+    )
     unnamed = page.evaluate(
         """() => Array.from(document.querySelectorAll('input, select, textarea, button'))
              .filter(el => el.offsetParent !== null)
@@ -268,6 +271,6 @@ def test_laptop_layout_keyboard_and_labels(offline_page, live_server) -> None:  
     page.wait_for_selector("#pane-view tr.row button")
     page.focus("#pane-view tr.row button")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#record-title", timeout=10_000)
+    page.wait_for_selector("#record-title")
     page.click("#estate-panel-toggle")
     assert page.locator("#map").bounding_box()["width"] > map_box["width"]
