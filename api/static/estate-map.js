@@ -264,7 +264,7 @@
         map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
       });
       scheduleSummary();
-      if (state.record) { openRecord(state.record, !startAt); }
+      if (state.record) { openRecord(state.record, !startAt, state.tab === "record"); }
       ready = true;
     });
   }
@@ -314,10 +314,17 @@
     cells.forEach((f) => {
       const p = f.properties;
       const [lon, lat] = f.geometry.coordinates;
-      // A cell near a tile edge is in both tiles' buffers: count it once.
-      const key = lon.toFixed(6) + "," + lat.toFixed(6) + "," + p.count;
-      if (seen.has(key)) { return; }
-      seen.add(key);
+      // A tile also aggregates the buildings in its buffer, which its neighbour counts too; a cell
+      // counts only in the tile its centroid lies in, so the bubbles add up to the register's count.
+      const vt = f._vectorTileFeature;
+      if (vt && vt.loadGeometry) {
+        const at = vt.loadGeometry()[0][0];
+        if (at.x < 0 || at.y < 0 || at.x >= vt.extent || at.y >= vt.extent) { return; }
+      } else {
+        const key = lon.toFixed(6) + "," + lat.toFixed(6) + "," + p.count;
+        if (seen.has(key)) { return; }
+        seen.add(key);
+      }
       const pt = map.project([lon, lat]);
       const bin = Math.floor(pt.x / BIN_PX) + ":" + Math.floor(pt.y / BIN_PX);
       const b = bins.get(bin) || { count: 0, red: 0, amber: 0, green: 0, unrated: 0, x: 0, y: 0 };
@@ -463,7 +470,11 @@
       say(key ? "Using your partner key." : "Public view.");
       reloadTiles();
       scheduleSummary();
-      if (state.record) { openRecord(state.record, false); }
+      loadWayfinding();
+      hubs = null;  // what a caller may see of the hubs and receipts depends on the key
+      if (state.tab === "hubs") { loadHubs(); }
+      if (state.tab === "receipts") { estimateReceipts(); }
+      if (state.record) { openRecord(state.record, false, state.tab === "record"); }
     });
   }
   function reloadTiles() {
@@ -571,10 +582,10 @@
     return edits;
   }
 
-  function openRecord(id, fly) {
+  function openRecord(id, fly, switchTab) {
     state.record = id;
     pendingEdits = null;
-    showTab("record");
+    if (switchTab !== false) { showTab("record"); }
     map.setFilter("selected", ["==", ["get", "id"], id]);
     return api("/properties/" + encodeURIComponent(id))
       .then((r) => { recordEtag = r.headers.get("ETag"); return r.ok ? r.json() : Promise.reject(r.status); })
