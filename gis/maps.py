@@ -227,15 +227,15 @@ def build_map_html(config: MapConfig) -> str:
 </header>
 <main>
   <div id="map" role="region" aria-label="Map of the estate (arrow keys pan, + and − zoom)"></div>
-  <div id="estate-legend" class="legend" aria-label="Legend">
-    <b>Disposal rating</b>
+  <details id="estate-legend" class="legend" open>
+    <summary><b>Legend</b></summary>
     <div><span class="shape shape-red"></span>Red: disposal unlikely</div>
     <div><span class="shape shape-amber"></span>Amber: disposal possible</div>
     <div><span class="shape shape-green"></span>Green: disposal opportunity</div>
     <div><span class="shape shape-unrated"></span>Not rated / not shown</div>
     <div><span class="shape shape-cluster"></span>Group: count, ring split by rating</div>
     <div id="estate-offline-note" hidden>Basemap offline: towns and each body's estate drawn from the register.</div>
-  </div>
+  </details>
   <aside id="panel" class="panel" aria-label="Workspace" tabindex="-1">
     <div class="tabs" role="tablist">
       <button role="tab" id="tab-view" aria-controls="pane-view" aria-selected="true">In view</button>

@@ -51,7 +51,7 @@ def estate_map(
 
 @router.get(
     "/map/wayfinding.geojson",
-    summary="Post towns (median of their buildings) and each body's estate extent, for a map with no basemap",
+    summary="Post towns (at the mean of their buildings) and each body's estate extent, for a map with no basemap",
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 def wayfinding(engine: EngineDep, principal: PrincipalDep) -> Any:

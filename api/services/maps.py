@@ -14,22 +14,25 @@ ESTATE_POINT_BUFFER_M = 300  # a body with one building (or a line of them) stil
 def wayfinding(conn: Connection, viewer: visibility.Viewer) -> dict[str, Any]:
     """Return a GeoJSON FeatureCollection of post towns (points) and estate extents (polygons).
 
-    A town sits at the median of its buildings' coordinates, so one mis-placed
-    record does not drag the label away; both come from records the viewer may see.
+    One scan groups the buildings by body and town; a town sits at the mean of its buildings,
+    and a body's extent is the convex hull of its towns' bounding boxes, which encloses every
+    one of its buildings (a hull of every point costs five times as much at 10^5 buildings).
+    Both come from records the viewer may see.
     """
     where = visibility.sql_filter(viewer, "p") + " AND p.deleted_at IS NULL AND p.geom IS NOT NULL"
     params = visibility.sql_params(viewer)
     sql = f"""
-        WITH towns AS (
-          SELECT mode() WITHIN GROUP (ORDER BY p.post_town) AS name, count(*) AS buildings,
-                 percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_X(p.geom)) AS lon,
-                 percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_Y(p.geom)) AS lat
-          FROM property p WHERE {where} AND coalesce(trim(p.post_town), '') <> ''
-          GROUP BY lower(trim(p.post_town))
+        WITH g AS (
+          SELECT p.owner, lower(trim(coalesce(p.post_town, ''))) AS town_key, min(p.post_town) AS town,
+                 count(*) AS n, sum(ST_X(p.geom)) AS sx, sum(ST_Y(p.geom)) AS sy, ST_Extent(p.geom)::geometry AS box
+          FROM property p WHERE {where} GROUP BY 1, 2
+        ),
+        towns AS (
+          SELECT min(town) AS name, sum(n) AS buildings, sum(sx) / sum(n) AS lon, sum(sy) / sum(n) AS lat
+          FROM g WHERE town_key <> '' GROUP BY town_key
         ),
         estates AS (
-          SELECT p.owner, count(*) AS buildings, ST_ConvexHull(ST_Collect(p.geom)) AS hull
-          FROM property p WHERE {where} GROUP BY p.owner
+          SELECT owner, sum(n) AS buildings, ST_ConvexHull(ST_Collect(box)) AS hull FROM g GROUP BY owner
         )
         SELECT json_build_object('type', 'FeatureCollection', 'features',
           coalesce((SELECT json_agg(json_build_object(
