@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from api.db import write_transaction
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
-from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
+from api.schemas import PropertyHistory, PropertyPage, PropertyPublic, PropertySummary
 from api.services import properties as svc
 from api.services import summary as summary_svc
 from api.urls import PAGE_LIMIT_HELP, page_url
@@ -50,42 +49,6 @@ def list_properties(
     return {"items": items, "count": len(items), "next": next_url}
 
 
-class RagSplit(BaseModel):
-    red: int
-    amber: int
-    green: int
-    unrated: int = Field(description="no rating, or one the caller may not see")
-
-
-class SummaryItem(BaseModel):
-    id: str
-    name: str
-    owner: str
-    post_town: str | None
-    use_category: str | None
-    rag: str | None
-    gia_m2: float | None
-    value_gbp: int | None = Field(description="null where the caller may not see it")
-    lon: float | None
-    lat: float | None
-
-
-class PropertySummary(BaseModel):
-    """What is in a view: totals over every matching building the caller may see, and one sorted page."""
-
-    count: int = Field(description="buildings matching the filters")
-    gia_m2: float = Field(description="total gross internal area of those with one, m²")
-    gia_known: int = Field(description="buildings with a floor area")
-    value_gbp: int | None = Field(description="total value of those whose value the caller may see")
-    value_known: int = Field(description="buildings whose value is known and visible to the caller")
-    rag: RagSplit
-    items: list[SummaryItem]
-    sort: str
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
 @router.get(
     "/summary",
     response_model=PropertySummary,
@@ -93,7 +56,6 @@ class PropertySummary(BaseModel):
 )
 def property_summary(
     engine: EngineDep,
-    settings: SettingsDep,
     principal: PrincipalDep,
     filters: FilterDep,
     sort: Annotated[
@@ -109,9 +71,7 @@ def property_summary(
     flt = filters.build()
     with engine.connect() as conn:
         svc.check_organisations(conn, flt.owner)
-        return summary_svc.summarise(
-            conn, flt, principal.viewer, sort=sort, limit=limit, offset=offset, public_rag=settings.public_rag
-        )
+        return summary_svc.summarise(conn, flt, principal.viewer, sort=sort, limit=limit, offset=offset)
 
 
 @router.get(

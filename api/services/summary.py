@@ -53,14 +53,13 @@ def summarise(
     sort: str = "name",
     limit: int = 25,
     offset: int = 0,
-    public_rag: bool = True,
 ) -> dict[str, Any]:
     """Return the totals of every record matching ``flt`` the viewer may see, and one sorted page of them."""
     key, descending = parse_sort(sort)
     where, params = flt.where(viewer)
-    rag = visibility.sql_column("rag", viewer, "p", public_rag)
-    value = visibility.sql_column("value_gbp", viewer, "p", public_rag)
-    gia = visibility.sql_column("gia_m2", viewer, "p", public_rag)
+    rag = visibility.sql_column("rag", viewer, "p")
+    value = visibility.sql_column("value_gbp", viewer, "p")
+    gia = visibility.sql_column("gia_m2", viewer, "p")
     direction = "DESC NULLS LAST" if descending else "ASC NULLS LAST"
     params.update(limit=limit, offset=offset)
     # Casts: a field the viewer may not see is an untyped NULL. One statement; the CTE is inlined into both uses, so the totals scan reads no text
