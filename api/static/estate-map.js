@@ -204,7 +204,7 @@
       // Town names above the bubbles, just above the town's centre so its bubble's count stays readable.
       { id: "towns", type: "symbol", source: "wayfinding", filter: ["==", ["get", "kind"], "town"],
         layout: { visibility: offline, "icon-image": ["concat", "town:", ["get", "name"]], "symbol-sort-key": ["-", 0, ["get", "buildings"]],
-          "icon-anchor": "bottom", "icon-offset": [0, -12], "icon-padding": 2, "icon-allow-overlap": false } },
+          "icon-anchor": "bottom", "icon-offset": [0, -24], "icon-padding": 2, "icon-allow-overlap": false } },
       { id: "hub-members", type: "circle", source: "points", "source-layer": "properties", filter: ["in", ["get", "id"], ["literal", []]],
         paint: { "circle-radius": 13, "circle-color": HUB_COLOUR, "circle-opacity": 0.2, "circle-stroke-color": HUB_COLOUR, "circle-stroke-width": 3 } },
       { id: "points", type: "symbol", source: "points", "source-layer": "properties", filter: pointFilter(),
