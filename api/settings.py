@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from estate_infra.settings import DatabaseSettings
 from gis.layers import MAX_ZOOM, TILE_EXTENT, TileRules

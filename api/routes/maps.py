@@ -45,6 +45,7 @@ def estate_map(
         online_basemap=settings.online_basemap,
         basemap_url=settings.basemap_url,
         basemap_attribution=settings.basemap_attribution,
+        tile_rules=settings.tile_rules,
     )
     return HTMLResponse(build_map_html(config), headers={"Cache-Control": "no-cache"})
 

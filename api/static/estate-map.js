@@ -609,7 +609,7 @@
                 : "<span>" + esc(f.label) + "</span><span>" + esc(displayValue(f.name, p[f.name])) + "</span>") +
           '<span class="field-error" id="err-' + f.name + '" role="alert"></span></div>';
       }).join("");
-      const extra = g.title === "Disposal" ? suggestedRating(p) : "";
+      const extra = g.title === "Disposal" ? suggestedRating() : "";
       return rows || extra ? "<fieldset><legend>" + esc(g.title) + "</legend>" + rows + extra + "</fieldset>" : "";
     }).join("");
     const who = editable ? "You can edit this record; saving checks nobody changed it meanwhile."
@@ -621,6 +621,7 @@
       '<form id="record-form" novalidate>' + groups +
       (editable ? '<div class="actions"><button type="submit" id="record-save">Save changes</button><button type="button" id="record-reset">Undo edits</button><span id="record-status" role="status"></span></div>' : "") +
       '</form><h3>History</h3><ol class="timeline" id="record-history" aria-label="History of this record"><li>Loading…</li></ol></div>';
+    loadSuggestion(p.id);
     const form = $("record-form");
     if (editable) {
       form.addEventListener("input", (e) => { const row = e.target.closest(".row"); if (row) { row.classList.add("changed"); } });
@@ -629,14 +630,21 @@
     }
     writeUrl();
   }
-  // The register's suggested rating arrives with the rating rules (a later issue); until then the slot says so.
-  function suggestedRating(p) {
-    if (p.suggested_rag) {
-      return '<div class="suggested" id="record-suggested"><b>Suggested rating:</b> <span class="shape shape-' + esc(p.suggested_rag) + '"></span>' +
-        esc(p.suggested_rag) + (p.suggested_rag !== p.rag ? " (differs from the rating set by a person)" : "") +
-        (p.suggested_rag_reasons ? "<ul>" + p.suggested_rag_reasons.map((r) => "<li>" + esc(r) + "</li>").join("") + "</ul>" : "") + "</div>";
-    }
-    return '<div class="suggested" id="record-suggested"><b>Suggested rating:</b> none yet — the register does not suggest ratings until its rating rules are built.</div>';
+  // The register's suggested rating (GET /properties/{id}/rag-suggestion, partners) beside the human one.
+  function suggestedRating() {
+    return '<div class="suggested" id="record-suggested"><b>Suggested rating:</b> <span id="record-suggested-body">loading…</span></div>';
+  }
+  function loadSuggestion(id) {
+    api("/properties/" + encodeURIComponent(id) + "/rag-suggestion").then((r) => r.ok ? r.json() : Promise.reject(r.status)).then((sg) => {
+      const el = $("record-suggested-body");
+      if (!el) { return; }
+      el.innerHTML = '<span class="shape shape-' + esc(sg.suggested_rag) + '"></span>' + esc(sg.suggested_rag) +
+        (sg.differs ? " — differs from the rating set by a person (" + esc(sg.human_rag || "unrated") + ")" : " — agrees with the rating set by a person") +
+        (sg.reasons.length ? "<ul>" + sg.reasons.map((x) => "<li>" + esc(x.reason) + "</li>").join("") + "</ul>" : "");
+    }).catch((st) => {
+      const el = $("record-suggested-body");
+      if (el) { el.textContent = st === 403 || st === 401 ? "shown to partners (use your partner key)." : "none available for this building."; }
+    });
   }
 
   function save(edits) {
