@@ -223,9 +223,10 @@ def test_selecting_a_hub_highlights_its_buildings(offline_page, live_server, cli
 
 
 def _money(value: int) -> str:
-    """The page's short form of a sum in pounds (millions to one decimal, trailing .0 dropped)."""
-    text = f"{value / 1e6:,.1f}".removesuffix(".0")
-    return f"£{text}m"
+    """The page's short form of a sum in pounds: £1.23bn, £45.6m (trailing zeros dropped, as the page does)."""
+    if abs(value) >= 1e9:
+        return "£" + f"{value / 1e9:,.2f}".rstrip("0").rstrip(".") + "bn"
+    return "£" + f"{value / 1e6:,.1f}".rstrip("0").rstrip(".") + "m"
 
 
 def test_moving_a_receipts_assumption_re_estimates_on_the_server(
