@@ -1,4 +1,4 @@
-"""Who is calling: API keys today, behind one dependency so OAuth2 can replace them.
+"""Who is calling: people (see api/services/people.py) and partner systems' API keys, as one principal.
 
 Keys are ``se_<prefix>_<secret>``: 32 random bytes of secret, shown once, with
 only their SHA-256 stored. A fast hash is right here, unlike for passwords:
@@ -12,36 +12,65 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from gis.access import ALLOWED, Action, Role, allows, parse_role
 from gis.errors import FieldError, Forbidden, Unauthenticated, ValidationFailed
 from gis.visibility import Tier, Viewer
 
-Role = Literal["reader", "writer", "admin"]
-ROLES: tuple[str, ...] = ("reader", "writer", "admin")
 KEY_PREFIX = "se_"
+SESSION_COOKIE = "estate_session"
+CSRF_HEADER = "X-CSRF-Token"  # cookie-authenticated writes must send the session's token in it
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated (or anonymous) caller: what they see, what they may write, who to blame."""
+    """An authenticated (or anonymous) caller: what they see, what they may do, who to blame.
+
+    People (session cookie) and partner systems (API key) resolve to this one
+    shape and share the roles of :mod:`gis.access`, so every check is the same.
+    """
 
     viewer: Viewer
-    role: str  # anonymous | reader | writer | admin
-    actor: str
+    role: str  # anonymous | viewer | editor | org-admin | admin
+    actor: str  # what history and the change feed record: a person's email, a key's label
     key_id: str | None = None
+    user_id: str | None = None
+    email: str | None = None
+    csrf_token: str | None = None  # set for cookie sessions: writes must echo it
+    must_change_password: bool = False
+
+    @property
+    def via(self) -> str:
+        return "session" if self.user_id else ("key" if self.key_id else "anonymous")
 
     @property
     def can_write(self) -> bool:
-        return self.role in ("writer", "admin")
+        return self.role != "anonymous" and Action.edit in ALLOWED[Role(self.role)]
+
+    def require(self, action: Action, org: str | None = None) -> None:
+        """Raise unless this caller may do ``action`` to ``org`` (None: the whole register)."""
+        if self.role == "anonymous":
+            raise Unauthenticated(
+                "sign in (/login) or send an API key (Authorization: Bearer se_...) to change the register"
+            )
+        role = Role(self.role)
+        if action not in ALLOWED[role]:
+            raise Forbidden(f"a {role} cannot {_ACTION_WORDS[action]}")
+        if not allows(role, action, own_org=self.viewer.org, target_org=org):
+            raise Forbidden(
+                f"a {role} of {self.viewer.org} cannot {_ACTION_WORDS[action]} of {org or 'the register'}"
+            )
 
     def require_writer(self) -> None:
-        if self.role == "anonymous":
-            raise Unauthenticated("send an API key (Authorization: Bearer se_...) to change the register")
-        if not self.can_write:
-            raise Forbidden(f"a {self.role} key cannot change the register")
+        """May change some records (which ones: require_owner decides per record)."""
+        self.require(Action.edit, self.viewer.org)
+
+    def require_manager(self, org: str) -> None:
+        self.require(Action.manage_body, org)
 
     def require_editor_of(self, org: str) -> None:
         """An editor of ``org`` (a writer of that body) or an admin: who moves its buildings on."""
@@ -58,15 +87,36 @@ class Principal:
             raise Forbidden(f"{org} owns this building: interest is for its partners to register")
 
     def require_admin(self) -> None:
-        if self.role == "anonymous":
-            raise Unauthenticated("send an admin API key")
-        if self.role != "admin":
-            raise Forbidden("this needs an admin key")
+        self.require(Action.run_register)
+
+
+_ACTION_WORDS = {
+    Action.edit: "change the register",
+    Action.manage_body: "manage people and keys",
+    Action.run_register: "run the register (admin only)",
+}
+
+
+def viewer_for(org: str, role: Role) -> Viewer:
+    """Every signed-in role sees partner fields; its own body's records (and an admin's, all) as owner."""
+    return Viewer(Tier.partner, org=org, admin=role == Role.admin)
 
 
 def anonymous(tier: str = "public", public_rag: bool = True) -> Principal:
     viewer = Viewer(Tier.partner if tier == "partner" else Tier.public, public_rag=public_rag)
     return Principal(viewer, "anonymous", "anonymous")
+
+
+def key_actor(org: str, prefix: str, label: str | None) -> str:
+    return f"{org}/key:{label or prefix}"
+
+
+def role_or_problem(value: str, field: str = "role") -> Role:
+    """Parse a role name, or raise ValidationFailed naming ``field``."""
+    try:
+        return parse_role(value)
+    except ValueError:
+        raise ValidationFailed([FieldError(field, f"one of {', '.join(Role)}")]) from None
 
 
 def _sha256(secret: str) -> str:
@@ -77,8 +127,9 @@ def create_key(
     conn: Connection, org: str, role: str, *, label: str | None = None, expires_at: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Create a key and return it with its plain text, the only time the text exists."""
-    if role not in ROLES:
-        raise ValidationFailed([FieldError("role", f"one of {', '.join(ROLES)}")])
+    parsed = role_or_problem(role)
+    if label is not None and not 1 <= len(label) <= 200:
+        raise ValidationFailed([FieldError("label", "1 to 200 characters")])
     exists = conn.execute(text("SELECT 1 FROM organisation WHERE code = :org"), {"org": org}).first()
     if exists is None:
         raise ValidationFailed([FieldError("org", f"unknown organisation {org!r}")])
@@ -93,7 +144,7 @@ def create_key(
                 "prefix": prefix,
                 "hash": _sha256(plain),
                 "org": org,
-                "role": role,
+                "role": str(parsed),
                 "label": label,
                 "expires_at": expires_at,
             },
@@ -105,25 +156,33 @@ def create_key(
         "id": row["id"],
         "prefix": prefix,
         "org": org,
-        "role": role,
+        "role": str(parsed),
+        "label": label,
         "key": plain,
         "expires_at": expires_at.isoformat() if expires_at else None,
     }
 
 
-def revoke_key(conn: Connection, prefix: str) -> bool:
+def revoke_key(conn: Connection, prefix: str, org: str | None = None) -> bool:
+    """Revoke an active key (of ``org`` only, when given); False if there is none."""
     result = conn.execute(
-        text("UPDATE api_key SET revoked_at = now() WHERE prefix = :p AND revoked_at IS NULL"), {"p": prefix}
+        text(
+            "UPDATE api_key SET revoked_at = now() WHERE prefix = :p AND revoked_at IS NULL"
+            " AND (CAST(:org AS text) IS NULL OR org = :org)"
+        ),
+        {"p": prefix, "org": org},
     )
     return result.rowcount > 0
 
 
-def list_keys(conn: Connection) -> list[dict[str, Any]]:
+def list_keys(conn: Connection, org: str | None = None) -> list[dict[str, Any]]:
     rows = (
         conn.execute(
             text(
-                "SELECT prefix, org, role, label, created_at, expires_at, revoked_at, last_used_at FROM api_key ORDER BY created_at"
-            )
+                "SELECT prefix, org, role, label, created_at, expires_at, revoked_at, last_used_at FROM api_key"
+                " WHERE CAST(:org AS text) IS NULL OR org = :org ORDER BY created_at, prefix"
+            ),
+            {"org": org},
         )
         .mappings()
         .all()
@@ -140,7 +199,7 @@ def principal_for_key(engine: Engine, presented: str) -> Principal:
     with engine.connect() as conn:
         row = (
             conn.execute(
-                text("""SELECT id::text, key_sha256, org, role, expires_at, revoked_at,
+                text("""SELECT id::text, key_sha256, org, role, label, expires_at, revoked_at,
                            expires_at IS NOT NULL AND expires_at <= now() AS expired
                     FROM api_key WHERE prefix = :p"""),
                 {"p": prefix},
@@ -154,6 +213,7 @@ def principal_for_key(engine: Engine, presented: str) -> Principal:
         raise Unauthenticated("this API key has been revoked")
     if row["expired"]:
         raise Unauthenticated("this API key has expired")
-    role = row["role"]
-    viewer = Viewer(Tier.partner, org=row["org"], admin=role == "admin")
-    return Principal(viewer, role, f"{row['org']}/key:{prefix}", key_id=row["id"])
+    role = parse_role(row["role"])
+    return Principal(
+        viewer_for(row["org"], role), str(role), key_actor(row["org"], prefix, row["label"]), key_id=row["id"]
+    )

@@ -204,7 +204,9 @@ def feed_prune(
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation code")],
-    role: Annotated[str, typer.Option(help="reader | writer | admin")] = "reader",
+    role: Annotated[
+        str, typer.Option(help="viewer | editor | org-admin | admin (reader/writer still read)")
+    ] = "viewer",
     label: Annotated[str | None, typer.Option()] = None,
     expires_days: Annotated[int | None, typer.Option(min=1)] = None,
 ) -> None:
@@ -263,7 +265,11 @@ def _wire_commands() -> None:
     from api.commands.disposal import disposal_app, rag_app, webhooks_app
     from api.commands.export import export
     from api.commands.imports import import_transparency, import_vector
+    from api.commands.people import orgs_app, users_app
     from api.commands.receipts import receipts
+
+    app.add_typer(orgs_app, name="orgs")
+    app.add_typer(users_app, name="users")
 
     import_app.command("transparency")(import_transparency)
     import_app.command("vector")(import_vector)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, fields
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
 
-from api.auth import Principal, anonymous, principal_for_key
+from api.auth import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Principal, anonymous, principal_for_key
 from api.services.filters import PropertyFilter, build_filter
 from api.settings import Settings
+from gis.errors import CsrfRefused, PasswordChangeRequired
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -25,6 +27,39 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 
 
+# Paths a person who must change their password may still use.
+PENDING_PASSWORD_PATHS = frozenset({"/me", "/me/password", "/logout", "/session"})
+
+
+def identify(request: Request, settings: Settings, engine: Engine) -> Principal:
+    """Who is calling: an API key in a header first, else a session cookie, else anonymous."""
+    presented = request.headers.get("x-api-key")
+    authorization = request.headers.get("authorization")
+    if authorization and authorization.lower().startswith("bearer "):
+        presented = authorization[7:].strip()
+    if presented:
+        return principal_for_key(engine, presented)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        from api.services.people import principal_for_session
+
+        person = principal_for_session(engine, settings, token)
+        if person is not None:
+            return person
+    return anonymous(settings.anonymous_tier, settings.public_rag)
+
+
+def check_csrf(request: Request, principal: Principal, sent: str | None = None) -> None:
+    """A cookie rides along on any request the browser makes; a write must prove it came from our page."""
+    if principal.csrf_token is None or request.method in SAFE_METHODS:
+        return
+    sent = sent or request.headers.get(CSRF_HEADER) or ""
+    if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+        raise CsrfRefused(
+            f"send the {CSRF_HEADER} header from GET /me with every change made while signed in"
+        )
+
+
 def get_principal(
     request: Request,
     settings: SettingsDep,
@@ -32,16 +67,12 @@ def get_principal(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    """The one place callers are identified; swap this for OAuth2 without touching handlers."""
-    presented = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        presented = authorization[7:].strip()
-    principal = (
-        principal_for_key(engine, presented)
-        if presented
-        else anonymous(settings.anonymous_tier, settings.public_rag)
-    )
-    caller = principal.key_id or (request.client.host if request.client else "anonymous")
+    """The one place callers are identified and cookie writes are checked for CSRF."""
+    principal = identify(request, settings, engine)
+    check_csrf(request, principal)
+    if principal.must_change_password and request.url.path not in PENDING_PASSWORD_PATHS:
+        raise PasswordChangeRequired("change your one-time password first (POST /me/password)")
+    caller = principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
     request.app.state.rate_limiter.check(caller)
     return principal
 

@@ -72,6 +72,25 @@ class Settings(DatabaseSettings):
         default=30.0, ge=0, le=86_400, description="wait after the first failure; doubles each time"
     )
     webhook_retry_cap_s: float = Field(default=6 * 3600, ge=0, description="longest wait between attempts")
+    session_idle_minutes: int = Field(default=120, ge=1, description="a session unused this long ends")
+    session_max_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="a session ends this long after sign-in"
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed sign-ins for one email before lockout"
+    )
+    login_ip_max_failures: int = Field(
+        default=50, ge=1, description="failed sign-ins from one address before it is throttled"
+    )
+    login_window_minutes: int = Field(default=15, ge=1, description="failures older than this are forgotten")
+    login_lockout_minutes: int = Field(default=15, ge=1, description="how long a lockout lasts")
+    password_hash_memory_kib: int = Field(
+        default=65_536, ge=8, description="Argon2id memory per hash (RFC 9106 low-memory profile: 64 MiB)"
+    )
+    password_hash_time_cost: int = Field(default=3, ge=1, description="Argon2id passes")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Secure cookies: auto = when the request or public_base_url is https"
+    )
 
     tile_points_min_zoom: int = Field(
         default=TileRules.points_min_zoom, ge=0, le=MAX_ZOOM, description="below this zoom tiles aggregate"

@@ -96,3 +96,23 @@ class PayloadTooLarge(RegisterError):
 
 class RateLimited(RegisterError):
     title = "Too many requests"
+
+
+class SignInRefused(Unauthenticated):
+    title = "Sign-in refused"
+
+
+class SsoRefused(Unauthenticated):
+    title = "Single sign-on refused"
+
+
+class CsrfRefused(Forbidden):
+    title = "CSRF token missing or wrong"
+
+
+class PasswordChangeRequired(Forbidden):
+    title = "Password change required"
+
+
+class SignInLocked(RateLimited):
+    title = "Too many failed sign-ins"

@@ -8,6 +8,7 @@ unchanged, so they do not disturb the seed the read-only tests rely on.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,11 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from estate_infra import migrations
 from estate_infra.cluster import EmbeddedCluster, free_port, throwaway_cluster
+
+# Real Argon2id, at a cost a shared 2-core test machine can afford many times over
+# (production keeps the 64 MiB, 3-pass default; tests compare behaviour, not cost).
+os.environ.setdefault("ESTATE_PASSWORD_HASH_MEMORY_KIB", "8192")
+os.environ.setdefault("ESTATE_PASSWORD_HASH_TIME_COST", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +83,13 @@ def settings(db_url: str):  # type: ignore[no-untyped-def]
     from api.settings import Settings
 
     # No background webhook worker racing the tests: the tests that want one start their own.
-    return Settings(database_url=db_url, rate_limit_per_minute=1_000_000, background_worker=False)
+    # Many tests sign in from the one test client address: throttle by address is tested on its own.
+    return Settings(
+        database_url=db_url,
+        rate_limit_per_minute=1_000_000,
+        background_worker=False,
+        login_ip_max_failures=1_000_000,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +153,33 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def make_person(owner_engine: Engine, seeded: Engine) -> Callable[..., tuple[str, str]]:
+    """Create a person with a known password (no change required); returns (email, password)."""
+    from api.db import write_transaction
+    from api.services import people
+
+    def _make(org: str, role: str = "editor") -> tuple[str, str]:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@{org}.example.gov.uk"
+        password = f"pw-{uuid.uuid4().hex}"
+        with write_transaction(owner_engine, "test-setup") as conn:
+            people.add_user(conn, email, org, role, "test-setup", password=password)
+        return email, password
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sign_in(app) -> Callable[[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """Sign a person in through POST /login; returns the headers a browser page would send (cookie + CSRF)."""
+
+    def _sign_in(email: str, password: str) -> dict[str, str]:
+        with TestClient(app) as fresh:
+            response = fresh.post("/login", json={"email": email, "password": password})
+            assert response.status_code == 200, response.text
+            token = response.cookies["estate_session"]
+            return {"Cookie": f"estate_session={token}", "X-CSRF-Token": response.json()["csrf_token"]}
+
+    return _sign_in

@@ -460,6 +460,7 @@ def locate(point: Point, note: Note) -> tuple[float, float] | None:
         note("location", point.raw, "not a place", Action.kept_without_location)
         return None
     convert: Callable[[float, float], tuple[float, float]]
+    inside: Callable[[float, float], bool]
     if looks_like_degrees(x, y):
         system, inside, convert, axes = "degrees", in_gb_lonlat, lambda a, b: (a, b), "latitude/longitude"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -13,12 +14,24 @@ from support import auth_header, new_property, register_fingerprint
 from api import auth
 from api.db import write_transaction
 
-ROLES = ["anonymous", "reader", "writer", "foreign_writer", "admin"]
+# Keys and people (session cookie + CSRF header) side by side: one principal, one check.
+ROLES = [
+    "anonymous",
+    "reader",
+    "writer",
+    "foreign_writer",
+    "admin",
+    "viewer_person",
+    "editor_person",
+    "foreign_editor_person",
+    "org_admin_person",
+    "admin_person",
+]
 CANARY_GBP = 987_654_321
 
 
 @pytest.fixture(scope="module")
-def estate(make_org, make_key) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def estate(make_org, make_key, make_person, sign_in) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     org, other = make_org(), make_org()
     return {
         "org": org,
@@ -28,6 +41,11 @@ def estate(make_org, make_key) -> dict[str, Any]:  # type: ignore[no-untyped-def
             "writer": auth_header(make_key(org, "writer")),
             "foreign_writer": auth_header(make_key(other, "writer")),
             "admin": auth_header(make_key(other, "admin")),
+            "viewer_person": sign_in(*make_person(org, "viewer")),
+            "editor_person": sign_in(*make_person(org, "editor")),
+            "foreign_editor_person": sign_in(*make_person(other, "editor")),
+            "org_admin_person": sign_in(*make_person(org, "org-admin")),
+            "admin_person": sign_in(*make_person(other, "admin")),
         },
     }
 
@@ -55,20 +73,35 @@ def _call(client, estate, role: str, action: str, record: dict[str, Any] | None)
         "history": lambda: client.get(f"{url}/history", headers=headers),
         "update": lambda: client.patch(url, json={"name": "renamed"}, headers={**headers, "If-Match": '"1"'}),
         "delete": lambda: client.delete(url, headers={**headers, "If-Match": '"1"'}),
+        "add_user": lambda: client.post(
+            "/users",
+            json={"email": f"new-{uuid.uuid4().hex[:8]}@example.gov.uk", "org": org},
+            headers=headers,
+        ),
+        "add_key": lambda: client.post("/keys", json={"org": org, "label": "matrix"}, headers=headers),
+        "add_org": lambda: client.post(
+            "/organisations",
+            json={"code": f"test-{uuid.uuid4().hex[:10]}", "name": "New Council", "kind": "district"},
+            headers=headers,
+        ),
     }
     return calls[action]()
 
 
 EXPECTED = {
-    #            anonymous reader writer foreign admin
-    "list": (200, 200, 200, 200, 200),
-    "read": (200, 200, 200, 200, 200),
-    "history": (200, 200, 200, 200, 200),
-    "changes": (200, 200, 200, 200, 200),
-    "create": (401, 403, 201, 403, 201),
-    "update": (401, 403, 200, 403, 200),
-    "delete": (401, 403, 204, 403, 204),
-    "sync": (401, 403, 200, 403, 200),
+    #            ---------------- keys ----------------  ------------------ people ------------------
+    #            anonymous reader writer foreign admin   viewer editor foreign org-admin admin
+    "list": (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "read": (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "history": (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "changes": (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "create": (401, 403, 201, 403, 201, 403, 201, 403, 201, 201),
+    "update": (401, 403, 200, 403, 200, 403, 200, 403, 200, 200),
+    "delete": (401, 403, 204, 403, 204, 403, 204, 403, 204, 204),
+    "sync": (401, 403, 200, 403, 200, 403, 200, 403, 200, 200),
+    "add_user": (401, 403, 403, 403, 201, 403, 403, 403, 201, 201),
+    "add_key": (401, 403, 403, 403, 201, 403, 403, 403, 201, 201),
+    "add_org": (401, 403, 403, 403, 201, 403, 403, 403, 403, 201),
 }
 MATRIX = [(action, role, codes[i]) for action, codes in EXPECTED.items() for i, role in enumerate(ROLES)]
 
@@ -82,6 +115,12 @@ def test_role_endpoint_matrix(client, seeded, estate, action, role, status) -> N
     if status >= 400:
         assert response.headers["content-type"] == "application/problem+json"
         assert register_fingerprint(seeded) == before
+    if action == "create" and status == 201:  # history names the person (email) or the key's label
+        history = client.get(
+            f"/properties/{response.json()['id']}/history", headers=estate["headers"]["admin"]
+        )
+        actor = history.json()["changes"][0]["actor"]
+        assert ("@" in actor) if role.endswith("_person") else "/key:" in actor
 
 
 def test_revoked_and_expired_keys_are_refused(client, owner_engine, make_org) -> None:  # type: ignore[no-untyped-def]
