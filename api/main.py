@@ -119,16 +119,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     ):
         app.include_router(module.router)
     complete_openapi(app)
-    app.mount(
-        "/static/vendor/leaflet",
-        StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
-        name="vendor-leaflet",
-    )
-    app.mount(
-        "/static/vendor/leaflet.vectorgrid",
-        StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False),
-        name="vendor-vectorgrid",
-    )
+    for name, directory in maps.VENDOR_DIRS.items():
+        app.mount(
+            f"/static/vendor/{name}", StaticFiles(directory=directory, check_dir=False), name=f"vendor-{name}"
+        )
     for prefix, directory in docs.ASSET_DIRS.items():
         app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix.rsplit("/", 1)[-1])
     app.mount("/static", StaticFiles(directory=maps.STATIC_DIR), name="static")

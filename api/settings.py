@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from estate_infra.settings import DatabaseSettings
 from gis.layers import MAX_ZOOM, TILE_EXTENT, TileRules
@@ -27,7 +27,17 @@ class Settings(DatabaseSettings):
         default="public",
         description="what callers without a key see: public fields only, or partner fields",
     )
-    online_basemap: bool = Field(default=True, description="offer the OpenStreetMap basemap on /map")
+    online_basemap: bool = Field(
+        default=True, description="offer the online basemap on /map (off: the register's own wayfinding only)"
+    )
+    basemap_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="XYZ raster tile URL of the online basemap, e.g. an Ordnance Survey Maps API URL with a key",
+    )
+    basemap_attribution: str = Field(
+        default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        description="attribution shown under the online basemap (HTML)",
+    )
     public_rag: bool = Field(default=True, description="show RAG of non-sensitive records publicly")
 
     page_limit_default: int = Field(
@@ -137,6 +147,13 @@ class Settings(DatabaseSettings):
     def page_limit(self, requested: int | None) -> int:
         """The page size to serve: the default when none is asked, never above the maximum."""
         return min(requested or self.page_limit_default, self.page_limit_max)
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _xyz_template(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")) or not all(k in url for k in ("{z}", "{x}", "{y}")):
+            raise ValueError("ESTATE_BASEMAP_URL must be an http(s) URL with {z}, {x} and {y}")
+        return url
 
 
 @lru_cache

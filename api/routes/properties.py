@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 
 from api.db import write_transaction
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
-from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
+from api.schemas import PropertyHistory, PropertyPage, PropertyPublic, PropertySummary
 from api.services import properties as svc
+from api.services import summary as summary_svc
 from api.urls import PAGE_LIMIT_HELP, page_url
 from gis import crs as crs_mod
 from gis import visibility
@@ -46,6 +47,31 @@ def list_properties(
     items = visibility.project_many(records, principal.viewer)
     next_url = page_url(request, settings, cursor=svc.encode_cursor(next_id)) if next_id else None
     return {"items": items, "count": len(items), "next": next_url}
+
+
+@router.get(
+    "/summary",
+    response_model=PropertySummary,
+    summary="What is in view: totals and RAG split of the filtered set (e.g. a map's bbox), and a sorted page",
+)
+def property_summary(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    filters: FilterDep,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description=f"one of {', '.join(summary_svc.SORT_KEYS)}; a leading '-' sorts descending",
+        ),
+    ] = "name",
+    limit: Annotated[int, Query(ge=1, le=500)] = 25,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    flt = filters.build()
+    with engine.connect() as conn:
+        svc.check_organisations(conn, flt.owner)
+        return summary_svc.summarise(conn, flt, principal.viewer, sort=sort, limit=limit, offset=offset)
 
 
 @router.get(
