@@ -7,7 +7,7 @@ caller may have running at once. A route opts in with one dependency,
 (:func:`api.deps.get_principal`) reads the cost back from the route, so a
 route's cost is declared once, where the route is, and OpenAPI shows it.
 
-Callers that are not partner systems (anonymous callers and reader keys) also
+Callers that are not partner systems (anonymous callers and viewers: read-only keys and people) also
 get ceilings on the knobs that multiply work: co-location distance and use
 classes, receipts runs (:data:`CEILINGS`). They are documented on each
 operation in OpenAPI from this module.
@@ -55,8 +55,8 @@ class Ceilings:
 
 
 CEILINGS = Ceilings()
-CEILINGED_ROLES = frozenset({"anonymous", "reader"})
-CEILING_NOTE = "anonymous callers and reader keys"
+CEILINGED_ROLES = frozenset({"anonymous", "viewer"})  # viewer: what reader keys became with people
+CEILING_NOTE = "anonymous callers and viewers (read-only keys and people)"
 
 
 def ceilinged(principal: Principal) -> bool:
