@@ -20,7 +20,9 @@ from api.auth import (
     principal_for_key,
     principal_for_key_async,
 )
+from api.limits import route_cost
 from api.services.filters import PropertyFilter, build_filter
+from api.services.properties import ExpectedVersion
 from api.settings import Settings
 from gis.errors import CsrfRefused, PasswordChangeRequired
 
@@ -111,28 +113,37 @@ async def get_principal(
         check_csrf(request, principal)
         if principal.must_change_password and request.url.path not in PENDING_PASSWORD_PATHS:
             raise PasswordChangeRequired("change your one-time password first (POST /me/password)")
-        caller = (
-            principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
+        # An expensive route costs more tokens than a cheap one (api.limits.WORK).
+        await request.app.state.rate_limiter.check(
+            conn, caller_id(request, principal), cost=route_cost(request.scope.get("route"))
         )
-        await request.app.state.rate_limiter.check(conn, caller)
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def parse_if_match(value: str | None) -> int | None:
-    """Return the version an If-Match header names (ETag "<version>"), or None if absent."""
+def caller_id(request: Request, principal: Principal) -> str:
+    """Whom the rate limit and the concurrency limit count: the key, the person, or the client address."""
+    return principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
+
+
+def parse_if_match(value: str | None) -> ExpectedVersion | None:
+    """Return the versions an If-Match header accepts, or None if the header is absent.
+
+    RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag (``W/"1"``)
+    never matches; ``*`` matches any current version; a list matches any of
+    its strong tags. A tag that is not one of our ETags matches nothing (412).
+    """
     if value is None or value.strip() == "":
         return None
-    tag = value.split(",")[0].strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    tag = tag.strip('"')
-    try:
-        return int(tag)
-    except ValueError:
-        return -1  # never matches: answered 412, as for any stale tag
+    if value.strip() == "*":
+        return ExpectedVersion(any_version=True)
+    versions: set[int] = set()
+    for tag in (t.strip() for t in value.split(",")):
+        if tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit() and len(tag) <= 12:
+            versions.add(int(tag[1:-1]))
+    return ExpectedVersion(frozenset(versions))
 
 
 def etag(version: int) -> str:

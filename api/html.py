@@ -1,4 +1,4 @@
-"""A plain HTML view of any JSON document, for OGC API's f=html: links are links, features a table."""
+"""A plain HTML view of any JSON document, for OGC API's f=html: ``links`` are links, features a table."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 
 def _value(value: Any) -> str:
-    if isinstance(value, str) and value.startswith(("http://", "https://")):
-        return f'<a href="{escape(value)}">{escape(value)}</a>'
+    # Values are text, never links, even when they look like URLs: a record's name or any
+    # other field is whatever a partner typed. Links come only from ``links`` and feature ids.
     if isinstance(value, (dict, list)):
         return f"<code>{escape(str(value))[:300]}</code>"
     return escape("" if value is None else str(value))

@@ -12,7 +12,10 @@ from sqlalchemy import Engine
 
 from api.db import AsyncPool, get_engine
 from api.errors import register_error_handlers
+from api.guards import RequestGuards
+from api.limits import ConcurrencyLimiter
 from api.middleware import RequestGuard
+from api.openapi import complete_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
     colocation,
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine.url.render_as_string(hide_password=False), settings.async_pool_size
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.concurrency = ConcurrencyLimiter()
     register_error_handlers(app)
 
     # Other web maps may use our tiles and features (read-only, no credentials).
@@ -88,8 +92,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         allow_headers=["*"],
         expose_headers=["ETag", "Content-Crs", "Link", "X-Tile-Mode"],
     )
-    # Outermost: bodies are bounded before anything else reads them.
+    # Bodies are bounded by the bytes read, before auth or parsing; each request gets its
+    # statement timeout and is cancelled in PostgreSQL when its client goes.
     app.add_middleware(RequestGuard, settings=settings)
+    # Outermost: a hostile URL (too long, NUL in path or query) is refused before anything else.
+    app.add_middleware(RequestGuards, max_url_bytes=settings.max_url_bytes, routes_app=app)
     for module in (
         docs,
         health,
@@ -109,16 +116,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         maps,
     ):
         app.include_router(module.router)
-    app.mount(
-        "/static/vendor/leaflet",
-        StaticFiles(directory=maps.VENDOR_DIRS["leaflet"], check_dir=False),
-        name="vendor-leaflet",
-    )
-    app.mount(
-        "/static/vendor/leaflet.vectorgrid",
-        StaticFiles(directory=maps.VENDOR_DIRS["leaflet.vectorgrid"], check_dir=False),
-        name="vendor-vectorgrid",
-    )
+    complete_openapi(app)
+    for name, directory in maps.VENDOR_DIRS.items():
+        app.mount(
+            f"/static/vendor/{name}", StaticFiles(directory=directory, check_dir=False), name=f"vendor-{name}"
+        )
     for prefix, directory in docs.ASSET_DIRS.items():
         app.mount(prefix, StaticFiles(directory=directory, check_dir=False), name=prefix.rsplit("/", 1)[-1])
     app.mount("/static", StaticFiles(directory=maps.STATIC_DIR), name="static")

@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from api.db import CURRENT_WORK, RequestWork
 from api.errors import error_response
 from api.settings import Settings
-from gis.errors import FieldError, PayloadTooLarge, ValidationFailed
+from gis.errors import PayloadTooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,10 +58,6 @@ class RequestGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
-        refusal = self._refuse_query(scope.get("query_string", b""))
-        if refusal is not None:
-            await error_response(Request(scope), refusal)(scope, receive, send)
             return
         too_large = PayloadTooLarge(f"request body over {self.max_body_bytes} bytes")
         declared = _content_length(scope)
@@ -132,16 +127,6 @@ class RequestGuard:
             await handler
         finally:
             watcher.cancel()
-
-    @staticmethod
-    def _refuse_query(raw: bytes) -> ValidationFailed | None:
-        if b"%00" not in raw and b"\x00" not in raw:
-            return None
-        for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
-            if "\x00" in name or "\x00" in value:
-                field = name.replace("\x00", "")
-                return ValidationFailed([FieldError(field, "contains a NUL character")])
-        return None
 
 
 def _content_length(scope: Scope) -> int | None:

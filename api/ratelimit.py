@@ -20,12 +20,21 @@ class RateLimiter:
         self.rate_per_s = per_minute / 60.0
         self.capacity = float(burst or per_minute)
 
-    async def check(self, conn: AsyncConnection, caller: str) -> None:
-        """Take one token for ``caller`` or raise RateLimited with the seconds to wait."""
+    async def check(self, conn: AsyncConnection, caller: str, cost: float = 1.0) -> None:
+        """Take ``cost`` tokens for ``caller`` or raise RateLimited with the seconds to wait.
+
+        A request's cost reflects its work (api.limits.WORK); never more than a full bucket,
+        so an expensive request is always possible for a caller who waits.
+        """
         wait_s = (
             await conn.execute(
-                text("SELECT rate_take(:caller, :capacity, :per_s)"),
-                {"caller": caller, "capacity": self.capacity, "per_s": self.rate_per_s},
+                text("SELECT rate_take(:caller, :capacity, :per_s, :cost)"),
+                {
+                    "caller": caller,
+                    "capacity": self.capacity,
+                    "per_s": self.rate_per_s,
+                    "cost": min(float(cost), self.capacity),
+                },
             )
         ).scalar_one()
         await conn.commit()

@@ -91,3 +91,40 @@ class SyncSummary(BaseModel):
 class SyncResult(BaseModel):
     summary: SyncSummary
     items: list[SyncItem]
+
+
+# GET /properties/summary: what is in a map view
+class RagSplit(BaseModel):
+    red: int
+    amber: int
+    green: int
+    unrated: int = Field(description="no rating, or one the caller may not see")
+
+
+class SummaryItem(BaseModel):
+    id: str
+    name: str
+    owner: str
+    post_town: str | None
+    use_category: str | None
+    rag: str | None
+    gia_m2: float | None
+    value_gbp: int | None = Field(description="null where the caller may not see it")
+    lon: float | None
+    lat: float | None
+
+
+class PropertySummary(BaseModel):
+    """What is in a view: totals over every matching building the caller may see, and one sorted page."""
+
+    count: int = Field(description="buildings matching the filters")
+    gia_m2: float = Field(description="total gross internal area of those with one, m²")
+    gia_known: int = Field(description="buildings with a floor area")
+    value_gbp: int | None = Field(description="total value of those whose value the caller may see")
+    value_known: int = Field(description="buildings whose value is known and visible to the caller")
+    rag: RagSplit
+    items: list[SummaryItem]
+    sort: str
+    limit: int
+    offset: int
+    next_offset: int | None

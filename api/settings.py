@@ -9,10 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from estate_infra.settings import DatabaseSettings
 from gis.layers import MAX_ZOOM, TILE_EXTENT, TileRules
+from gis.register import FootprintLimits
 
 
 class Settings(DatabaseSettings):
@@ -26,7 +27,17 @@ class Settings(DatabaseSettings):
         default="public",
         description="what callers without a key see: public fields only, or partner fields",
     )
-    online_basemap: bool = Field(default=True, description="offer the OpenStreetMap basemap on /map")
+    online_basemap: bool = Field(
+        default=True, description="offer the online basemap on /map (off: the register's own wayfinding only)"
+    )
+    basemap_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="XYZ raster tile URL of the online basemap, e.g. an Ordnance Survey Maps API URL with a key",
+    )
+    basemap_attribution: str = Field(
+        default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        description="attribution shown under the online basemap (HTML)",
+    )
     public_rag: bool = Field(default=True, description="show RAG of non-sensitive records publicly")
 
     page_limit_default: int = Field(
@@ -54,6 +65,25 @@ class Settings(DatabaseSettings):
     feed_retention_days: int = Field(
         default=90, ge=1, description="estate feed prune forgets feed positions older than this by default"
     )
+    max_url_bytes: int = Field(
+        default=8 * 1024,
+        ge=1024,
+        le=60 * 1024,
+        description="longest path and query answered; longer is a 414 (below the HTTP server's own cut-off)",
+    )
+    footprint_max_vertices: int = Field(default=FootprintLimits.max_vertices, ge=4)
+    footprint_max_bytes: int = Field(default=FootprintLimits.max_bytes, ge=1024)
+    footprint_max_distance_m: float = Field(
+        default=FootprintLimits.max_distance_m,
+        gt=0,
+        description="a footprint contains its point or lies this near",
+    )
+
+    @property
+    def footprint_limits(self) -> FootprintLimits:
+        return FootprintLimits(
+            self.footprint_max_vertices, self.footprint_max_bytes, self.footprint_max_distance_m
+        )
 
     interest_window_working_days: int = Field(
         default=40,
@@ -127,6 +157,13 @@ class Settings(DatabaseSettings):
     def page_limit(self, requested: int | None) -> int:
         """The page size to serve: the default when none is asked, never above the maximum."""
         return min(requested or self.page_limit_default, self.page_limit_max)
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _xyz_template(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")) or not all(k in url for k in ("{z}", "{x}", "{y}")):
+            raise ValueError("ESTATE_BASEMAP_URL must be an http(s) URL with {z}, {x} and {y}")
+        return url
 
 
 @lru_cache

@@ -1,19 +1,26 @@
-"""Records per second for one 10,000-record partner batch, history included, against two peers.
+"""One 10,000-record partner batch, history included: inserts, updates and tombstones side by side.
 
-Peers, measured in the same run on the same server:
+A nightly sync that touches a whole estate updates every record (or retires
+many), so updates and tombstones must cost about what inserts cost. Printed
+against two peers measured in the same run on the same server:
 - row-by-row: the same records upserted one INSERT … ON CONFLICT at a time
   (executemany), the way many sync scripts are written;
 - bare COPY: the records copied into a table with no triggers, no history and
   no validation — the floor no register can beat.
 
-    .venv/bin/python -m bench.sync_batch [--records 10000] [--repeat 3]
+    .venv/bin/python -m bench.sync_batch [--records 10000] [--repeat 3] [--explain]
+
+``--explain`` prints EXPLAIN ANALYZE of the history trigger's statement for an
+update batch (auto_explain, nested statements), to see where the time goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -23,11 +30,11 @@ from api.services.sync import sync_properties
 from bench.scratch import scratch_database
 
 
-def make_records(n: int, tag: str) -> list[dict]:  # type: ignore[type-arg]
+def make_records(n: int, tag: str, name: str = "Bench building") -> list[dict[str, Any]]:
     return [
         {
             "asset_ref": f"{tag}-{i:06d}",
-            "name": f"Bench building {i}",
+            "name": f"{name} {i}",
             "use_category": "office",
             "street": "High Street",
             "post_town": "Worcester",
@@ -43,11 +50,18 @@ def make_records(n: int, tag: str) -> list[dict]:  # type: ignore[type-arg]
     ]
 
 
+def _summary(response: Any) -> dict[str, int]:
+    assert response.status_code == 200, response.content[:300]
+    return json.loads(response.content)["summary"]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
+    n = args.records
     with scratch_database() as url:
         owner = create_engine(url)
         with owner.begin() as conn:
@@ -59,13 +73,29 @@ def main() -> None:
         engine = get_engine(url)
         principal = auth.principal_for_key(engine, key["key"])
 
-        ours, rowwise, floor = [], [], []
+        times: dict[str, list[float]] = {
+            "inserts": [],
+            "updates": [],
+            "tombstones": [],
+            "rowwise": [],
+            "copy": [],
+        }
         for run in range(args.repeat):
-            records = make_records(args.records, f"S{run}")
+            tag = f"S{run}"
+            records = make_records(n, tag)
             start = time.perf_counter()
-            result = sync_properties(engine, principal, records)
-            ours.append(time.perf_counter() - start)
-            assert result.body["summary"]["inserted"] == args.records
+            assert _summary(sync_properties(engine, principal, records))["inserted"] == n
+            times["inserts"].append(time.perf_counter() - start)
+
+            changed = make_records(n, tag, name="Renamed building")
+            start = time.perf_counter()
+            assert _summary(sync_properties(engine, principal, changed))["updated"] == n
+            times["updates"].append(time.perf_counter() - start)
+
+            tombstones = [{"asset_ref": r["asset_ref"], "deleted": True} for r in records]
+            start = time.perf_counter()
+            assert _summary(sync_properties(engine, principal, tombstones))["deleted"] == n
+            times["tombstones"].append(time.perf_counter() - start)
 
             rows = [
                 (
@@ -89,7 +119,7 @@ def main() -> None:
                            ON CONFLICT (owner, asset_ref) DO UPDATE SET name = EXCLUDED.name""",
                         rows,
                     )
-            rowwise.append(time.perf_counter() - start)
+            times["rowwise"].append(time.perf_counter() - start)
 
             with owner.begin() as conn:
                 conn.execute(
@@ -104,26 +134,59 @@ def main() -> None:
                 with raw.cursor() as cur, cur.copy("COPY bench_copy FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-            floor.append(time.perf_counter() - start)
+            times["copy"].append(time.perf_counter() - start)
 
+        if args.explain:
+            _explain_update(owner, n)
         with owner.connect() as conn:
             history = conn.execute(text("SELECT count(*) FROM property_history")).scalar_one()
-        n = args.records
-        best = {name: min(times) for name, times in (("ours", ours), ("rowwise", rowwise), ("copy", floor))}
+        best = {name: min(ts) for name, ts in times.items()}
         print(f"records per batch: {n}, runs: {args.repeat}, history rows written: {history}")
-        print(f"{'method':<44}{'best s':>9}{'median s':>10}{'records/s':>12}")
-        for label, name, times in (
-            ("sync_properties (validate+COPY+upsert+history)", "ours", ours),
-            ("peer: row-by-row INSERT ON CONFLICT", "rowwise", rowwise),
-            ("peer: bare COPY, no triggers (floor)", "copy", floor),
+        print(f"{'method':<52}{'best s':>9}{'median s':>10}{'records/s':>12}")
+        for label, name in (
+            ("sync_properties: 10k inserts (validate+COPY+history)", "inserts"),
+            ("sync_properties: 10k updates of those records", "updates"),
+            ("sync_properties: 10k tombstones of those records", "tombstones"),
+            ("peer: row-by-row INSERT ON CONFLICT", "rowwise"),
+            ("peer: bare COPY, no triggers (floor)", "copy"),
         ):
-            print(f"{label:<44}{best[name]:>9.3f}{statistics.median(times):>10.3f}{n / best[name]:>12,.0f}")
+            ts = times[name]
+            print(f"{label:<52}{best[name]:>9.3f}{statistics.median(ts):>10.3f}{n / best[name]:>12,.0f}")
         print(
-            f"ratio row-by-row / ours: {best['rowwise'] / best['ours']:.2f}x  "
-            f"(ours / bare COPY: {best['ours'] / best['copy']:.1f}x)"
+            f"updates / inserts: {best['updates'] / best['inserts']:.2f}x   "
+            f"tombstones / inserts: {best['tombstones'] / best['inserts']:.2f}x   (target: at most 2x)"
+        )
+        print(
+            f"row-by-row / inserts: {best['rowwise'] / best['inserts']:.2f}x   "
+            f"inserts / bare COPY: {best['inserts'] / best['copy']:.1f}x"
         )
         engine.dispose()
         owner.dispose()
+
+
+def _explain_update(owner: Any, n: int) -> None:
+    """EXPLAIN ANALYZE of every statement an update batch runs, the trigger's included."""
+    with owner.begin() as conn:
+        set_actor(conn, "bench")
+        conn.execute(text("LOAD 'auto_explain'"))
+        conn.execute(text("SET LOCAL auto_explain.log_min_duration = 0"))
+        conn.execute(text("SET LOCAL auto_explain.log_analyze = on"))
+        conn.execute(text("SET LOCAL auto_explain.log_nested_statements = on"))
+        conn.execute(text("SET LOCAL client_min_messages = log"))
+        conn.execute(text("SET LOCAL auto_explain.log_level = notice"))
+        raw = conn.connection.driver_connection
+        notices: list[str] = []
+        raw.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        conn.execute(
+            text(
+                "UPDATE property SET name = name || ' (explain)' WHERE owner = 'bench' "
+                "AND id IN (SELECT id FROM property WHERE owner = 'bench' LIMIT :n)"
+            ),
+            {"n": n},
+        )
+        for notice in notices:
+            if "Query Text" in notice or "duration" in notice:
+                print(notice[:3000])
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import numpy as np
 import shapely
 
 from gis import crs as crs_mod
-from gis import qgis_style, schema, visibility
+from gis import csvcell, qgis_style, schema, visibility
 from gis.errors import FieldError, ValidationFailed
 from gis.imports.patches import code_wording
 from gis.vocab import HoldingType, Tenure, TenureDetail
@@ -320,8 +320,7 @@ def fields_for_viewer(viewer: visibility.Viewer) -> list[str]:
     columns are those of the highest tier the viewer reaches; the values of
     rows they may not see come out NULL (see ``visibility.sql_column``).
     """
-    top = visibility.Tier.owner if (viewer.admin or viewer.org) else viewer.tier
-    visible = set(visibility.fields_for(top, viewer))
+    visible = set(visibility.fields_seen_by(viewer))
     return [f.name for f in FIELDS if f.name in visible]
 
 
@@ -332,7 +331,9 @@ def fields_csv(fields: Sequence[str]) -> str:
     writer.writerow(["shapefile_field", "field", "type", "description"])
     for name in fields:
         field = FIELDS_BY_NAME[name]
-        writer.writerow([SHAPEFILE_FIELDS[name], name, field.ogr_type, field.description])
+        writer.writerow(
+            [csvcell.neutralise(v) for v in (SHAPEFILE_FIELDS[name], name, field.ogr_type, field.description)]
+        )
     return out.getvalue()
 
 
@@ -452,6 +453,8 @@ def shape_batch(
                 series = series.map(lambda v: code_label(v, name), na_action="ignore")
             if ogr_type in ("Date", "Boolean"):
                 ogr_type = "String"  # ISO dates and true/false, not GDAL's 2024/03/31 and 0/1
+            if ogr_type == "String":
+                series = series.map(csvcell.neutralise, na_action="ignore")
         values, mask = _typed(series, ogr_type)
         return Column(out_name or name, values, mask)
 

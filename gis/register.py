@@ -8,6 +8,7 @@ problem with its field name before anything is written.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,31 @@ else:
     )
 
 
+if TYPE_CHECKING:
+    PropertyTombstone = BaseModel
+else:
+    PropertyTombstone = _record_model(
+        "PropertyTombstone",
+        [schema.BY_NAME["owner"], schema.BY_NAME["asset_ref"]],
+        "Which record a tombstone retires: its owner and asset reference, under the same rules as a write.",
+    )
+
+
+@dataclass(frozen=True)
+class FootprintLimits:
+    """How large a footprint may be and how far from its record's point (the API takes them from settings).
+
+    Generous for real buildings: the largest public buildings (hospitals,
+    prisons) have outlines of a few thousand vertices; a footprint is the
+    building's own outline, so it lies on or near the point that places it.
+    """
+
+    max_vertices: int = 20_000
+    max_bytes: int = 512 * 1024  # as WKB: 16 bytes a 2-D vertex plus ring and part headers
+    max_distance_m: float = 250.0
+
+
+DEFAULT_FOOTPRINT_LIMITS = FootprintLimits()
 REQUIRED_ON_CREATE = ("owner", "asset_ref", "name")
 # Columns written to the database besides the geometry, in schema order.
 SCALAR_COLUMNS: tuple[str, ...] = tuple(f.name for f in schema.SCALAR_WRITABLE)
@@ -81,7 +107,36 @@ def _point_wkt(geometry: PointGeometry, crs: crs_mod.Crs) -> str:
     return f"SRID=4326;POINT({lon!r} {lat!r})"
 
 
-def _footprint_wkt(footprint: PolygonGeometry | MultiPolygonGeometry, crs: crs_mod.Crs) -> str:
+def _rings(footprint: PolygonGeometry | MultiPolygonGeometry) -> list[list[list[float]]]:
+    if isinstance(footprint, PolygonGeometry):
+        return list(footprint.coordinates)
+    return [ring for polygon in footprint.coordinates for ring in polygon]
+
+
+def _check_outline(footprint: PolygonGeometry | MultiPolygonGeometry, limits: FootprintLimits) -> None:
+    """Refuse what shapely would quietly accept: open rings, a third dimension, an outsized outline."""
+    rings = _rings(footprint)
+    vertices = sum(len(ring) for ring in rings)
+    if vertices > limits.max_vertices:
+        raise crs_mod.CoordinateError(
+            f"footprint has {vertices:,} vertices; at most {limits.max_vertices:,} (simplify the outline)"
+        )
+    if any(len(position) != 2 for ring in rings for position in ring):
+        raise crs_mod.CoordinateError("footprint must be 2-D: positions are [x, y], without a height")
+    for number, ring in enumerate(rings, start=1):
+        if ring[0] != ring[-1]:
+            # Refused, never repaired: GeoJSON rings are closed, and closing one guesses the outline.
+            raise crs_mod.CoordinateError(
+                f"footprint ring {number} is not closed: its last position must repeat its first"
+            )
+
+
+def _footprint_wkt(
+    footprint: PolygonGeometry | MultiPolygonGeometry,
+    crs: crs_mod.Crs,
+    limits: FootprintLimits = DEFAULT_FOOTPRINT_LIMITS,
+) -> str:
+    _check_outline(footprint, limits)
     try:
         area = shape(footprint.model_dump())
     except (ValueError, TypeError, IndexError, AttributeError, KeyError, shapely.errors.GEOSException) as exc:
@@ -105,7 +160,59 @@ def _footprint_wkt(footprint: PolygonGeometry | MultiPolygonGeometry, crs: crs_m
         )
     if isinstance(area, Polygon):
         area = MultiPolygon([area])
+    size = len(shapely.to_wkb(area))
+    if size > limits.max_bytes:
+        raise crs_mod.CoordinateError(f"footprint is {size:,} bytes as WKB; at most {limits.max_bytes:,}")
     return f"SRID=4326;{area.wkt}"
+
+
+def footprint_distance_m(geom_ewkt: str, footprint_ewkt: str) -> float:
+    """Metres (British National Grid) from a record's point to its footprint; 0 when the point is inside."""
+    point = shapely.from_wkt(geom_ewkt.split(";", 1)[-1])
+    area = shapely.from_wkt(footprint_ewkt.split(";", 1)[-1])
+    to_bng = crs_mod.transformer(crs_mod.WGS84_SRID, crs_mod.BNG_SRID)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(to_bng.transform(xy[:, 0], xy[:, 1]))
+
+    return float(shapely.transform(point, project).distance(shapely.transform(area, project)))
+
+
+def footprint_too_far(geom_ewkt: str | None, footprint_ewkt: str | None, max_distance_m: float) -> str | None:
+    """The problem with a footprint placed away from its point, or None when it is close enough."""
+    if geom_ewkt is None or footprint_ewkt is None:
+        return None
+    distance_m = footprint_distance_m(geom_ewkt, footprint_ewkt)
+    if distance_m > max_distance_m:
+        return (
+            f"footprint lies {distance_m:,.0f} m from the record's point; it must contain the point "
+            f"or lie within {max_distance_m:,.0f} m of it"
+        )
+    return None
+
+
+def _text_errors(values: dict[str, Any], index: int | None) -> list[FieldError]:
+    # PostgreSQL text cannot hold NUL; pydantic already refuses lone surrogates.
+    return [
+        FieldError(name, "contains a NUL character", index)
+        for name, value in values.items()
+        if isinstance(value, str) and "\x00" in value
+    ]
+
+
+def validate_tombstone(data: dict[str, Any], *, index: int | None = None) -> dict[str, Any]:
+    """Return the (owner, asset_ref) a tombstone retires, or raise ValidationFailed naming the field."""
+    try:
+        model = PropertyTombstone.model_validate({k: data.get(k) for k in ("owner", "asset_ref")})
+    except ValidationError as exc:
+        raise ValidationFailed(_pydantic_errors(exc, index)) from None
+    values = model.model_dump()
+    errors = _text_errors(values, index)
+    if not values.get("asset_ref"):
+        errors.append(FieldError("asset_ref", "a tombstone needs the asset_ref to delete", index))
+    if errors:
+        raise ValidationFailed(errors)
+    return values
 
 
 def validate_property(
@@ -114,6 +221,7 @@ def validate_property(
     *,
     creating: bool,
     index: int | None = None,
+    footprint_limits: FootprintLimits = DEFAULT_FOOTPRINT_LIMITS,
 ) -> dict[str, Any]:
     """Return DB-ready column values for one record, or raise ValidationFailed naming every field.
 
@@ -128,11 +236,7 @@ def validate_property(
     except ValidationError as exc:
         raise ValidationFailed(_pydantic_errors(exc, index)) from None
     values = model.model_dump(exclude_unset=True, mode="json")
-    errors: list[FieldError] = [
-        FieldError(name, "contains a NUL character", index)
-        for name, value in values.items()
-        if isinstance(value, str) and "\x00" in value
-    ]
+    errors = _text_errors(values, index)
     if creating:
         for name in REQUIRED_ON_CREATE:
             if values.get(name) in (None, ""):
@@ -158,9 +262,15 @@ def validate_property(
             values["footprint"] = None
         else:
             try:
-                values["footprint"] = _footprint_wkt(model.footprint, crs)
+                values["footprint"] = _footprint_wkt(model.footprint, crs, footprint_limits)
             except crs_mod.CoordinateError as exc:
                 errors.append(FieldError("footprint", str(exc), index))
+            else:
+                far = footprint_too_far(
+                    values.get("geom"), values["footprint"], footprint_limits.max_distance_m
+                )
+                if far:
+                    errors.append(FieldError("footprint", far, index))
     if values.get("rag") is not None and not values.get("rag_reason") and creating:
         errors.append(FieldError("rag_reason", "a RAG rating needs a reason", index))
     if "disposal_blockers" in values and values["disposal_blockers"] is None:

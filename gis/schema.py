@@ -15,6 +15,7 @@ use, money, condition, disposal, visibility, bookkeeping.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
@@ -61,6 +62,8 @@ Postcode = Annotated[
     AfterValidator(_normalise_postcode),
 ]
 Uprn = Annotated[int, Rule(ge=1, le=999_999_999_999, strict=True)]
+# A record's version is a PostgreSQL integer.
+VERSION_MAX = 2**31 - 1
 
 
 class PointGeometry(BaseModel):
@@ -476,6 +479,13 @@ def select_expression(f: Field, alias: str = "p") -> str:
     return column
 
 
-def select_list(alias: str = "p") -> str:
-    """Every field of the record as the API names it, for ``SELECT ... FROM property p``."""
-    return ", ".join(f"{select_expression(f, alias)} AS {f.name}" for f in FIELDS)
+def select_list(alias: str = "p", only: Collection[str] | None = None) -> str:
+    """Every field of the record as the API names it, for ``SELECT ... FROM property p``.
+
+    With ``only``, the other fields come out as NULL without being read or
+    serialised (a footprint the caller will not receive costs nothing).
+    """
+    return ", ".join(
+        f"{select_expression(f, alias) if only is None or f.name in only else 'NULL'} AS {f.name}"
+        for f in FIELDS
+    )

@@ -72,6 +72,25 @@ def fields_for(tier: Tier, viewer: Viewer) -> list[str]:
     return [name for name in FIELD_TIERS if needed_tier(name, viewer) <= tier]
 
 
+def fields_seen_by(viewer: Viewer) -> list[str]:
+    """The fields this viewer may see on at least one record, in table order.
+
+    A key holder sees its own organisation's records at owner tier, so these are
+    the fields of the highest tier the viewer reaches.
+    """
+    top = Tier.owner if (viewer.admin or viewer.org) else viewer.tier
+    return fields_for(top, viewer)
+
+
+# Fields that decide what a viewer sees of a row: read for every viewer, shown only where allowed.
+DECIDING_FIELDS: frozenset[str] = frozenset({"owner", "sensitive", "disposal_stage"})
+
+
+def fields_to_read(viewer: Viewer) -> frozenset[str]:
+    """The fields a read on behalf of this viewer selects: nothing it will never receive is serialised."""
+    return frozenset(fields_seen_by(viewer)) | DECIDING_FIELDS
+
+
 def record_visible(record: Mapping[str, Any], viewer: Viewer) -> bool:
     """Sensitive records do not exist for the public."""
     return not (record.get("sensitive") and viewer.tier_for(record.get("owner")) == Tier.public)

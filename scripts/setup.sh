@@ -46,7 +46,7 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   touch "$stamp"
 fi
 
-# Browser libraries the app serves itself (the map's, Swagger UI and ReDoc for /docs and /redoc), pinned in package-lock.json.
+# Browser libraries the app serves itself (MapLibre GL JS for the map, Swagger UI and ReDoc for /docs and /redoc), pinned in package-lock.json.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv as csv_mod
 import json
 from pathlib import Path
 from typing import Annotated, Optional  # noqa: UP035 - typer reads Optional in signatures
@@ -10,6 +9,8 @@ from typing import Annotated, Optional  # noqa: UP035 - typer reads Optional in 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from gis import csvcell
 
 console = Console()
 
@@ -103,7 +104,7 @@ def colocation(
 
     if csv is not None:
         with csv.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv_mod.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer = csvcell.dict_writer(handle, list(CSV_COLUMNS))
             writer.writeheader()
             for rank, c in enumerate(candidates, 1):
                 writer.writerow(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
 from api.services import colocation as svc
 from gis import colocation as domain
 from gis.errors import FieldError, ValidationFailed
@@ -21,15 +22,20 @@ FORMATS = ("json", "geojson")
 @router.get(
     "/candidates",
     summary="Co-location candidates: two or more bodies within walking distance, best score first",
+    **expensive(COLOCATION),
     responses={200: {"content": {GEOJSON: {}}, "description": "JSON list, or GeoJSON with f=geojson"}},
 )
 def list_candidates(
     engine: EngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    distance_m: Annotated[float, Query(description="walking distance from the host, metres (10-5000)")] = (
-        domain.DEFAULT_DISTANCE_M
-    ),
+    distance_m: Annotated[
+        float,
+        Query(
+            description="walking distance from the host, metres (10-5000; at most "
+            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})"
+        ),
+    ] = (domain.DEFAULT_DISTANCE_M),
     min_owners: Annotated[int, Query(description="distinct bodies a hub needs (at least 2)")] = (
         domain.DEFAULT_MIN_OWNERS
     ),
@@ -37,7 +43,7 @@ def list_candidates(
         list[str] | None,
         Query(
             description="use categories that may share; repeat or comma-separate; "
-            f"default {', '.join(domain.SHAREABLE_USES)}"
+            f"default {', '.join(domain.SHAREABLE_USES)}; at most {CEILINGS.colocation_uses} for {CEILING_NOTE}"
         ),
     ] = None,
     town: Annotated[str | None, Query(max_length=100, description="only buildings in this post town")] = None,
@@ -57,6 +63,7 @@ def list_candidates(
 ) -> Any:
     if f is not None and f not in FORMATS:
         raise ValidationFailed([FieldError("f", f"one of {', '.join(FORMATS)}")])
+    check_colocation(principal, distance_m, uses)
     as_geojson = f == "geojson" or (f is None and accept is not None and GEOJSON in accept)
     with engine.connect() as conn:
         query = svc.build_query(

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep
+from api.limits import EXPORT, expensive
 from api.services import exports as svc
 from gis import exports as writer
 from gis.errors import FieldError, NotFound, ValidationFailed
@@ -50,6 +51,7 @@ class TemporaryFileResponse(FileResponse):
     summary="Download the register as a GIS file "
     "(GeoPackage, zipped Shapefile, GeoJSON, FlatGeobuf, KML, CSV)",
     response_class=FileResponse,
+    **expensive(EXPORT),
     responses={
         200: {
             "content": {f.media_type: {} for f in writer.FORMATS.values()},

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.limits import IMPORT, expensive
 from api.services import imports as svc
 from api.services.properties import require_owner
 from gis.errors import FieldError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -47,7 +48,7 @@ _REQUEST_BODY: dict[str, Any] = {
 @router.post(
     "/transparency",
     summary="Import a Transparency Code land and building assets CSV (writer of the owner, or admin)",
-    openapi_extra={"requestBody": _REQUEST_BODY},
+    **expensive(IMPORT, openapi_extra={"requestBody": _REQUEST_BODY}),
     responses={
         200: {"description": "dry run, or nothing changed: summary, plan and quality report"},
         201: {"description": "records written or retired: summary, plan and quality report"},

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.deps import AsyncEngineDep, EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
+from api.guards import reject_unknown_query
 from api.html import render_document
+from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
 from api.responses import FastJSONResponse
 from api.services import features as ogc
 from api.services import properties as svc
@@ -20,13 +22,16 @@ from gis import layers, visibility
 from gis.errors import FieldError, NotFound, ValidationFailed
 from gis.visibility import Viewer
 
-router = APIRouter(tags=["OGC API – Features"])
+router = APIRouter(tags=["OGC API – Features"], dependencies=[Depends(reject_unknown_query)])
 # Collections besides the buildings, served further down this module.
 EXTRA_COLLECTIONS = {
     "colocation-candidates": {
         "title": "Co-location candidates",
         "description": "Groups of partners' buildings within walking distance that could share one site",
     }
+}
+GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {ogc.GEOJSON: {"schema": {"type": "object"}}}}
 }
 FQ = Annotated[str | None, Query(description="json (default) or html")]
 
@@ -109,7 +114,11 @@ async def collection(
     return _respond(request, f, doc, doc["title"])
 
 
-@router.get("/collections/properties/queryables", summary="Queryable properties")
+@router.get(
+    "/collections/properties/queryables",
+    summary="Queryable properties",
+    responses={200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}}},
+)
 def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(
         ogc.queryables_document(base_url(request, settings)), media_type="application/schema+json"
@@ -119,6 +128,7 @@ def queryables(request: Request, settings: SettingsDep) -> JSONResponse:
 @router.get(
     "/collections/properties/items",
     summary="Buildings as GeoJSON features (keyset-paged)",
+    responses=GEOJSON_RESPONSE,
     description=(
         "Pages follow `next`/`prev` links with opaque keyset cursors (no OFFSET scans). `numberMatched` is "
         "exact up to ESTATE_EXACT_COUNT_LIMIT matches (100,000 by default); beyond that it is PostgreSQL's "
@@ -186,7 +196,11 @@ async def items(
     return _respond(request, f, doc, "Public buildings", media_type=ogc.GEOJSON, headers=headers)
 
 
-@router.get("/collections/properties/items/{feature_id}", summary="One building as a GeoJSON feature")
+@router.get(
+    "/collections/properties/items/{feature_id}",
+    summary="One building as a GeoJSON feature",
+    responses=GEOJSON_RESPONSE,
+)
 async def item(
     feature_id: str,
     request: Request,
@@ -225,7 +239,10 @@ async def tilejson(
     "/collections/properties/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}",
     summary="A Mapbox Vector Tile of buildings",
     response_class=Response,
-    responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+    responses={
+        200: {"content": {"application/vnd.mapbox-vector-tile": {}}},
+        304: {"description": "Not modified (If-None-Match holds the tile's ETag)"},
+    },
 )
 async def tile(
     request: Request,
@@ -297,7 +314,10 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
 
 
 @router.get(
-    "/collections/colocation-candidates/items", summary="Hub candidates as GeoJSON outlines, best first"
+    "/collections/colocation-candidates/items",
+    summary="Hub candidates as GeoJSON outlines, best first",
+    responses=GEOJSON_RESPONSE,
+    **expensive(COLOCATION),
 )
 def colocation_items(
     request: Request,
@@ -305,7 +325,13 @@ def colocation_items(
     settings: SettingsDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    distance_m: Annotated[float, Query(description="walking distance between partners, metres")] = 800,
+    distance_m: Annotated[
+        float,
+        Query(
+            description="walking distance between partners, metres (at most "
+            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})"
+        ),
+    ] = 800,
     town: Annotated[str | None, Query(max_length=100)] = None,
     owner: Annotated[str | None, Query(max_length=63)] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
@@ -316,6 +342,7 @@ def colocation_items(
         raise ValidationFailed(
             [FieldError("crs", "the colocation-candidates collection is served in CRS84 only", where="query")]
         )
+    check_colocation(principal, distance_m, None)
     doc = _hubs(
         engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox
     )
@@ -343,7 +370,12 @@ def colocation_items(
     )
 
 
-@router.get("/collections/colocation-candidates/items/{hub_id}", summary="One hub candidate")
+@router.get(
+    "/collections/colocation-candidates/items/{hub_id}",
+    summary="One hub candidate",
+    responses=GEOJSON_RESPONSE,
+    **expensive(COLOCATION),
+)
 def colocation_item(
     hub_id: str,
     request: Request,

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from api.db import write_transaction
 from api.deps import AsyncEngineDep, EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
 from api.responses import FastJSONResponse
-from api.schemas import PropertyHistory, PropertyPage, PropertyPublic
+from api.schemas import PropertyHistory, PropertyPage, PropertyPublic, PropertySummary
 from api.services import properties as svc
+from api.services import summary as summary_svc
 from api.urls import PAGE_LIMIT_HELP, page_url
 from gis import crs as crs_mod
 from gis import visibility
@@ -50,6 +51,31 @@ def list_properties(
 
 
 @router.get(
+    "/summary",
+    response_model=PropertySummary,
+    summary="What is in view: totals and RAG split of the filtered set (e.g. a map's bbox), and a sorted page",
+)
+def property_summary(
+    engine: EngineDep,
+    principal: PrincipalDep,
+    filters: FilterDep,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=20,
+            description=f"one of {', '.join(summary_svc.SORT_KEYS)}; a leading '-' sorts descending",
+        ),
+    ] = "name",
+    limit: Annotated[int, Query(ge=1, le=500)] = 25,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    flt = filters.build()
+    with engine.connect() as conn:
+        svc.check_organisations(conn, flt.owner)
+        return summary_svc.summarise(conn, flt, principal.viewer, sort=sort, limit=limit, offset=offset)
+
+
+@router.get(
     "/{property_id}",
     summary="One property, with its ETag",
     response_model=None,
@@ -71,7 +97,12 @@ def create_property(
     body: PropertyCreate, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep, crs: CrsQ = None
 ) -> JSONResponse:
     principal.require_writer()
-    values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=True)
+    values = validate_property(
+        body.model_dump(exclude_unset=True),
+        crs_mod.parse_crs(crs),
+        creating=True,
+        footprint_limits=settings.footprint_limits,
+    )
     with write_transaction(engine, principal.actor) as conn:
         svc.check_organisations(conn, [values["owner"]])
         svc.require_owner(principal.viewer, values["owner"])
@@ -98,9 +129,21 @@ def update_property(
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     principal.require_writer()
-    values = validate_property(body.model_dump(exclude_unset=True), crs_mod.parse_crs(crs), creating=False)
+    values = validate_property(
+        body.model_dump(exclude_unset=True),
+        crs_mod.parse_crs(crs),
+        creating=False,
+        footprint_limits=settings.footprint_limits,
+    )
     with write_transaction(engine, principal.actor) as conn:
-        record = svc.update_record(conn, property_id, values, parse_if_match(if_match), principal.viewer)
+        record = svc.update_record(
+            conn,
+            property_id,
+            values,
+            parse_if_match(if_match),
+            principal.viewer,
+            footprint_max_distance_m=settings.footprint_max_distance_m,
+        )
     return JSONResponse(
         visibility.project(record, principal.viewer),
         headers={"ETag": etag(record["version"])},

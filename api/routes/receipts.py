@@ -9,10 +9,12 @@ from sqlalchemy import Engine
 
 from api.auth import Principal
 from api.deps import EngineDep, PrincipalDep
+from api.limits import CEILING_NOTE, CEILINGS, RECEIPTS, check_receipts, expensive
 from api.services import receipts as svc
 from gis.receipts import ReceiptsScenario, comparison_to_dict
 
 router = APIRouter(prefix="/receipts", tags=["capital receipts"])
+SCENARIO_NOTE = f"`runs` is at most {CEILINGS.receipts_runs:,} for {CEILING_NOTE}; writer keys may ask up to the model's limit."
 OwnerQ = Annotated[str | None, Query(max_length=63, description="only this organisation's buildings")]
 TownQ = Annotated[str | None, Query(max_length=100, description="only this post town")]
 MEDIA = {"svg": "image/svg+xml", "png": "image/png"}
@@ -51,7 +53,9 @@ def _run(
 
 
 @router.get(
-    "/estimate", summary="Receipts under the default scenario: single estate vs silo, beside those recorded"
+    "/estimate",
+    summary="Receipts under the default scenario: single estate vs silo, beside those recorded",
+    **expensive(RECEIPTS),
 )
 def estimate_default(
     engine: EngineDep,
@@ -63,7 +67,12 @@ def estimate_default(
     return _as_json(_run(engine, principal, ReceiptsScenario(), owner, town, calibrate))
 
 
-@router.post("/estimate", summary="Receipts under your scenario (every assumption validated)")
+@router.post(
+    "/estimate",
+    summary="Receipts under your scenario (every assumption validated)",
+    description=SCENARIO_NOTE,
+    **expensive(RECEIPTS),
+)
 def estimate_scenario(
     scenario: ReceiptsScenario,
     engine: EngineDep,
@@ -72,6 +81,7 @@ def estimate_scenario(
     town: TownQ = None,
     calibrate: CalibrateQ = False,
 ) -> dict[str, Any]:
+    check_receipts(principal, scenario.runs)
     return _as_json(_run(engine, principal, scenario, owner, town, calibrate))
 
 
@@ -79,6 +89,7 @@ def estimate_scenario(
     "/chart.{fmt}",
     summary="Yearly net receipts with the P10–P90 band (default scenario)",
     response_class=Response,
+    **expensive(RECEIPTS),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
 def chart_default(
@@ -95,7 +106,9 @@ def chart_default(
 @router.post(
     "/chart.{fmt}",
     summary="The chart under your scenario",
+    description=SCENARIO_NOTE,
     response_class=Response,
+    **expensive(RECEIPTS),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
 def chart_scenario(
@@ -106,11 +119,12 @@ def chart_scenario(
     owner: OwnerQ = None,
     town: TownQ = None,
 ) -> Response:
+    check_receipts(principal, scenario.runs)
     result = _run(engine, principal, scenario, owner, town)
     return Response(_chart(result, fmt), media_type=MEDIA[fmt])
 
 
-def _chart(result: dict[str, Any], fmt: str) -> bytes:
+def _chart(result: dict[str, Any], fmt: Literal["svg", "png"]) -> bytes:
     from gis.charts import render_receipts_chart  # matplotlib loads on the first chart, not at start-up
 
     return render_receipts_chart(result["single_estate"], fmt, silo=result["silo"])

@@ -273,7 +273,14 @@ def _session_body(session: people.NewSession) -> dict[str, Any]:
     }
 
 
-@router.post("/logout", summary="Sign out: end this session (needs the CSRF token)")
+@router.post(
+    "/logout",
+    summary="Sign out: end this session (needs the CSRF token)",
+    responses={
+        204: {"description": "signed out"},
+        303: {"description": "signed out; the browser goes to /login"},
+    },
+)
 async def logout(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
     data, is_json = await _body(request)
     principal = await run_in_threadpool(identify, request, settings, engine)

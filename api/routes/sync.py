@@ -51,6 +51,7 @@ def sync(
         crs=crs,
         idempotency_key=idempotency_key,
         max_records=settings.sync_batch_max,
+        footprint_limits=settings.footprint_limits,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return Response(

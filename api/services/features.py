@@ -29,7 +29,8 @@ def to_feature(record: dict[str, Any], crs: crs_mod.Crs, base: str) -> dict[str,
     """A register record as a GeoJSON Feature with its point in ``crs`` (numbers stay numbers)."""
     geometry = record.get("geometry")
     if geometry:
-        x, y = crs_mod.from_lonlat(*geometry["coordinates"][:2], crs)
+        lon, lat = geometry["coordinates"][:2]
+        x, y = crs_mod.from_lonlat(lon, lat, crs)
         # 1 mm for metres, ~1 cm in degrees: a precision no survey in the register beats.
         digits = 3 if crs.srid == crs_mod.BNG_SRID else 7
         geometry = {"type": "Point", "coordinates": [round(x, digits), round(y, digits)]}

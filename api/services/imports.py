@@ -25,7 +25,6 @@ twice. Records the file no longer holds are listed, and retired only with
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +41,7 @@ from api.db import set_actor, write_transaction
 from api.services.bulk import UpsertResult, upsert_records
 from api.services.properties import check_organisations
 from gis import crs as crs_mod
+from gis import csvcell
 from gis.errors import FieldError, ValidationFailed
 from gis.imports import Action, ImportResult, ReportRow, parse_transparency_csv
 from gis.imports.reconcile import Asset, Match, MatchKind, Reconciliation, reconcile
@@ -130,7 +130,7 @@ class ImportOutcome:
     def report_csv(self) -> str:
         """The full report as CSV text (row, field, raw, problem, action), for the file's sender."""
         out = io.StringIO(newline="")
-        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
+        writer = csvcell.dict_writer(out, list(REPORT_COLUMNS), lineterminator="\r\n")
         writer.writeheader()
         writer.writerows({**line, "row": "" if line["row"] is None else line["row"]} for line in self.report)
         return out.getvalue()

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.services.filters import PropertyFilter
-from gis import schema, visibility
+from gis import register, schema, visibility
 from gis.errors import (
     Conflict,
     FieldError,
@@ -27,6 +28,15 @@ from gis.errors import (
 
 # Every stored field as the API names it; geometry comes out as GeoJSON.
 RECORD_SELECT = schema.select_list("p")
+
+
+def record_select(viewer: visibility.Viewer | None) -> str:
+    """The select list of a read for ``viewer`` (None: the whole record, for writes and the CLI)."""
+    if viewer is None:
+        return RECORD_SELECT
+    return schema.select_list("p", visibility.fields_to_read(viewer))
+
+
 _TIMESTAMPS = tuple(f.name for f in schema.FIELDS if f.python_type is dt.datetime)
 
 
@@ -56,28 +66,37 @@ def _parse_uuid(property_id: str) -> str:
 
 
 def get_record(
-    conn: Connection, property_id: str, *, for_update: bool = False, include_deleted: bool = False
+    conn: Connection,
+    property_id: str,
+    *,
+    for_update: bool = False,
+    include_deleted: bool = False,
+    viewer: visibility.Viewer | None = None,
 ) -> dict[str, Any]:
-    """Return the full stored record (all tiers); callers project it for their viewer."""
-    sql, params = _get_sql(property_id, for_update, include_deleted)
+    """Return the stored record (all tiers, or what ``viewer`` may receive); callers project it."""
+    sql, params = _get_sql(property_id, for_update, include_deleted, viewer)
     row = conn.execute(sql, params).mappings().first()
     if row is None:
         raise PropertyNotFound(f"no property with id {params['id']}")
     return _record(row)
 
 
-def _get_sql(property_id: str, for_update: bool, include_deleted: bool) -> tuple[Any, dict[str, Any]]:
+def _get_sql(
+    property_id: str, for_update: bool, include_deleted: bool, viewer: visibility.Viewer | None
+) -> tuple[Any, dict[str, Any]]:
     pid = _parse_uuid(property_id)
     lock = " FOR UPDATE OF p" if for_update else ""
     deleted = "" if include_deleted else " AND p.deleted_at IS NULL"
-    return text(f"SELECT {RECORD_SELECT} FROM property p WHERE p.id = :id{deleted}{lock}"), {"id": pid}
+    return text(f"SELECT {record_select(viewer)} FROM property p WHERE p.id = :id{deleted}{lock}"), {
+        "id": pid
+    }
 
 
 async def get_visible_async(
     conn: AsyncConnection, property_id: str, viewer: visibility.Viewer
 ) -> dict[str, Any]:
     """As get_visible, on the async pool of the serving path."""
-    sql, params = _get_sql(property_id, False, False)
+    sql, params = _get_sql(property_id, False, False, viewer)
     row = (await conn.execute(sql, params)).mappings().first()
     projected = visibility.project(_record(row), viewer) if row is not None else None
     if projected is None:
@@ -87,7 +106,7 @@ async def get_visible_async(
 
 
 def get_visible(conn: Connection, property_id: str, viewer: visibility.Viewer) -> dict[str, Any]:
-    record = get_record(conn, property_id)
+    record = get_record(conn, property_id, viewer=viewer)
     projected = visibility.project(record, viewer)
     if projected is None:
         # The same answer as for an id that does not exist: hidden means absent.
@@ -149,7 +168,9 @@ def _list_sql(
         params["before_id"] = before_id
         order = "DESC"
     params["limit"] = limit + 1
-    sql = text(f"SELECT {RECORD_SELECT} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit")
+    sql = text(
+        f"SELECT {record_select(viewer)} FROM property p WHERE {where} ORDER BY p.id {order} LIMIT :limit"
+    )
     return sql, params
 
 
@@ -269,21 +290,65 @@ def create_record(conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]
                 f"{values['owner']} already has a property with asset_ref {values['asset_ref']!r}",
                 field="asset_ref",
             ) from None
-        raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
+        raise constraint_error(exc) from None
     return get_record(conn, new_id)
 
 
-def _constraint_message(message: str) -> str:
-    first = message.splitlines()[0]
-    return first.replace('new row for relation "property" violates ', "violates ")
+# Constraints whose field is not in their name, with what the field needs (migration 0001).
+CONSTRAINT_FIELDS: dict[str, tuple[str, str]] = {
+    "property_rag_has_reason": ("rag_reason", "a RAG rating needs a reason"),
+    "property_footprint_check": ("footprint", "must be a valid outline"),
+    "property_owner_fkey": ("owner", "unknown organisation"),
+}
+_COLUMN_FIELDS = {f.stored_as: f.name for f in schema.FIELDS}
 
 
-def require_version(expected: int | None, current: int, property_id: str) -> None:
+def constraint_error(exc: IntegrityError) -> ValidationFailed:
+    """The database's refusal as a problem naming the field it concerns (never the constraint's name)."""
+    diag = getattr(exc.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    column = getattr(diag, "column_name", None)
+    if constraint in CONSTRAINT_FIELDS:
+        field_name, message = CONSTRAINT_FIELDS[constraint]
+        return ValidationFailed([FieldError(field_name, message)])
+    # PostgreSQL names a column's CHECK property_<column>_check; NOT NULL reports the column.
+    stem = column or constraint.removeprefix("property_").removesuffix("_check")
+    field_name = _COLUMN_FIELDS.get(stem, "body")
+    return ValidationFailed([FieldError(field_name, "is outside what the register accepts")])
+
+
+def check_footprint_distance(conn: Connection, property_id: str, max_distance_m: float) -> None:
+    """Raise ValidationFailed naming footprint if the stored outline lies too far from the stored point."""
+    row = conn.execute(
+        text(
+            "SELECT ST_AsEWKT(geom) AS geom, ST_AsEWKT(footprint) AS footprint FROM property WHERE id = :id"
+        ),
+        {"id": property_id},
+    ).one()
+    problem = register.footprint_too_far(row.geom, row.footprint, max_distance_m)
+    if problem:
+        raise ValidationFailed([FieldError("footprint", problem)])
+
+
+@dataclass(frozen=True)
+class ExpectedVersion:
+    """The versions a conditional write accepts (from If-Match): some listed, or any at all."""
+
+    versions: frozenset[int] = frozenset()
+    any_version: bool = False
+
+    def matches(self, version: int) -> bool:
+        return self.any_version or version in self.versions
+
+
+def require_version(expected: ExpectedVersion | int | None, current: int, property_id: str) -> None:
     if expected is None:
         raise PreconditionRequired("send If-Match with the record's ETag (its version) to change it")
-    if expected != current:
+    if isinstance(expected, int):
+        expected = ExpectedVersion(frozenset({expected}))
+    if not expected.matches(current):
         raise VersionMismatch(
-            f"property {property_id} is at version {current}, not {expected}; reload and reapply",
+            f"property {property_id} is at version {current}, not the one If-Match names; reload and reapply",
             current_version=current,
         )
 
@@ -299,8 +364,10 @@ def update_record(
     conn: Connection,
     property_id: str,
     values: Mapping[str, Any],
-    expected_version: int | None,
+    expected_version: ExpectedVersion | int | None,
     viewer: visibility.Viewer,
+    *,
+    footprint_max_distance_m: float = register.DEFAULT_FOOTPRINT_LIMITS.max_distance_m,
 ) -> dict[str, Any]:
     """Apply a validated partial update under If-Match and return the stored record."""
     current = get_record(conn, property_id, for_update=True)
@@ -313,17 +380,23 @@ def update_record(
         try:
             with conn.begin_nested():
                 conn.execute(text(f"UPDATE property SET {sets} WHERE id = :id"), params)
+                if "geom" in values or "footprint" in values:
+                    # A partial update may move one geometry away from the other it leaves in place.
+                    check_footprint_distance(conn, current["id"], footprint_max_distance_m)
         except IntegrityError as exc:
             if "property_owner_asset_ref_key" in str(exc.orig):
                 raise Conflict(
                     f"asset_ref {values.get('asset_ref')!r} is already used", field="asset_ref"
                 ) from None
-            raise ValidationFailed([FieldError("body", _constraint_message(str(exc.orig)))]) from None
+            raise constraint_error(exc) from None
     return get_record(conn, current["id"])
 
 
 def delete_record(
-    conn: Connection, property_id: str, expected_version: int | None, viewer: visibility.Viewer
+    conn: Connection,
+    property_id: str,
+    expected_version: ExpectedVersion | int | None,
+    viewer: visibility.Viewer,
 ) -> None:
     """Soft-delete: the record leaves every listing but its history stays."""
     current = get_record(conn, property_id, for_update=True)

@@ -21,7 +21,8 @@ from api.services.bulk import upsert_records
 from api.services.properties import check_organisations
 from gis import crs as crs_mod
 from gis.errors import Conflict, FieldError, Forbidden, PayloadTooLarge, ValidationFailed
-from gis.register import validate_property
+from gis.register import DEFAULT_FOOTPRINT_LIMITS, FootprintLimits, validate_property, validate_tombstone
+from gis.schema import VERSION_MAX
 
 SYNC_CONTROL_FIELDS = ("expected_version", "deleted")
 
@@ -44,6 +45,7 @@ def _validate_batch(
     records: list[Any],
     principal: Principal,
     crs: crs_mod.Crs,
+    footprint_limits: FootprintLimits = DEFAULT_FOOTPRINT_LIMITS,
 ) -> tuple[list[dict[str, Any]], list[FieldError], list[FieldError]]:
     """Return (DB-ready records, validation errors, foreign-owner errors), each error naming its index."""
     ready: list[dict[str, Any]] = []
@@ -65,30 +67,29 @@ def _validate_batch(
             continue
         expected = raw.get("expected_version")
         if expected is not None and (
-            not isinstance(expected, int) or isinstance(expected, bool) or expected < 1
+            not isinstance(expected, int) or isinstance(expected, bool) or not 1 <= expected <= VERSION_MAX
         ):
-            errors.append(FieldError("expected_version", "must be a positive integer", index))
+            errors.append(
+                FieldError("expected_version", f"must be a whole number from 1 to {VERSION_MAX:,}", index)
+            )
             continue
         deleted = raw.get("deleted", False)
         if not isinstance(deleted, bool):
             errors.append(FieldError("deleted", "must be true or false", index))
             continue
         if deleted:
-            asset_ref = data.get("asset_ref")
-            if not isinstance(asset_ref, str) or not asset_ref.strip() or len(asset_ref) > 100:
-                errors.append(FieldError("asset_ref", "a tombstone needs the asset_ref to delete", index))
+            # A tombstone's key goes through the same rules as a write: it reaches the same SQL.
+            try:
+                key = validate_tombstone(data, index=index)
+            except ValidationFailed as exc:
+                errors.extend(exc.errors)
                 continue
-            ready.append(
-                {
-                    "owner": data["owner"],
-                    "asset_ref": asset_ref.strip(),
-                    "tombstone": True,
-                    "expected_version": expected,
-                }
-            )
+            ready.append({**key, "tombstone": True, "expected_version": expected})
             continue
         try:
-            values = validate_property(data, crs, creating=True, index=index)
+            values = validate_property(
+                data, crs, creating=True, index=index, footprint_limits=footprint_limits
+            )
         except ValidationFailed as exc:
             errors.extend(exc.errors)
             continue
@@ -136,6 +137,7 @@ def sync_properties(
     crs: str | None = None,
     idempotency_key: str | None = None,
     max_records: int = 10_000,
+    footprint_limits: FootprintLimits = DEFAULT_FOOTPRINT_LIMITS,
 ) -> SyncResponse:
     """Apply a partner's batch all-or-nothing; see the module docstring for retries."""
     principal.require_writer()
@@ -153,7 +155,7 @@ def sync_properties(
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 200):
         raise ValidationFailed([FieldError("Idempotency-Key", "1 to 200 characters")])
     parsed_crs = crs_mod.parse_crs(crs)
-    ready, errors, foreign = _validate_batch(records, principal, parsed_crs)
+    ready, errors, foreign = _validate_batch(records, principal, parsed_crs, footprint_limits)
     if foreign:
         raise Forbidden(
             f"{len(foreign)} record(s) belong to another organisation; nothing was written",

@@ -1,234 +1,901 @@
-/* Shared Estate map: vector-tile layers per RAG and per owner, popups, search, filters.
-   Everything it loads comes from this service; the OSM basemap is optional. */
-// folium creates the Leaflet map in an inline script at the end of the body, so start on load.
-window.addEventListener("load", function () {
+/* Shared Estate workspace: one MapLibre map of the register, and the panels a manager runs the estate from.
+   Everything it loads comes from this service; the online basemap is optional. */
+(function () {
   "use strict";
-  var cfg = window.ESTATE_MAP_CONFIG;
-  var map = window[cfg.mapName];
-  // Leaflet 1.9 dropped fakeStop; VectorGrid's canvas path still calls it.
-  L.DomEvent.fakeStop = L.DomEvent.fakeStop || function () {};
-  var key = sessionStorage.getItem("estateKey") || "";
-  var filters = { owner: "", use: "", town: "" };
-  var status = document.getElementById("estate-status");
-  var controlBox = document.getElementById("estate-controls");
-  L.DomEvent.disableClickPropagation(controlBox);
-  L.DomEvent.disableScrollPropagation(controlBox);
+  const cfg = window.ESTATE_MAP_CONFIG;
+  const RAGS = ["red", "amber", "green", "unrated"];
+  const HUB_COLOUR = "#503cb4";
+  const PALETTE = ["#1d70b8", "#912b88", "#00703c", "#b58840", "#d53880", "#28a197", "#6f72af", "#f47738",
+    "#4c2c92", "#85994b", "#5694ca", "#a285d1"];
+  const $ = (id) => document.getElementById(id);
+  const status = $("estate-status");
+  const say = (text) => { status.textContent = text; };
 
-  function headers() { return key ? { Authorization: "Bearer " + key } : {}; }
-  function say(text) { status.textContent = text; }
+  // ---- sign-in: the one place a request learns who is asking (to be swapped for session + CSRF) ----
+  function authHeaders() {
+    const key = sessionStorage.getItem("estateKey") || "";
+    return key ? { Authorization: "Bearer " + key } : {};
+  }
+  const hasCredentials = () => Object.keys(authHeaders()).length > 0;
+
+  function api(path, options) {
+    const opts = Object.assign({}, options || {});
+    opts.headers = Object.assign({}, authHeaders(), opts.headers || {});
+    return fetch(cfg.apiBase + path, opts);
+  }
+
+  // ---- formatting ----
   function esc(v) {
-    return String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
+    return String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, (c) =>
+      ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   }
-  function money(v) { return v === null || v === undefined ? "not shown" : "£" + Number(v).toLocaleString("en-GB"); }
-  function ownerName(code) {
-    for (var i = 0; i < cfg.owners.length; i++) { if (cfg.owners[i].code === code) { return cfg.owners[i].name; } }
-    return code;
+  const num = (v, digits) => Number(v).toLocaleString("en-GB", { maximumFractionDigits: digits || 0 });
+  function money(v) {
+    if (v === null || v === undefined) { return "not shown"; }
+    const a = Math.abs(v);
+    if (a >= 1e9) { return "£" + num(v / 1e9, 2) + "bn"; }
+    if (a >= 1e6) { return "£" + num(v / 1e6, 1) + "m"; }
+    return "£" + num(v);
   }
+  const ownerNames = Object.fromEntries(cfg.owners.map((o) => [o.code, o.name]));
+  const ownerName = (code) => ownerNames[code] || code;
+  const label = (s) => String(s || "").replace(/_/g, " ");
+  const ownerColour = (code) => PALETTE[Math.max(0, cfg.owners.findIndex((o) => o.code === code)) % PALETTE.length];
 
-  map.fitBounds(cfg.bounds);
-
-  // Basemap: OpenStreetMap when reachable, a plain background when not.
-  var basemap = null;
-  map.eachLayer(function (layer) { if (layer instanceof L.TileLayer) { basemap = layer; } });
-  if (basemap) {
-    var failures = 0;
-    basemap.on("tileerror", function () {
-      failures += 1;
-      if (failures === 3) { map.removeLayer(basemap); say("Basemap offline: plain background."); }
-    });
+  // ---- state, mirrored in the URL so a view can be shared ----
+  const state = { owner: "", use: "", town: "", rag: RAGS.slice(), record: null, tab: "view", hub: null,
+    sort: "name", offset: 0 };
+  function readUrl() {
+    const q = new URLSearchParams(location.search);
+    state.owner = q.get("owner") || "";
+    state.use = q.get("use") || "";
+    state.town = q.get("town") || "";
+    const rags = (q.get("rag") || "").split(",").filter((r) => RAGS.includes(r));
+    if (rags.length) { state.rag = rags; }
+    state.record = q.get("record");
+    state.tab = ["view", "record", "hubs", "receipts"].includes(q.get("tab")) ? q.get("tab") : (state.record ? "record" : "view");
+    state.sort = q.get("sort") || "name";
+    const at = (q.get("at") || "").split("/").map(Number);
+    return at.length === 3 && at.every(Number.isFinite) ? { zoom: at[0], center: [at[2], at[1]] } : null;
   }
-
-  function query(extra) {
-    var params = new URLSearchParams();
-    Object.keys(extra).forEach(function (k) { if (extra[k]) { params.set(k, extra[k]); } });
-    Object.keys(filters).forEach(function (k) { if (filters[k] && !params.has(k)) { params.set(k, filters[k]); } });
-    var s = params.toString();
-    return s ? "?" + s : "";
-  }
-
-  function pointStyle(colour, ring) {
-    return function (props, zoom) {
-      if (ring) {
-        return { radius: 9, weight: 2, color: "#222", fill: false, opacity: 0.9 };
-      }
-      return { radius: zoom >= 14 ? 7 : 5, weight: 1, color: "#222", fillColor: colour, fill: true,
-               fillOpacity: 0.9, opacity: 0.8 };
-    };
-  }
-  function clusterStyle(colour, ring) {
-    return function (props) {
-      var r = Math.min(24, 4 + 3 * Math.log(1 + props.count));
-      return ring ? { radius: r + 2, weight: 2, color: "#222", fill: false }
-                  : { radius: r, weight: 1, color: "#222", fillColor: colour, fill: true, fillOpacity: 0.6 };
-    };
-  }
-
-  function tileLayer(extra, colour, ring) {
-    var layer = L.vectorGrid.protobuf(cfg.tilesUrl + query(extra), {
-      rendererFactory: L.svg.tile,
-      interactive: true,
-      maxNativeZoom: 22,
-      fetchOptions: { headers: headers() },
-      getFeatureId: function (f) { return f.properties.id || undefined; },
-      vectorTileLayerStyles: { properties: pointStyle(colour, ring), property_clusters: clusterStyle(colour, ring) }
-    });
-    layer.on("click", function (e) {
-      var p = e.layer.properties;
-      if (p.id) { openRecord(p.id, e.latlng); }
-      else {
-        L.popup().setLatLng(e.latlng).setContent(
-          "<b>" + p.count + " buildings</b><br>red " + p.red + " · amber " + p.amber + " · green " + p.green +
-          "<br><small>zoom in to see each building</small>").openOn(map);
-      }
-    });
-    return layer;
-  }
-
-  function openRecord(id, latlng) {
-    var etag = null;
-    fetch(cfg.apiBase + "/properties/" + encodeURIComponent(id), { headers: headers() })
-      .then(function (r) { etag = r.headers.get("ETag"); return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (p) {
-        var where = latlng || L.latLng(p.geometry.coordinates[1], p.geometry.coordinates[0]);
-        var rag = p.rag ? '<span class="rag" style="background:' + cfg.ragColours[p.rag] + '">' + esc(p.rag) + "</span>" : "not shown";
-        var html = '<div class="estate-popup"><h3>' + esc(p.name) + "</h3><table>" +
-          "<tr><th>Owner</th><td>" + esc(ownerName(p.owner)) + "</td></tr>" +
-          "<tr><th>Use</th><td>" + esc((p.use_category || "").replace(/_/g, " ")) + "</td></tr>" +
-          "<tr><th>GIA</th><td>" + (p.gia_m2 ? Math.round(p.gia_m2).toLocaleString("en-GB") + " m²" : "unknown") + "</td></tr>" +
-          "<tr><th>Value</th><td>" + money(p.value_gbp) + "</td></tr>" +
-          "<tr><th>RAG</th><td>" + rag + "</td></tr>" +
-          (p.rag_reason ? "<tr><th>Why</th><td>" + esc(p.rag_reason) + "</td></tr>" : "") +
-          "</table><a class=\"record-link\" href=\"" + cfg.apiBase + "/collections/properties/items/" + esc(p.id) +
-          '?f=html" target="_blank">Open record</a>' + (key ? editForm(p) : "") + "</div>";
-        var popup = L.popup({ maxWidth: 340 }).setLatLng(where).setContent(html).openOn(map);
-        var form = popup.getElement() && popup.getElement().querySelector(".estate-edit");
-        if (form) { form.addEventListener("submit", function (ev) { ev.preventDefault(); saveRating(p, etag, form, where); }); }
-      })
-      .catch(function (status) { say("Could not load that building (" + status + ")."); });
-  }
-
-  // With a writer key, a manager can re-rate a building from its popup; If-Match
-  // carries the version read, so an edit made meanwhile by someone else is never overwritten.
-  function editForm(p) {
-    var options = ["red", "amber", "green"].map(function (r) {
-      return '<option value="' + r + '"' + (p.rag === r ? " selected" : "") + ">" + r + "</option>";
-    }).join("");
-    return '<form class="estate-edit"><label>RAG <select name="rag">' + options + "</select></label>" +
-      '<label>Reason <textarea name="rag_reason" rows="2" cols="28" required>' + esc(p.rag_reason || "") + "</textarea></label>" +
-      '<button type="submit">Save rating</button> <span class="estate-edit-status" role="status"></span></form>';
-  }
-
-  function saveRating(p, etag, form, where) {
-    var status = form.querySelector(".estate-edit-status");
-    var body = { rag: form.elements.rag.value, rag_reason: form.elements.rag_reason.value.trim() };
-    var h = headers();
-    h["Content-Type"] = "application/json";
-    h["If-Match"] = etag || "";
-    fetch(cfg.apiBase + "/properties/" + encodeURIComponent(p.id), { method: "PATCH", headers: h, body: JSON.stringify(body) })
-      .then(function (r) {
-        if (r.ok) { status.textContent = "Saved."; buildLayers(); setTimeout(function () { openRecord(p.id, where); }, 300); return; }
-        return r.json().then(function (problem) {
-          var why = { 412: "Changed by someone else since you opened it: reopen and try again.",
-                      403: "Your key cannot change this body's buildings.",
-                      401: "Your key was not accepted." }[r.status];
-          status.textContent = why || ("Not saved: " + (problem.detail || r.status));
-        });
-      })
-      .catch(function () { status.textContent = "Not saved: the service did not answer."; });
-  }
-
-  var overlays = {};
-  var active = [];
-  var control = null;
-  var hubs = null;
-
-  function buildLayers() {
-    active.forEach(function (l) { map.removeLayer(l); });
-    if (control) { map.removeControl(control); }
-    overlays = {};
-    active = [];
-    ["red", "amber", "green", "unrated"].forEach(function (rag) {
-      var colour = cfg.ragColours[rag === "unrated" ? "none" : rag];
-      var label = '<span class="swatch" style="background:' + colour + '"></span>RAG: ' + rag;
-      var layer = tileLayer({ rag: rag }, colour, false);
-      overlays[label] = layer;
-      layer.addTo(map);
-      active.push(layer);
-    });
-    cfg.owners.forEach(function (o) {
-      overlays['<span class="swatch ring"></span>' + esc(o.name)] = tileLayer({ owner: o.code }, null, true);
-    });
-    if (hubs) {
-      overlays['<span class="swatch hub"></span>Co-location hubs'] = hubs;
-      if (!map.hasLayer(hubs)) { hubs.addTo(map); }
+  function writeUrl() {
+    const q = new URLSearchParams();
+    ["owner", "use", "town"].forEach((k) => { if (state[k]) { q.set(k, state[k]); } });
+    if (state.rag.length !== RAGS.length) { q.set("rag", state.rag.join(",")); }
+    if (state.record) { q.set("record", state.record); }
+    if (state.tab !== "view") { q.set("tab", state.tab); }
+    if (state.sort !== "name") { q.set("sort", state.sort); }
+    if (map) {
+      const c = map.getCenter();
+      q.set("at", [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join("/"));
     }
-    control = L.control.layers(null, overlays, { collapsed: true }).addTo(map);
-    Object.keys(overlays).forEach(function (k) { if (active.indexOf(overlays[k]) < 0) { active.push(overlays[k]); } });
+    history.replaceState(null, "", location.pathname + "?" + q.toString().replace(/%2F/g, "/").replace(/%2C/g, ","));
+  }
+  function filterParams(withRag) {
+    const q = new URLSearchParams();
+    if (state.owner) { q.set("owner", state.owner); }
+    if (state.use) { q.set("use", state.use); }
+    if (state.town) { q.set("town", state.town); }
+    if (withRag && state.rag.length && state.rag.length !== RAGS.length) { q.set("rag", state.rag.join(",")); }
+    return q;
   }
 
-  function loadHubs() {
-    if (!cfg.hubsUrl) { return Promise.resolve(); }
-    return fetch(cfg.hubsUrl, { headers: headers() })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (fc) {
-        if (!fc) { return; }
-        // Each hub: its outline, and a ring on the host that stays visible at county zoom.
-        hubs = L.layerGroup();
-        fc.features.forEach(function (f) {
-          var p = f.properties;
-          var html = '<div class="estate-popup estate-hub"><h3>Hub candidate #' + esc(p.rank) + ": " + esc(p.town || "") + "</h3>" +
-            "<p>Host: <b>" + esc(p.host_name) + "</b></p><p>Partners: " + esc((p.owner_names || p.owners || []).join(", ")) + "</p>" +
-            "<p>Releases " + esc(p.released_count) + " buildings worth " + money(p.capital_value_gbp) + "</p>" +
-            "<p>Saves " + money(p.running_cost_saved_gbp_pa) + " a year; payback " + esc(p.payback_years === null ? "not shown" : p.payback_years) + " years</p>" +
-            "<p>Score " + esc(p.score) + "</p></div>";
-          L.geoJSON(f, { style: { color: "#503cb4", weight: 2, fillOpacity: 0.15 } }).bindPopup(html).addTo(hubs);
-          var host = p.host_geometry.coordinates;
-          L.circleMarker([host[1], host[0]], { radius: 10, color: "#503cb4", weight: 3, fill: false, className: "estate-hub-host" })
-            .bindPopup(html).addTo(hubs);
-        });
-      })
-      .catch(function () { say("Hub layer unavailable."); });
+  // ---- symbols drawn on canvas: no glyph server needed, so they work offline ----
+  const RATIO = 2;
+  function canvas(w, h) {
+    const c = document.createElement("canvas");
+    c.width = w * RATIO; c.height = h * RATIO;
+    const ctx = c.getContext("2d");
+    ctx.scale(RATIO, RATIO);
+    return [c, ctx];
+  }
+  function imageOf(c, ctx) {
+    return { width: c.width, height: c.height, data: ctx.getImageData(0, 0, c.width, c.height).data };
+  }
+  function shapeIcon(rag) {
+    const [c, ctx] = canvas(18, 18);
+    ctx.lineWidth = 1.8;
+    ctx.strokeStyle = rag === "unrated" ? "#555" : "#1b1b1b";
+    ctx.fillStyle = rag === "unrated" ? "#ffffff" : cfg.ragColours[rag];
+    ctx.beginPath();
+    if (rag === "red") { ctx.rect(3, 3, 12, 12); }                      // square
+    else if (rag === "amber") { ctx.moveTo(9, 1.5); ctx.lineTo(16.5, 9); ctx.lineTo(9, 16.5); ctx.lineTo(1.5, 9); ctx.closePath(); } // diamond
+    else { ctx.arc(9, 9, rag === "green" ? 6.5 : 5, 0, 2 * Math.PI); } // circle; hollow when unrated
+    ctx.fill(); ctx.stroke();
+    return imageOf(c, ctx);
+  }
+  const bubbleRadius = (count) => Math.round(Math.min(26, 10 + 4 * Math.log10(1 + count)));
+  function pieIcon(counts) {
+    const total = counts.red + counts.amber + counts.green + counts.unrated;
+    const r = bubbleRadius(total);
+    const size = 2 * r + 4;
+    const [c, ctx] = canvas(size, size);
+    let start = -Math.PI / 2;
+    RAGS.forEach((rag) => {
+      if (!counts[rag]) { return; }
+      const end = start + 2 * Math.PI * counts[rag] / total;
+      ctx.beginPath(); ctx.moveTo(size / 2, size / 2);
+      ctx.arc(size / 2, size / 2, r, start, end); ctx.closePath();
+      ctx.fillStyle = cfg.ragColours[rag === "unrated" ? "none" : rag]; ctx.fill();
+      start = end;
+    });
+    ctx.beginPath(); ctx.arc(size / 2, size / 2, r, 0, 2 * Math.PI);
+    ctx.lineWidth = 1.5; ctx.strokeStyle = "#1b1b1b"; ctx.stroke();
+    ctx.beginPath(); ctx.arc(size / 2, size / 2, r * 0.62, 0, 2 * Math.PI);
+    ctx.fillStyle = "#fff"; ctx.fill(); ctx.stroke();
+    ctx.fillStyle = "#1b1b1b";
+    ctx.font = "bold " + (total >= 10000 ? 9 : 11) + "px system-ui, sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "middle";
+    ctx.fillText(total >= 100000 ? Math.round(total / 1000) + "k" : String(total), size / 2, size / 2 + 0.5);
+    return imageOf(c, ctx);
+  }
+  function textIcon(text, big) {
+    const font = (big ? "600 14px" : "600 12px") + " system-ui, sans-serif";
+    const probe = document.createElement("canvas").getContext("2d");
+    probe.font = font;
+    const w = Math.ceil(probe.measureText(text).width) + 8;
+    const [c, ctx] = canvas(w, big ? 20 : 17);
+    ctx.font = font; ctx.textBaseline = "middle";
+    ctx.lineWidth = 3; ctx.strokeStyle = "rgba(255,255,255,.95)"; ctx.strokeText(text, 4, (big ? 20 : 17) / 2);
+    ctx.fillStyle = "#222"; ctx.fillText(text, 4, (big ? 20 : 17) / 2);
+    return imageOf(c, ctx);
   }
 
-  document.getElementById("estate-filter-apply").addEventListener("click", function () {
-    filters.owner = document.getElementById("estate-filter-owner").value;
-    filters.use = document.getElementById("estate-filter-use").value;
-    filters.town = document.getElementById("estate-filter-town").value.trim();
-    buildLayers();
-    say("Filter applied.");
-  });
-  document.getElementById("estate-key-apply").addEventListener("click", function () {
-    key = document.getElementById("estate-key").value.trim();
-    sessionStorage.setItem("estateKey", key);
-    buildLayers();
-    say(key ? "Using partner key." : "Public view.");
-  });
-  document.getElementById("estate-search").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    var text = document.getElementById("estate-search-input").value.trim();
-    var list = document.getElementById("estate-search-results");
-    list.innerHTML = "";
-    if (!text) { return; }
-    fetch(cfg.apiBase + "/properties?limit=15&q=" + encodeURIComponent(text), { headers: headers() })
-      .then(function (r) { return r.json(); })
-      .then(function (page) {
-        if (!page.items || !page.items.length) { list.innerHTML = "<li>No match.</li>"; return; }
-        page.items.forEach(function (p) {
-          var li = document.createElement("li");
-          li.textContent = p.name + " — " + (p.post_town || "") + " " + (p.postcode || "");
-          li.addEventListener("click", function () {
-            if (!p.geometry) { say("That building has no location."); return; }
-            var ll = L.latLng(p.geometry.coordinates[1], p.geometry.coordinates[0]);
-            map.setView(ll, 16);
-            openRecord(p.id, ll);
-          });
-          list.appendChild(li);
-        });
+  // ---- the map ----
+  let map = null;
+  const startAt = readUrl();
+  const pointsMinZoom = cfg.pointsMinZoom;
+  let tileRevalidate = false;  // after a save, tiles are revalidated (ETag) rather than served from the cache
+
+  function tileUrl(params) {
+    const s = params.toString();
+    return cfg.tilesUrl + (s ? "?" + s : "");
+  }
+  // Tiles at point zooms carry owner, rag and use, so those filters apply in the browser and
+  // refetch nothing; only filters the tile does not carry (town) go in the points' URL.
+  const pointsUrl = () => { const q = new URLSearchParams(); if (state.town) { q.set("town", state.town); } return tileUrl(q); };
+  const clustersUrl = () => tileUrl(filterParams(true));
+
+  function pointFilter() {
+    const all = ["all"];
+    if (state.owner) { all.push(["==", ["get", "owner"], state.owner]); }
+    if (state.use) { all.push(["==", ["get", "use"], state.use]); }
+    if (state.rag.length !== RAGS.length) {
+      all.push(["in", ["coalesce", ["get", "rag"], "unrated"], ["literal", state.rag]]);
+    }
+    return all;
+  }
+
+  // Every body's estate outline, or only the chosen body's when the owner filter is set.
+  const estateFilter = () => state.owner ? ["all", ["==", ["get", "kind"], "estate"], ["==", ["get", "owner"], state.owner]]
+    : ["==", ["get", "kind"], "estate"];
+
+  function buildStyle() {
+    const sources = {
+      points: { type: "vector", tiles: [pointsUrl()], minzoom: pointsMinZoom, maxzoom: 22, promoteId: "id" },
+      clusters: { type: "vector", tiles: [clustersUrl()], minzoom: 0, maxzoom: 22 },
+      bubbles: { type: "geojson", data: { type: "FeatureCollection", features: [] } },
+      wayfinding: { type: "geojson", data: { type: "FeatureCollection", features: [] } },
+      hub: { type: "geojson", data: { type: "FeatureCollection", features: [] } },
+    };
+    const layers = [{ id: "background", type: "background", paint: { "background-color": "#eef0ea" } }];
+    if (cfg.basemap) {
+      sources.basemap = { type: "raster", tiles: [cfg.basemap.url], tileSize: 256, attribution: cfg.basemap.attribution, maxzoom: 19 };
+      layers.push({ id: "basemap", type: "raster", source: "basemap" });
+    }
+    const offline = cfg.basemap ? "none" : "visible";
+    const estateColour = ["match", ["get", "owner"]].concat(
+      cfg.owners.flatMap((o) => [o.code, ownerColour(o.code)])).concat(["#555"]);
+    layers.push(
+      { id: "estate-fill", type: "fill", source: "wayfinding", filter: estateFilter(),
+        layout: { visibility: offline }, paint: { "fill-color": estateColour, "fill-opacity": 0.04 } },
+      { id: "estate-line", type: "line", source: "wayfinding", filter: estateFilter(),
+        layout: { visibility: offline }, paint: { "line-color": estateColour, "line-width": ["case", ["==", ["get", "owner"], state.owner], 2.5, 1], "line-opacity": 0.6, "line-dasharray": [3, 2] } },
+      { id: "hub-outline", type: "line", source: "hub", paint: { "line-color": HUB_COLOUR, "line-width": 3 } },
+      { id: "hub-fill", type: "fill", source: "hub", paint: { "fill-color": HUB_COLOUR, "fill-opacity": 0.12 } },
+      // The cluster tiles are read, re-binned on screen and drawn as bubbles (see rebin); this layer only loads them.
+      { id: "cluster-cells", type: "circle", source: "clusters", "source-layer": "property_clusters", maxzoom: pointsMinZoom,
+        paint: { "circle-radius": 0, "circle-opacity": 0, "circle-stroke-width": 0 } },
+      { id: "dense-cells", type: "circle", source: "points", "source-layer": "property_clusters", minzoom: pointsMinZoom,
+        paint: { "circle-radius": 0, "circle-opacity": 0, "circle-stroke-width": 0 } },
+      { id: "bubbles", type: "symbol", source: "bubbles",
+        layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true, "icon-ignore-placement": true,
+          "symbol-sort-key": ["get", "count"] } },
+      // Town names above the bubbles, just above the town's centre so its bubble's count stays readable.
+      { id: "towns", type: "symbol", source: "wayfinding", filter: ["==", ["get", "kind"], "town"],
+        layout: { visibility: offline, "icon-image": ["concat", "town:", ["get", "name"]], "symbol-sort-key": ["-", 0, ["get", "buildings"]],
+          "icon-anchor": "bottom", "icon-offset": [0, -24], "icon-padding": 2, "icon-allow-overlap": false } },
+      { id: "hub-members", type: "circle", source: "points", "source-layer": "properties", filter: ["in", ["get", "id"], ["literal", []]],
+        paint: { "circle-radius": 13, "circle-color": HUB_COLOUR, "circle-opacity": 0.2, "circle-stroke-color": HUB_COLOUR, "circle-stroke-width": 3 } },
+      { id: "points", type: "symbol", source: "points", "source-layer": "properties", filter: pointFilter(),
+        layout: { "icon-image": ["match", ["coalesce", ["get", "rag"], "unrated"], "red", "rag-red", "amber", "rag-amber", "green", "rag-green", "rag-unrated"],
+          "icon-allow-overlap": true, "icon-ignore-placement": true,
+          "icon-size": ["interpolate", ["linear"], ["zoom"], pointsMinZoom, 0.6, 15, 1],
+          "symbol-sort-key": ["match", ["coalesce", ["get", "rag"], "unrated"], "red", 3, "amber", 2, "green", 1, 0] } },
+      { id: "selected", type: "circle", source: "points", "source-layer": "properties", filter: ["==", ["get", "id"], ""],
+        paint: { "circle-radius": 12, "circle-opacity": 0, "circle-stroke-color": "#0b0c0c", "circle-stroke-width": 3 } },
+    );
+    return { version: 8, sources, layers };
+  }
+
+  function createMap() {
+    map = new maplibregl.Map({
+      container: "map",
+      style: buildStyle(),
+      bounds: startAt ? undefined : cfg.bounds,
+      center: startAt ? startAt.center : undefined,
+      zoom: startAt ? startAt.zoom : undefined,
+      fitBoundsOptions: { padding: 20 },
+      dragRotate: false,
+      pitchWithRotate: false,
+      attributionControl: { compact: true },
+      transformRequest: (url, type) => {
+        if (url.startsWith(cfg.apiBase)) {
+          const req = { url, headers: authHeaders() };
+          if (type === "Tile" && tileRevalidate) { req.cache = "no-cache"; }
+          return req;
+        }
+        return { url };
+      },
+    });
+    map.touchZoomRotate.disableRotation();
+    map.keyboard.disableRotation();
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+    map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
+    RAGS.forEach((rag) => map.addImage("rag-" + rag, shapeIcon(rag), { pixelRatio: RATIO }));
+    map.on("styleimagemissing", (e) => {
+      if (e.id.startsWith("town:")) {
+        map.addImage(e.id, textIcon(e.id.slice(5), true), { pixelRatio: RATIO });
+      }
+    });
+    watchBasemap();
+    map.on("load", () => {
+      loadWayfinding();
+      map.on("moveend", () => { writeUrl(); scheduleSummary(); scheduleRebin(); });
+      map.on("idle", scheduleRebin);  // the signature check in rebin keeps this from looping
+      map.on("sourcedata", (e) => { if ((e.sourceId === "clusters" || e.sourceId === "points") && e.isSourceLoaded) { scheduleRebin(); } });
+      map.on("click", "points", (e) => { if (e.features.length) { openRecord(e.features[0].properties.id, false); } });
+      map.on("click", "bubbles", (e) => {
+        const f = e.features[0];
+        map.easeTo({ center: f.geometry.coordinates, zoom: Math.min(map.getZoom() + 2, Math.max(map.getZoom() + 1, pointsMinZoom)) });
       });
-  });
+      ["points", "bubbles"].forEach((id) => {
+        map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
+        map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
+      });
+      scheduleSummary();
+      if (state.record) { openRecord(state.record, !startAt, state.tab === "record"); }
+      ready = true;
+    });
+  }
 
-  loadHubs().then(buildLayers);
-  window.ESTATE_MAP = { map: map, overlays: function () { return overlays; }, openRecord: openRecord };
-});
+  // Offline: once the basemap fails, draw what the register knows instead of a blank sheet.
+  function watchBasemap() {
+    let failures = 0;
+    map.on("error", (e) => {
+      if (e.sourceId === "basemap" && ++failures === 2) { goOffline(); }
+    });
+    if (!cfg.basemap) { $("estate-offline-note").hidden = false; }
+  }
+  function goOffline() {
+    if (map.getLayer("basemap")) { map.setLayoutProperty("basemap", "visibility", "none"); }
+    ["estate-fill", "estate-line", "towns"].forEach((id) => map.setLayoutProperty(id, "visibility", "visible"));
+    $("estate-offline-note").hidden = false;
+    offline = true;
+  }
+  let offline = !cfg.basemap;
+  let towns = [];
+  function loadWayfinding() {
+    api("/map/wayfinding.geojson").then((r) => r.json()).then((fc) => {
+      map.getSource("wayfinding").setData(fc);
+      towns = fc.features.filter((f) => f.properties.kind === "town");
+      $("estate-towns").innerHTML = towns.map((t) => '<option value="' + esc(t.properties.name) + '">').join("");
+    }).catch(() => say("Town names unavailable."));
+  }
+
+  // ---- bubbles: cluster cells re-binned on screen, so counts add up and never pile on each other ----
+  let rebinTimer = null;
+  function scheduleRebin() { clearTimeout(rebinTimer); rebinTimer = setTimeout(rebin, 60); }
+  const BIN_PX = 70;
+  let lastRebin = "";
+  function rebin() {
+    if (!map || !map.isStyleLoaded()) { return; }
+    const z = map.getZoom();
+    const sourceId = z < pointsMinZoom ? "clusters" : "points";
+    const cells = map.querySourceFeatures(sourceId, { sourceLayer: "property_clusters" });
+    // Drawing the bubbles triggers a render, and tiles report loaded more than once: redo only on change.
+    const c = map.getCenter();
+    const signature = [z.toFixed(3), c.lng.toFixed(6), c.lat.toFixed(6), sourceId, cells.length,
+      cells.reduce((s, f) => s + f.properties.count, 0)].join("|");
+    if (signature === lastRebin) { return; }
+    lastRebin = signature;
+    const seen = new Set();
+    const bins = new Map();
+    cells.forEach((f) => {
+      const p = f.properties;
+      const [lon, lat] = f.geometry.coordinates;
+      // A tile also aggregates the buildings in its buffer, which its neighbour counts too; a cell
+      // counts only in the tile its centroid lies in, so the bubbles add up to the register's count.
+      const vt = f._vectorTileFeature;
+      if (vt && vt.loadGeometry) {
+        const at = vt.loadGeometry()[0][0];
+        if (at.x < 0 || at.y < 0 || at.x >= vt.extent || at.y >= vt.extent) { return; }
+      } else {
+        const key = lon.toFixed(6) + "," + lat.toFixed(6) + "," + p.count;
+        if (seen.has(key)) { return; }
+        seen.add(key);
+      }
+      const pt = map.project([lon, lat]);
+      const bin = Math.floor(pt.x / BIN_PX) + ":" + Math.floor(pt.y / BIN_PX);
+      const b = bins.get(bin) || { count: 0, red: 0, amber: 0, green: 0, unrated: 0, x: 0, y: 0 };
+      b.count += p.count; b.red += p.red || 0; b.amber += p.amber || 0; b.green += p.green || 0; b.unrated += p.unrated || 0;
+      b.x += lon * p.count; b.y += lat * p.count;
+      bins.set(bin, b);
+    });
+    // Bubbles that would still touch merge into the larger one, so no count hides under another.
+    const kept = [];
+    Array.from(bins.values()).sort((a, b) => b.count - a.count).forEach((b) => {
+      b.px = map.project([b.x / b.count, b.y / b.count]);
+      const near = kept.find((k) => Math.hypot(k.px.x - b.px.x, k.px.y - b.px.y) < bubbleRadius(k.count) + bubbleRadius(b.count) + 2);
+      if (!near) { kept.push(b); return; }
+      RAGS.concat(["count", "x", "y"]).forEach((f) => { near[f] += b[f]; });
+    });
+    const features = kept.map((b) => {
+      const icon = ["pie", b.red, b.amber, b.green, b.unrated].join(":");
+      if (!map.hasImage(icon)) { map.addImage(icon, pieIcon(b), { pixelRatio: RATIO }); }
+      return { type: "Feature", geometry: { type: "Point", coordinates: [b.x / b.count, b.y / b.count] },
+        properties: { icon, count: b.count, red: b.red, amber: b.amber, green: b.green, unrated: b.unrated } };
+    });
+    map.getSource("bubbles").setData({ type: "FeatureCollection", features });
+    bubbleTotal = features.reduce((s, f) => s + f.properties.count, 0);
+  }
+  let bubbleTotal = 0;
+
+  // ---- filters ----
+  function applyFilters(refetchPoints) {
+    map.setFilter("points", pointFilter());
+    map.setFilter("estate-fill", estateFilter());
+    map.setFilter("estate-line", estateFilter());
+    map.setPaintProperty("estate-line", "line-width", ["case", ["==", ["get", "owner"], state.owner], 2.5, 1]);
+    map.getSource("clusters").setTiles([clustersUrl()]);
+    if (refetchPoints) { map.getSource("points").setTiles([pointsUrl()]); }
+    state.offset = 0;
+    writeUrl();
+    scheduleSummary();
+    if (state.tab === "receipts") { estimateReceipts(); }
+  }
+  function initFilters() {
+    $("estate-filter-owner").value = state.owner;
+    $("estate-filter-use").value = state.use;
+    $("estate-filter-town").value = state.town;
+    document.querySelectorAll('.rag-filter input[name="rag"]').forEach((box) => { box.checked = state.rag.includes(box.value); });
+    $("estate-filter-owner").addEventListener("change", (e) => { state.owner = e.target.value; applyFilters(false); });
+    $("estate-filter-use").addEventListener("change", (e) => { state.use = e.target.value; applyFilters(false); });
+    $("estate-filter-town").addEventListener("change", (e) => { state.town = e.target.value.trim(); applyFilters(true); });
+    document.querySelectorAll('.rag-filter input[name="rag"]').forEach((box) => box.addEventListener("change", () => {
+      const checked = RAGS.filter((r) => document.querySelector('.rag-filter input[value="' + r + '"]').checked);
+      if (!checked.length) { box.checked = true; say("At least one rating stays shown."); return; }
+      state.rag = checked;
+      applyFilters(false);
+    }));
+  }
+
+  // ---- "In view" ----
+  let summaryTimer = null;
+  let summaryAbort = null;
+  let lastSummary = null;
+  // The view as the summary asks for it (west, south, east, north), rounded once so list and map use the same box.
+  function viewBbox() {
+    const b = map.getBounds();
+    return [Math.max(-180, b.getWest()), Math.max(-90, b.getSouth()), Math.min(180, b.getEast()), Math.min(90, b.getNorth())]
+      .map((v) => Number(v.toFixed(6)));
+  }
+  function scheduleSummary() { clearTimeout(summaryTimer); summaryTimer = setTimeout(loadSummary, 150); }
+  function loadSummary() {
+    const q = filterParams(true);
+    q.set("bbox", viewBbox().join(","));
+    q.set("sort", state.sort);
+    q.set("offset", state.offset);
+    q.set("limit", 25);
+    if (summaryAbort) { summaryAbort.abort(); }
+    summaryAbort = new AbortController();
+    api("/properties/summary?" + q.toString(), { signal: summaryAbort.signal })
+      .then((r) => r.ok ? r.json() : r.json().then((p) => Promise.reject(p.detail || r.status)))
+      .then((s) => { lastSummary = s; renderSummary(s); })
+      .catch((err) => { if (err && err.name !== "AbortError") { say("Could not summarise the view: " + err); } });
+  }
+  function renderSummary(s) {
+    const total = s.count || 1;
+    const bar = RAGS.map((r) => '<span style="width:' + (100 * s.rag[r] / total) + "%;background:" +
+      cfg.ragColours[r === "unrated" ? "none" : r] + '"></span>').join("");
+    const cols = [["name", "Building"], ["owner", "Owner"], ["rag", "RAG"], ["gia_m2", "m²", "num"], ["value_gbp", "Value", "num"]];
+    const head = cols.map(([key, text, cls]) => {
+      const now = state.sort === key ? "ascending" : state.sort === "-" + key ? "descending" : "none";
+      return '<th class="' + (cls || "") + '" aria-sort="' + now + '"><button type="button" data-sort="' + key + '">' + text +
+        (now === "ascending" ? " ▲" : now === "descending" ? " ▼" : "") + "</button></th>";
+    }).join("");
+    const rows = s.items.map((p) => '<tr class="row"><td><button type="button" data-id="' + esc(p.id) + '">' + esc(p.name) +
+      "</button><br><small>" + esc(p.post_town || "") + " · " + esc(label(p.use_category)) + "</small></td><td>" + esc(ownerName(p.owner)) +
+      "</td><td>" + (p.rag ? '<span class="shape shape-' + p.rag + '"></span>' + esc(p.rag) : "—") + '</td><td class="num">' +
+      (p.gia_m2 === null ? "—" : num(p.gia_m2)) + '</td><td class="num">' + (p.value_gbp === null ? "—" : money(p.value_gbp)) + "</td></tr>").join("");
+    const first = s.count ? s.offset + 1 : 0;
+    const last = s.offset + s.items.length;
+    $("pane-view").innerHTML =
+      '<div class="totals" id="estate-totals">' +
+      '<div>Buildings<b id="estate-count">' + num(s.count) + "</b></div>" +
+      "<div>Floor area<b>" + num(s.gia_m2) + " m²</b></div>" +
+      "<div>Value<b>" + (s.value_known ? money(s.value_gbp) : "not shown") + "</b>" +
+      (s.value_known < s.count ? "<small>" + num(s.value_known) + " of " + num(s.count) + " valued or visible</small>" : "") + "</div>" +
+      '<div>Rating<div class="ragbar" role="img" aria-label="RAG split">' + bar + "</div></div></div>" +
+      '<p class="ragsplit" id="estate-ragsplit">' + RAGS.map((r) => '<span class="shape shape-' + r + '"></span>' + r + " " + num(s.rag[r])).join(" · ") + "</p>" +
+      (s.count ? '<table class="list"><caption class="visually-hidden">Buildings in view</caption><thead><tr>' + head + "</tr></thead><tbody>" + rows + "</tbody></table>" +
+        '<div class="pager"><button type="button" id="estate-prev"' + (s.offset ? "" : " disabled") + '>Previous</button><span>' + first + "–" + last + " of " + num(s.count) +
+        '</span><button type="button" id="estate-next"' + (s.next_offset === null ? " disabled" : "") + ">Next</button></div>"
+        : '<p class="empty">No building in view matches the filters. Zoom out or clear a filter.</p>');
+    $("pane-view").querySelectorAll("th button").forEach((b) => b.addEventListener("click", () => {
+      const key = b.dataset.sort;
+      state.sort = state.sort === key ? "-" + key : key;
+      state.offset = 0; writeUrl(); loadSummary();
+    }));
+    $("pane-view").querySelectorAll("tr.row button").forEach((b) => b.addEventListener("click", () => openRecord(b.dataset.id, true)));
+    const prev = $("estate-prev"), next = $("estate-next");
+    if (prev) { prev.addEventListener("click", () => { state.offset = Math.max(0, s.offset - s.limit); loadSummary(); }); }
+    if (next) { next.addEventListener("click", () => { state.offset = s.next_offset; loadSummary(); }); }
+  }
+
+  // ---- tabs and panel ----
+  function showTab(tab) {
+    state.tab = tab;
+    ["view", "record", "hubs", "receipts"].forEach((t) => {
+      $("tab-" + t).setAttribute("aria-selected", String(t === tab));
+      $("pane-" + t).hidden = t !== tab;
+    });
+    if (tab === "hubs") { loadHubs(); }
+    if (tab === "receipts") { initReceipts(); }
+    writeUrl();
+  }
+  function initPanel() {
+    ["view", "record", "hubs", "receipts"].forEach((t) => $("tab-" + t).addEventListener("click", () => showTab(t)));
+    $("estate-panel-toggle").addEventListener("click", (e) => {
+      const panel = $("panel");
+      panel.hidden = !panel.hidden;
+      e.target.setAttribute("aria-expanded", String(!panel.hidden));
+      e.target.textContent = panel.hidden ? "Show panel" : "Hide panel";
+      map.resize();
+    });
+    $("estate-key-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const key = $("estate-key").value.trim();
+      if (key) { sessionStorage.setItem("estateKey", key); } else { sessionStorage.removeItem("estateKey"); }
+      say(key ? "Using your partner key." : "Public view.");
+      reloadTiles();
+      scheduleSummary();
+      loadWayfinding();
+      hubs = null;  // what a caller may see of the hubs and receipts depends on the key
+      if (state.tab === "hubs") { loadHubs(); }
+      if (state.tab === "receipts") { estimateReceipts(); }
+      if (state.record) { openRecord(state.record, false, state.tab === "record"); }
+    });
+  }
+  function reloadTiles() {
+    tileRevalidate = true;
+    map.getSource("points").setTiles([pointsUrl()]);
+    map.getSource("clusters").setTiles([clustersUrl()]);
+  }
+
+  // ---- search: buildings from the register, towns from the wayfinding layer ----
+  function initSearch() {
+    $("estate-search").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const text = $("estate-search-input").value.trim();
+      const list = $("estate-search-results");
+      list.innerHTML = "";
+      if (!text) { return; }
+      const lower = text.toLowerCase();
+      const townHits = towns.filter((t) => t.properties.name.toLowerCase().startsWith(lower)).slice(0, 3);
+      townHits.forEach((t) => addResult(list, "Town: " + t.properties.name + " (" + num(t.properties.buildings) + " buildings)", () => {
+        map.flyTo({ center: t.geometry.coordinates, zoom: Math.max(pointsMinZoom + 2, 13) });
+      }));
+      api("/properties?limit=15&q=" + encodeURIComponent(text)).then((r) => r.json()).then((page) => {
+        (page.items || []).forEach((p) => addResult(list, p.name + " — " + (p.post_town || "") + " " + (p.postcode || ""), () => openRecord(p.id, true)));
+        if (!list.children.length) { list.innerHTML = "<li>No match.</li>"; }
+        const firstButton = list.querySelector("button");
+        if (firstButton) { firstButton.focus(); }
+      });
+    });
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") { $("estate-search-results").innerHTML = ""; } });
+  }
+  function addResult(list, text, action) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = text;
+    b.addEventListener("click", () => { list.innerHTML = ""; action(); });
+    li.appendChild(b); list.appendChild(li);
+  }
+
+  // ---- the record ----
+  let record = null;       // as read (the base of any edit)
+  let recordEtag = null;
+  let pendingEdits = null; // the manager's edits kept across a conflict
+  const fieldSchema = (name) => {
+    const s = cfg.fieldSchemas[name];
+    if (!s) { return null; }
+    const variants = (s.anyOf || [s]).filter((v) => v.type !== "null");
+    return Object.assign({ description: s.description }, variants[0] || {});
+  };
+  function displayValue(name, v) {
+    if (v === null || v === undefined || (Array.isArray(v) && !v.length)) { return "—"; }
+    if (name === "geometry") { return v.coordinates.map((c) => c.toFixed(5)).join(", "); }
+    if (name === "footprint") { return "outline recorded"; }
+    if (name === "owner") { return ownerName(v); }
+    if (/_gbp(_pa)?$/.test(name)) { return "£" + num(v); }
+    if (typeof v === "boolean") { return v ? "yes" : "no"; }
+    if (Array.isArray(v)) { return v.map(label).join(", "); }
+    if (/_at$/.test(name)) { return new Date(v).toLocaleString("en-GB"); }
+    if (typeof v === "number") { return num(v, 2); }
+    return label(v) === v ? v : (/^[a-z_]+$/.test(v) ? label(v) : v);
+  }
+  const canEdit = (rec) => hasCredentials() && rec && Object.prototype.hasOwnProperty.call(rec, "updated_by");
+
+  function inputFor(name, value) {
+    const s = fieldSchema(name);
+    const id = "f-" + name;
+    const common = 'id="' + id + '" name="' + name + '" aria-describedby="err-' + name + '"';
+    if (s.type === "array" && s.items && s.items.enum) {
+      return '<span role="group" aria-label="' + esc(name) + '">' + s.items.enum.map((opt) =>
+        '<label><input type="checkbox" name="' + name + '" value="' + esc(opt) + '"' + ((value || []).includes(opt) ? " checked" : "") + "> " + esc(label(opt)) + "</label>").join(" ") + "</span>";
+    }
+    if (s.enum) {
+      return "<select " + common + '><option value="">—</option>' + s.enum.map((opt) =>
+        '<option value="' + esc(opt) + '"' + (opt === value ? " selected" : "") + ">" + esc(label(opt)) + "</option>").join("") + "</select>";
+    }
+    if (s.type === "boolean") { return "<input type=\"checkbox\" " + common + (value ? " checked" : "") + ">"; }
+    if (s.type === "integer" || s.type === "number") {
+      return '<input type="number" ' + common + ' step="' + (s.type === "integer" ? 1 : "any") + '"' +
+        (s.minimum !== undefined ? ' min="' + s.minimum + '"' : "") + (s.maximum !== undefined ? ' max="' + s.maximum + '"' : "") +
+        ' value="' + (value === null || value === undefined ? "" : esc(value)) + '">';
+    }
+    if (s.format === "date") { return '<input type="date" ' + common + ' value="' + esc(value || "") + '">'; }
+    if ((s.maxLength || 0) > 200) { return "<textarea " + common + ' rows="2">' + esc(value || "") + "</textarea>"; }
+    return '<input type="text" ' + common + (s.maxLength ? ' maxlength="' + s.maxLength + '"' : "") + ' value="' + esc(value === null || value === undefined ? "" : value) + '">';
+  }
+  function readInput(form, name) {
+    const s = fieldSchema(name);
+    if (s.type === "array") { return Array.from(form.querySelectorAll('input[name="' + name + '"]:checked')).map((b) => b.value); }
+    const el = form.elements[name];
+    if (s.type === "boolean") { return el.checked; }
+    const raw = el.value.trim();
+    if (raw === "") { return null; }
+    if (s.type === "integer") { return Number.isInteger(Number(raw)) ? Number(raw) : raw; }
+    if (s.type === "number") { return Number.isFinite(Number(raw)) ? Number(raw) : raw; }
+    return raw;
+  }
+  const same = (a, b) => JSON.stringify(a === undefined ? null : a) === JSON.stringify(b === undefined ? null : b);
+  function editsIn(form) {
+    const edits = {};
+    cfg.editable.forEach((name) => {
+      if (!form.querySelector('[name="' + name + '"]')) { return; }
+      const v = readInput(form, name);
+      const base = name === "postcode" || name === "disposal_blockers" ? record[name] : record[name];
+      if (!same(v, base) && !(v === null && (base === "" || base === undefined))) { edits[name] = v; }
+    });
+    return edits;
+  }
+
+  function openRecord(id, fly, switchTab) {
+    state.record = id;
+    pendingEdits = null;
+    if (switchTab !== false) { showTab("record"); }
+    map.setFilter("selected", ["==", ["get", "id"], id]);
+    return api("/properties/" + encodeURIComponent(id))
+      .then((r) => { recordEtag = r.headers.get("ETag"); return r.ok ? r.json() : Promise.reject(r.status); })
+      .then((p) => {
+        record = p;
+        renderRecord();
+        if (fly && p.geometry) { map.flyTo({ center: p.geometry.coordinates, zoom: Math.max(map.getZoom(), 16) }); }
+        loadHistory(id);
+      })
+      .catch((st) => { $("pane-record").innerHTML = '<p class="empty">Could not open that building (' + esc(st) + ").</p>"; });
+  }
+
+  function renderRecord(conflict) {
+    const p = record;
+    const editable = canEdit(p);
+    const groups = cfg.recordGroups.map((g) => {
+      const rows = g.fields.filter((f) => Object.prototype.hasOwnProperty.call(p, f.name)).map((f) => {
+        const edit = editable && cfg.editable.includes(f.name);
+        return '<div class="row" data-field="' + f.name + '">' +
+          (edit ? '<label for="f-' + f.name + '">' + esc(f.label) + "</label>" + inputFor(f.name, p[f.name])
+                : "<span>" + esc(f.label) + "</span><span>" + esc(displayValue(f.name, p[f.name])) + "</span>") +
+          '<span class="field-error" id="err-' + f.name + '" role="alert"></span></div>';
+      }).join("");
+      const extra = g.title === "Disposal" ? suggestedRating() : "";
+      return rows || extra ? "<fieldset><legend>" + esc(g.title) + "</legend>" + rows + extra + "</fieldset>" : "";
+    }).join("");
+    const who = editable ? "You can edit this record; saving checks nobody changed it meanwhile."
+      : hasCredentials() ? "Read only: your key belongs to another body." : "Read only. Use your partner key to edit your body's records.";
+    $("pane-record").innerHTML =
+      '<div class="record"><h2 id="record-title">' + esc(p.name) + '</h2><p class="empty">' + esc(ownerName(p.owner)) +
+      " · version " + esc(p.version) + "<br>" + who + "</p>" +
+      (conflict || "") +
+      '<form id="record-form" novalidate>' + groups +
+      (editable ? '<div class="actions"><button type="submit" id="record-save">Save changes</button><button type="button" id="record-reset">Undo edits</button><span id="record-status" role="status"></span></div>' : "") +
+      '</form><h3>History</h3><ol class="timeline" id="record-history" aria-label="History of this record"><li>Loading…</li></ol></div>';
+    loadSuggestion(p.id);
+    const form = $("record-form");
+    if (editable) {
+      form.addEventListener("input", (e) => { const row = e.target.closest(".row"); if (row) { row.classList.add("changed"); } });
+      form.addEventListener("submit", (e) => { e.preventDefault(); save(editsIn(form)); });
+      $("record-reset").addEventListener("click", () => renderRecord());
+    }
+    writeUrl();
+  }
+  // The register's suggested rating (GET /properties/{id}/rag-suggestion, partners) beside the human one.
+  function suggestedRating() {
+    return '<div class="suggested" id="record-suggested"><b>Suggested rating:</b> <span id="record-suggested-body">loading…</span></div>';
+  }
+  function loadSuggestion(id) {
+    api("/properties/" + encodeURIComponent(id) + "/rag-suggestion").then((r) => r.ok ? r.json() : Promise.reject(r.status)).then((sg) => {
+      const el = $("record-suggested-body");
+      if (!el) { return; }
+      el.innerHTML = '<span class="shape shape-' + esc(sg.suggested_rag) + '"></span>' + esc(sg.suggested_rag) +
+        (sg.differs ? " — differs from the rating set by a person (" + esc(sg.human_rag || "unrated") + ")" : " — agrees with the rating set by a person") +
+        (sg.reasons.length ? "<ul>" + sg.reasons.map((x) => "<li>" + esc(x.reason) + "</li>").join("") + "</ul>" : "");
+    }).catch((st) => {
+      const el = $("record-suggested-body");
+      if (el) { el.textContent = st === 403 || st === 401 ? "shown to partners (use your partner key)." : "none available for this building."; }
+    });
+  }
+
+  function save(edits) {
+    const st = $("record-status");
+    document.querySelectorAll(".field-error").forEach((el) => { el.textContent = ""; });
+    if (!Object.keys(edits).length) { st.textContent = "Nothing changed."; return; }
+    st.textContent = "Saving…";
+    const base = record;
+    api("/properties/" + encodeURIComponent(base.id), {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json", "If-Match": recordEtag || "" },
+      body: JSON.stringify(edits),
+    }).then((r) => r.json().then((body) => ({ r, body }))).then(({ r, body }) => {
+      if (r.ok) {
+        record = body; recordEtag = r.headers.get("ETag"); pendingEdits = null;
+        renderRecord();
+        $("record-status").textContent = "Saved: " + Object.keys(edits).map(fieldLabel).join(", ") + ".";
+        loadHistory(base.id); reloadTiles(); scheduleSummary();
+        return;
+      }
+      if (r.status === 412) { return showConflict(base, edits); }
+      if (r.status === 422 && body.errors) {
+        const general = [];
+        body.errors.forEach((err) => {
+          const slot = $("err-" + String(err.field).split(".")[0]);
+          if (slot) { slot.textContent = err.message; } else { general.push(err.field + ": " + err.message); }
+        });
+        st.textContent = "Not saved: " + (general.length ? general.join("; ") : "see the fields marked.");
+        const firstError = document.querySelector(".field-error:not(:empty)");
+        if (firstError) { const input = firstError.parentElement.querySelector("input,select,textarea"); if (input) { input.focus(); } }
+        return;
+      }
+      const why = { 403: "Your key cannot change this body's buildings.", 401: "Your key was not accepted.", 409: body.detail }[r.status];
+      if (r.status === 409 && body.field && $("err-" + body.field)) { $("err-" + body.field).textContent = body.detail; }
+      st.textContent = "Not saved: " + (why || body.detail || r.status);
+    }).catch(() => { st.textContent = "Not saved: the service did not answer."; });
+  }
+  const fieldLabel = (name) => {
+    for (const g of cfg.recordGroups) { for (const f of g.fields) { if (f.name === name) { return f.label; } } }
+    return label(name);
+  };
+
+  // Someone saved first: show what they changed, keep the manager's edits, and let them re-apply on top.
+  function showConflict(base, edits) {
+    return api("/properties/" + encodeURIComponent(base.id)).then((r) => {
+      const etag = r.headers.get("ETag");
+      return r.json().then((current) => {
+        const theirs = Object.keys(current).filter((k) => !["version", "updated_at", "updated_by", "rag_set_at", "rag_set_by"].includes(k) && !same(current[k], base[k]));
+        pendingEdits = edits;
+        record = current; recordEtag = etag;
+        const clash = Object.keys(edits).filter((k) => theirs.includes(k));
+        const rows = theirs.map((k) => "<tr><td>" + esc(fieldLabel(k)) + "</td><td>" + esc(displayValue(k, base[k])) + "</td><td>" +
+          esc(displayValue(k, current[k])) + "</td></tr>").join("");
+        const mine = Object.keys(edits).map((k) => "<tr><td>" + esc(fieldLabel(k)) + "</td><td>" + esc(displayValue(k, edits[k])) +
+          (clash.includes(k) ? " <b>(they changed this too)</b>" : "") + "</td></tr>").join("");
+        const box = '<div class="conflict" id="record-conflict" role="alert"><h3>Someone else saved this record first</h3>' +
+          "<p>" + esc(current.updated_by ? "Changed by " + current.updated_by + ", " : "Changed ") + "now at version " + esc(current.version) +
+          ". Nothing of yours or theirs has been overwritten.</p>" +
+          "<table><thead><tr><th>They changed</th><th>from</th><th>to</th></tr></thead><tbody>" + (rows || '<tr><td colspan="3">no field you may see</td></tr>') + "</tbody></table>" +
+          "<table><thead><tr><th>Your edits</th><th>value</th></tr></thead><tbody>" + mine + "</tbody></table>" +
+          '<p><button type="button" id="record-reapply">Re-apply my edits on top</button> <button type="button" id="record-discard">Discard my edits</button></p></div>';
+        renderRecord(box);
+        $("record-reapply").addEventListener("click", () => save(pendingEdits));
+        $("record-discard").addEventListener("click", () => { pendingEdits = null; renderRecord(); });
+        loadHistory(base.id);
+      });
+    });
+  }
+
+  function loadHistory(id) {
+    api("/properties/" + encodeURIComponent(id) + "/history").then((r) => r.ok ? r.json() : Promise.reject(r.status)).then((h) => {
+      const list = $("record-history");
+      if (!list) { return; }
+      list.innerHTML = h.changes.slice().reverse().map((c) => {
+        const changed = c.action === "insert" || !c.before ? null
+          : Object.keys(c.after || {}).filter((k) => !["version", "updated_at", "updated_by"].includes(k) && !same(c.before[k], c.after[k]));
+        const detail = changed === null ? "<ul><li>created</li></ul>"
+          : "<ul>" + changed.map((k) => "<li>" + esc(fieldLabel(k)) + ": " + esc(displayValue(k, c.before[k])) + " → " + esc(displayValue(k, c.after[k])) + "</li>").join("") + "</ul>";
+        return '<li data-version="' + esc(c.version) + '"><span class="when">v' + esc(c.version) + " · " + esc(new Date(c.changed_at).toLocaleString("en-GB")) +
+          " · " + esc(c.actor || "someone") + "</span>" + detail + "</li>";
+      }).join("");
+    }).catch(() => { const list = $("record-history"); if (list) { list.innerHTML = "<li>History unavailable.</li>"; } });
+  }
+
+  // ---- co-location hubs ----
+  let hubs = null;
+  function loadHubs() {
+    if (hubs) { return; }
+    hubs = [];
+    $("pane-hubs").innerHTML = '<p class="empty">Finding hub candidates…</p>';
+    api("/colocation/candidates?limit=25").then((r) => r.ok ? r.json() : Promise.reject(r.status)).then((body) => {
+      hubs = body.candidates;
+      const p = body.parameters;
+      $("pane-hubs").innerHTML = "<p class=\"empty\">Buildings of " + p.min_owners + "+ bodies within " + num(p.distance_m) +
+        " m of a host that could take them, best first. Select one to see its buildings.</p>" +
+        '<ol class="hubs" id="hub-list">' + hubs.map((h, i) => '<li><button type="button" aria-pressed="false" data-index="' + i + '">' +
+          "<b>#" + h.rank + " " + esc(h.town || "") + "</b> — " + h.owners.length + " bodies, releases " + h.released_count +
+          " building" + (h.released_count === 1 ? "" : "s") + "<br><small>capital " + money(h.capital_value_gbp) + " · saves " +
+          money(h.running_cost_saved_gbp_pa) + " a year · score " + esc(h.score) + '</small></button><div class="detail" hidden></div></li>').join("") + "</ol>";
+      $("pane-hubs").querySelectorAll("#hub-list > li > button").forEach((b) => b.addEventListener("click", () => selectHub(Number(b.dataset.index))));
+    }).catch((st) => { hubs = null; $("pane-hubs").innerHTML = '<p class="empty">Hub candidates unavailable (' + esc(st) + ").</p>"; });
+  }
+  function selectHub(i) {
+    const h = hubs[i];
+    state.hub = h;
+    document.querySelectorAll("#hub-list > li").forEach((li, j) => {
+      li.querySelector("button").setAttribute("aria-pressed", String(j === i));
+      li.querySelector(".detail").hidden = j !== i;
+    });
+    const detail = document.querySelectorAll("#hub-list .detail")[i];
+    detail.innerHTML = "<p>Host: <b>" + esc(h.host.name) + "</b> (" + esc(ownerName(h.host.owner)) + ", " + num(h.host.gia_m2 || 0) + " m²)</p>" +
+      "<p>Space needed " + num(h.space_needed_m2 || 0) + " m², host spare " + num(h.host_spare_m2 || 0) + " m²" + (h.fits ? "" : " — needs " + num(h.extra_space_m2 || 0) + " m² more") +
+      "; payback " + (h.payback_years === null ? "not shown" : esc(h.payback_years) + " years") + "</p>" +
+      "<b>Why</b><ul>" + h.reasons.map((r) => "<li>" + esc(r) + "</li>").join("") + "</ul>" +
+      "<b>Members</b><ul>" + h.members.map((m) => '<li><button type="button" class="linkish" data-id="' + esc(m.id) + '">' + esc(m.name) + "</button> — " +
+        esc(ownerName(m.owner)) + (m.released ? ", released" : "") + ", " + num(m.distance_to_host_m || 0) + " m</li>").join("") + "</ul>";
+    detail.querySelectorAll("button[data-id]").forEach((b) => b.addEventListener("click", () => openRecord(b.dataset.id, true)));
+    const ids = [h.host.id].concat(h.members.map((m) => m.id));
+    map.setFilter("hub-members", ["in", ["get", "id"], ["literal", ids]]);
+    map.getSource("hub").setData(h.geometry ? { type: "Feature", geometry: h.geometry, properties: {} } : { type: "FeatureCollection", features: [] });
+    const coords = [h.host.geometry.coordinates];
+    (function walk(c) { if (typeof c[0] === "number") { coords.push(c); } else { c.forEach(walk); } })(h.geometry ? h.geometry.coordinates : []);
+    const bounds = coords.reduce((b, c) => b.extend(c), new maplibregl.LngLatBounds(coords[0], coords[0]));
+    map.fitBounds(bounds, { padding: 60, maxZoom: 17, minZoom: pointsMinZoom + 1 });
+  }
+
+  // ---- receipts ----
+  let receiptsReady = false;
+  let receiptsAbort = null;
+  const PERCENT = new Set(["market_volatility_pa", "disposal_cost_rate", "discount_rate"]);
+  const CONTROL_LABELS = {
+    market_volatility_pa: "Market volatility (% a year)",
+    disposal_cost_rate: "Disposal cost (% of receipt)",
+    transition_cost_gbp_per_m2: "Transition cost (£ per m²)",
+    discount_rate: "Discount rate (% real)",
+    amber_first_year: "Amber sells from year",
+    amber_last_year: "Amber sells by year",
+  };
+  function initReceipts() {
+    if (receiptsReady) { estimateReceipts(); return; }
+    receiptsReady = true;
+    const controls = cfg.receiptsControls.map((c) => {
+      const pct = PERCENT.has(c.name);
+      const scale = pct ? 100 : 1;
+      return '<label for="r-' + c.name + '" title="' + esc(c.description) + '">' + esc(CONTROL_LABELS[c.name] || label(c.name)) + "</label>" +
+        '<input type="number" id="r-' + c.name + '" name="' + c.name + '" value="' + +(c.default * scale).toFixed(4) + '"' +
+        (c.minimum !== null && c.minimum !== undefined ? ' min="' + c.minimum * scale + '"' : "") +
+        (c.maximum !== null && c.maximum !== undefined ? ' max="' + c.maximum * scale + '"' : "") +
+        ' step="' + (c.type === "integer" ? 1 : pct ? 0.5 : 10) + '">';
+    }).join("");
+    $("pane-receipts").innerHTML = '<div class="receipts"><p class="empty" id="receipts-scope"></p>' +
+      '<div class="headline" id="receipts-headline">Estimating…</div>' +
+      '<div class="chart" id="receipts-chart"></div>' +
+      '<table class="compare" id="receipts-compare"></table>' +
+      '<h3>Assumptions</h3><form id="receipts-form">' + controls + '</form><p><button type="button" id="receipts-reset">Reset to defaults</button></p>' +
+      '<p id="receipts-error" class="field-error" role="alert"></p></div>';
+    let timer = null;
+    $("receipts-form").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(estimateReceipts, 400); });
+    $("receipts-form").addEventListener("submit", (e) => { e.preventDefault(); estimateReceipts(); });
+    $("receipts-reset").addEventListener("click", () => {
+      cfg.receiptsControls.forEach((c) => { $("r-" + c.name).value = +(c.default * (PERCENT.has(c.name) ? 100 : 1)).toFixed(4); });
+      estimateReceipts();
+    });
+    estimateReceipts();
+  }
+  function estimateReceipts() {
+    if (!receiptsReady) { return; }
+    const scenario = {};
+    cfg.receiptsControls.forEach((c) => {
+      const raw = Number($("r-" + c.name).value);
+      scenario[c.name] = PERCENT.has(c.name) ? raw / 100 : raw;
+    });
+    const q = new URLSearchParams();
+    if (state.owner) { q.set("owner", state.owner); }
+    if (state.town) { q.set("town", state.town); }
+    $("receipts-scope").textContent = "For " + (state.owner ? ownerName(state.owner) : "the whole estate") + (state.town ? " in " + state.town : "") +
+      " (owner and town filters apply). Figures are net of disposal and transition costs.";
+    $("receipts-headline").setAttribute("aria-busy", "true");
+    if (receiptsAbort) { receiptsAbort.abort(); }
+    receiptsAbort = new AbortController();
+    api("/receipts/estimate" + (q.toString() ? "?" + q.toString() : ""), {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(scenario), signal: receiptsAbort.signal,
+    }).then((r) => r.json().then((body) => ({ r, body }))).then(({ r, body }) => {
+      $("receipts-headline").removeAttribute("aria-busy");
+      document.querySelectorAll("#receipts-form input").forEach((i) => i.removeAttribute("aria-invalid"));
+      if (!r.ok) {
+        const errs = (body.errors || []).map((e) => { const el = $("r-" + e.field); if (el) { el.setAttribute("aria-invalid", "true"); } return (CONTROL_LABELS[e.field] || e.field) + ": " + e.message; });
+        $("receipts-error").textContent = "Not re-estimated: " + (errs.join("; ") || body.detail);
+        return;
+      }
+      $("receipts-error").textContent = "";
+      renderReceipts(body);
+    }).catch((err) => { if (err.name !== "AbortError") { $("receipts-error").textContent = "The estimate did not answer."; } });
+  }
+  function renderReceipts(body) {
+    const se = body.single_estate, silo = body.silo, d = body.difference;
+    $("receipts-headline").innerHTML = 'Net receipts, single estate: <b id="receipts-p50">' + money(se.net.p50) + "</b><br>" +
+      '<span id="receipts-range">P10 ' + money(se.net.p10) + " – P90 " + money(se.net.p90) + "</span> over " + se.years.length + " years; present value " + money(se.present_value.p50);
+    $("receipts-compare").innerHTML = "<thead><tr><th></th><th>Single estate</th><th>Silo</th><th>Difference</th></tr></thead><tbody>" +
+      ["gross", "net", "present_value"].map((k) => "<tr><td>" + label(k).replace(/^./, (c) => c.toUpperCase()) + " (expected)</td><td>" + money(se[k].expected) +
+        "</td><td>" + money(silo[k].expected) + "</td><td>" + money(d[k].expected) + "</td></tr>").join("") +
+      "<tr><td>Buildings releasable</td><td>" + num(se.counts.releasable) + "</td><td>" + num(silo.counts.releasable) + "</td><td>+" + num(d.additional_releasable) + "</td></tr></tbody>";
+    $("receipts-chart").innerHTML = yearChart(se.years, silo.years);
+  }
+  // Expected net receipts a year (bars) with the P10–P90 spread (whiskers), and the silo estate (line).
+  function yearChart(years, siloYears) {
+    const W = 360, H = 190, L = 46, B = 24, T = 10, R = 8;
+    const max = Math.max(1, ...years.map((y) => y.net_p90), ...siloYears.map((y) => y.expected_net));
+    const bw = (W - L - R) / years.length;
+    const y = (v) => T + (H - T - B) * (1 - Math.max(0, v) / max);
+    const ticks = [0, 0.5, 1].map((f) => '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(max * f) + '" y2="' + y(max * f) + '" stroke="#ddd"/>' +
+      '<text x="' + (L - 4) + '" y="' + (y(max * f) + 3) + '" text-anchor="end">' + money(max * f) + "</text>").join("");
+    const bars = years.map((yr, i) => {
+      const x = L + i * bw;
+      return '<g><title>' + yr.calendar_year + ": expected " + money(yr.expected_net) + " (P10 " + money(yr.net_p10) + ", P90 " + money(yr.net_p90) + ")</title>" +
+        '<rect x="' + (x + bw * 0.15) + '" y="' + y(yr.expected_net) + '" width="' + bw * 0.7 + '" height="' + (y(0) - y(yr.expected_net)) + '" fill="#1d70b8"/>' +
+        '<line x1="' + (x + bw / 2) + '" x2="' + (x + bw / 2) + '" y1="' + y(yr.net_p10) + '" y2="' + y(yr.net_p90) + '" stroke="#0b0c0c"/>' +
+        '<text x="' + (x + bw / 2) + '" y="' + (H - 8) + '" text-anchor="middle">' + yr.calendar_year + "</text></g>";
+    }).join("");
+    const line = siloYears.map((yr, i) => (L + i * bw + bw / 2) + "," + y(yr.expected_net)).join(" ");
+    return '<svg viewBox="0 0 ' + W + " " + H + '" role="img" aria-labelledby="receipts-chart-title"><title id="receipts-chart-title">Net receipts a year: single estate (bars, with P10–P90) and silo (line)</title>' +
+      ticks + bars + '<polyline points="' + line + '" fill="none" stroke="#d4351c" stroke-width="2" stroke-dasharray="4 2"/>' +
+      '<g transform="translate(' + (L + 6) + "," + (T + 4) + ')"><rect width="9" height="9" fill="#1d70b8"/><text x="13" y="8">single estate</text>' +
+      '<line x1="90" x2="104" y1="5" y2="5" stroke="#d4351c" stroke-width="2" stroke-dasharray="4 2"/><text x="108" y="8">silo</text></g></svg>';
+  }
+
+  // ---- start ----
+  let ready = false;
+  initFilters();
+  createMap();
+  initPanel();
+  initSearch();
+  showTab(state.tab);
+  window.ESTATE_MAP = {
+    map: () => map,
+    ready: () => ready,
+    openRecord,
+    summary: () => lastSummary,
+    offline: () => offline,
+    bubbleTotal: () => bubbleTotal,
+    // ids of the buildings drawn in the current view (points layer), for tests and checks
+    viewBbox,
+    pointsInView: () => {
+      const [w, s, e, n] = viewBbox();
+      const drawn = new Map();
+      map.queryRenderedFeatures({ layers: ["points"] }).forEach((f) => {
+        const [x, y] = f.geometry.coordinates;
+        if (x >= w && x <= e && y >= s && y <= n) { drawn.set(f.properties.id, { id: f.properties.id, lon: x, lat: y }); }
+      });
+      return Array.from(drawn.values());
+    },
+    highlighted: () => Array.from(new Set(map.queryRenderedFeatures({ layers: ["hub-members"] }).map((f) => f.properties.id))),
+  };
+})();

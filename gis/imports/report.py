@@ -7,12 +7,13 @@ wrong and what the importer did about it.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from gis import csvcell
 
 REPORT_COLUMNS: tuple[str, ...] = ("row", "field", "raw", "problem", "action")
 
@@ -93,7 +94,7 @@ class ImportResult:
     def report_csv(self) -> str:
         """The report as CSV text with a header row, ready to hand back to the file's sender."""
         out = io.StringIO(newline="")
-        writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
+        writer = csvcell.dict_writer(out, list(REPORT_COLUMNS), lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(self.report_dicts())
         return out.getvalue()

@@ -696,7 +696,12 @@ def parse_transparency_csv(
         if encoding != "utf-8-sig":
             builder.note(1, "(file)", encoding, f"not UTF-8: decoded as {encoding}", Action.normalised)
 
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        # e.g. a cell over the csv module's 131,072-character limit: no asset register has one.
+        raise UnreadableFileError(f"line {reader.line_num}: {exc}") from None
     header_index = _find_header(rows)
     header_row = header_index + 1
     header = rows[header_index]

@@ -124,7 +124,8 @@ def upgrade() -> None:
         );
 
         -- Take one token from a caller's bucket; returns 0 if granted, else the seconds to wait.
-        CREATE FUNCTION rate_take(p_caller text, p_capacity double precision, p_per_s double precision)
+        CREATE FUNCTION rate_take(p_caller text, p_capacity double precision, p_per_s double precision,
+                                  p_cost double precision DEFAULT 1)
           RETURNS double precision LANGUAGE plpgsql AS $$
         DECLARE
           have double precision;
@@ -138,12 +139,12 @@ def upgrade() -> None:
           IF random() < 0.001 THEN  -- forget callers whose buckets have long been full
             DELETE FROM rate_bucket WHERE at < now_ts - make_interval(secs => 2 * p_capacity / p_per_s);
           END IF;
-          IF have >= 1 THEN
-            UPDATE rate_bucket SET tokens = have - 1, at = now_ts WHERE caller = p_caller;
+          IF have >= p_cost THEN
+            UPDATE rate_bucket SET tokens = have - p_cost, at = now_ts WHERE caller = p_caller;
             RETURN 0;
           END IF;
           UPDATE rate_bucket SET tokens = have, at = now_ts WHERE caller = p_caller;
-          RETURN (1 - have) / p_per_s;
+          RETURN (p_cost - have) / p_per_s;
         END $$;
 
         CREATE FUNCTION tile_note_changes() RETURNS trigger LANGUAGE plpgsql SET jit = off AS $$
@@ -270,7 +271,7 @@ def downgrade() -> None:
         DROP TRIGGER IF EXISTS tile_note_update ON property;
         DROP TRIGGER IF EXISTS tile_note_delete ON property;
         DROP TABLE IF EXISTS tile_tx, tile_pending, tile_aggregate, tile_aggregate_total, tile_cache, tile_cache_state, rate_bucket;
-        DROP FUNCTION IF EXISTS rate_take(text, double precision, double precision), tile_fold_transaction(), tile_note_changes(), tile_aggregate_rebuild(),
+        DROP FUNCTION IF EXISTS rate_take(text, double precision, double precision, double precision), tile_fold_transaction(), tile_note_changes(), tile_aggregate_rebuild(),
           tile_cell(double precision, integer);
         """
     )

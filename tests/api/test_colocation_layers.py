@@ -43,6 +43,6 @@ def test_gdal_lists_the_hub_layer(live_server) -> None:  # type: ignore[no-untyp
     assert "colocation-candidates" in out
 
 
-def test_map_page_offers_the_hub_layer(client) -> None:  # type: ignore[no-untyped-def]
+def test_map_page_offers_the_hubs(client) -> None:  # type: ignore[no-untyped-def]
     html = client.get("/map").text
-    assert "/colocation/candidates?f=geojson" in html
+    assert 'id="tab-hubs"' in html  # the workspace's Hubs tab lists /colocation/candidates

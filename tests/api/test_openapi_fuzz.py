@@ -1,10 +1,18 @@
-"""A bounded schemathesis run against our own OpenAPI document: no input may cause a 5xx."""
+"""schemathesis, every check (``--checks all``), bounded and derandomised, against our own OpenAPI document.
+
+No input may cause a 5xx, and every answer must be what the document says:
+its status, media type, headers and schema; invalid input refused, valid
+input accepted.
+"""
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, load_all_checks
 from support import auth_header
 
 FUZZ_EXAMPLES = 4
@@ -14,7 +22,7 @@ FUZZ_TIMEOUT_S = 300
 
 @pytest.fixture(scope="module")
 def api_schema(app):  # type: ignore[no-untyped-def]
-    # Large downloads are covered by their own tests.
+    # Large downloads are covered by their own tests (tests/api/test_exports_api.py).
     return schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="^/exports")
 
 
@@ -24,14 +32,40 @@ def test_openapi_document_is_valid(client) -> None:  # type: ignore[no-untyped-d
     assert "/properties" in doc["paths"] and "/collections/properties/items" in doc["paths"]
 
 
+def test_every_operation_documents_problems_security_and_media_types(client) -> None:  # type: ignore[no-untyped-def]
+    doc = client.get("/openapi.json").json()
+    assert set(doc["components"]["securitySchemes"]) >= {"bearerAuth", "apiKeyHeader"}
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "401", "404", "422", "429", "500"):
+                content = operation["responses"][status]["content"]
+                assert list(content) == ["application/problem+json"], (path, method, status)
+            assert operation["security"], (path, method)
+    items = doc["paths"]["/collections/properties/items"]["get"]["responses"]["200"]["content"]
+    assert "application/geo+json" in items and "text/html" in items
+
+
+# positive_data_acceptance asks that every schema-valid request succeed; ours refuses, by design,
+# values a JSON Schema cannot express (an unknown organisation code, a cursor we did not issue,
+# NUL in text). Every other check runs; see the report of issue 16 for the gap.
+SKIPPED_CHECKS = {"positive_data_acceptance"}
+
+
+def _checks():  # type: ignore[no-untyped-def]
+    load_all_checks()
+    return [c for c in CHECKS.get_all() if getattr(c, "__name__", "") not in SKIPPED_CHECKS]
+
+
 # The default run is bounded (a few derandomised cases per operation, the same each run); the full
 # fuzz runs with the drills (-m drill).
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize(
     "examples_per_operation", [FUZZ_EXAMPLES, pytest.param(FULL_FUZZ_EXAMPLES, marks=pytest.mark.drill)]
 )
-def test_no_input_causes_a_server_error(api_schema, make_org, make_key, examples_per_operation: int) -> None:  # type: ignore[no-untyped-def]
+def test_schemathesis_all_checks(api_schema, make_org, make_key, mode, examples_per_operation: int) -> None:  # type: ignore[no-untyped-def]
     # Driven by hand rather than schema.parametrize(), whose pytest plugin lags pytest 9.
     headers = auth_header(make_key(make_org(), "writer"))
+    checks = _checks()
     failures: list[str] = []
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 10
@@ -44,15 +78,17 @@ def test_no_input_causes_a_server_error(api_schema, make_org, make_key, examples
             database=None,
             derandomize=True,
         )
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         def exercise(case) -> None:  # type: ignore[no-untyped-def]
-            # A generous timeout: this checks answers, not speed (a receipts run on a loaded machine
-            # can take past schemathesis's default 10 s); speed is measured in bench/.
-            response = case.call(headers=headers, timeout=FUZZ_TIMEOUT_S)
-            if response.status_code >= 500:
-                failures.append(
-                    f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}"
-                )
+            try:
+                # A generous timeout: this checks answers, not speed (speed is measured in bench/).
+                case.call_and_validate(headers=headers, checks=checks, timeout=FUZZ_TIMEOUT_S)
+            except (Exception, BaseExceptionGroup) as exc:  # every failure collected, reported together
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+                failures.append(f"{case.method} {case.path}: {' | '.join(lines[:8])[:500]}")
 
-        exercise()
-    assert failures == [], "\n".join(sorted(set(failures))[:10])
+        try:
+            exercise()
+        except Unsatisfiable:
+            assert mode is GenerationMode.NEGATIVE, operation.label  # nothing invalid to send: no case
+    assert failures == [], f"{len(failures)} failures:\n" + "\n".join(sorted(set(failures))[:40])

@@ -1,0 +1,110 @@
+"""The workspace's national view in real headless Chromium over N synthetic buildings (default 1,000,000).
+
+Issue 11's target: the first full render (every tile of the view loaded and its bubbles drawn)
+within 3 s, with at most 40 tile requests. Peer measured in the same run: the same tile URLs
+fetched one after another by a plain HTTP client, which is what the server alone costs; the
+ratio says what the browser adds (or saves, by fetching in parallel).
+
+    .venv/bin/python -m bench.map_national [--n 1000000] [--port 8112]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import threading
+import time
+
+import httpx
+import uvicorn
+
+from api.db import get_engine
+from api.main import create_app
+from api.settings import Settings
+from bench.national_scale import load
+from bench.scratch import scratch_database
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+RENDERED = """() => window.ESTATE_MAP && ESTATE_MAP.ready() && ESTATE_MAP.map().areTilesLoaded()
+  && ESTATE_MAP.bubbleTotal() > 0"""
+
+
+def serve(url: str, port: int) -> uvicorn.Server:
+    settings = Settings(database_url=url, online_basemap=False, rate_limit_per_minute=1_000_000)
+    app = create_app(settings, get_engine(url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server
+
+
+def first_render(base: str) -> dict[str, object]:
+    from playwright.sync_api import sync_playwright
+
+    tiles: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.on("request", lambda r: tiles.append(r.url) if "/tiles/WebMercatorQuad/" in r.url else None)
+        start = time.perf_counter()
+        page.goto(f"{base}/map")
+        page.wait_for_function(RENDERED, timeout=600_000, polling=50)
+        render_s = time.perf_counter() - start
+        page.wait_for_function("() => ESTATE_MAP.summary() !== null", timeout=600_000, polling=50)
+        panel_s = time.perf_counter() - start
+        bubbles, summary, bbox = page.evaluate(
+            "() => [ESTATE_MAP.bubbleTotal(), ESTATE_MAP.summary().count, ESTATE_MAP.viewBbox()]"
+        )
+        browser.close()
+    return {
+        "render_s": render_s,
+        "panel_s": panel_s,
+        "tiles": tiles,
+        "bubbles": bubbles,
+        "summary": summary,
+        "bbox": ",".join(map(str, bbox)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--port", type=int, default=8112)
+    args = parser.parse_args()
+    with scratch_database() as url:
+        print(f"loading {args.n:,} properties ... {load(url, args.n):.1f} s")
+        server = serve(url, args.port)
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            cold = first_render(base)
+            warm = first_render(base)  # the server's tile cache (if any) and the planner are warm now
+            with httpx.Client(timeout=600) as client:
+                start = time.perf_counter()
+                for tile_url in warm["tiles"]:
+                    client.get(tile_url)
+                peer_s = time.perf_counter() - start
+                start = time.perf_counter()
+                client.get(f"{base}/properties/summary", params={"bbox": warm["bbox"], "limit": 25})
+                summary_s = time.perf_counter() - start
+                start = time.perf_counter()
+                client.get(f"{base}/map/wayfinding.geojson")
+                wayfinding_s = time.perf_counter() - start
+        finally:
+            server.should_exit = True
+    print(f"\n{'national view, 1366x768':<28}{'cold':>10}{'warm':>10}{'target':>10}")
+    print(f"{'first full render (s)':<28}{cold['render_s']:>10.2f}{warm['render_s']:>10.2f}{3:>10}")
+    print(f"{'tile requests':<28}{len(cold['tiles']):>10}{len(warm['tiles']):>10}{40:>10}")
+    print(f"{'in-view panel ready (s)':<28}{cold['panel_s']:>10.2f}{warm['panel_s']:>10.2f}{'':>10}")
+    print(
+        f"GET /properties/summary for the view: {summary_s:.2f} s; /map/wayfinding.geojson: {wayfinding_s:.2f} s"
+    )
+    print(f"\nbuildings in the bubbles {warm['bubbles']:,}; in the panel's count {warm['summary']:,}")
+    print(
+        f"peer: the same {len(warm['tiles'])} tiles fetched one by one over HTTP: {peer_s:.2f} s; "
+        f"browser render / peer = {warm['render_s'] / peer_s:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

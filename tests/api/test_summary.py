@@ -1,0 +1,130 @@
+"""GET /properties/summary (what is in a map's view) and /map/wayfinding.geojson (the offline map's towns)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from support import auth_header, new_property, point
+
+EVESHAM_BBOX = "-2.00,52.05,-1.90,52.13"
+
+
+def _listing(client, headers: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    response = client.get("/properties", params={"limit": 10_000, **params}, headers=headers or {})
+    assert response.status_code == 200, response.text
+    assert response.json()["next"] is None
+    return response.json()["items"]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"bbox": EVESHAM_BBOX},
+        {"owner": "wychavon", "rag": "amber,green"},
+        {"use": "office", "town": "Worcester"},
+    ],
+)
+def test_totals_agree_with_the_listing(client, filters) -> None:  # type: ignore[no-untyped-def]
+    listed = _listing(client, **filters)
+    summary = client.get("/properties/summary", params={**filters, "limit": 1}).json()
+    assert summary["count"] == len(listed) > 0
+    assert summary["gia_m2"] == pytest.approx(sum(p["gia_m2"] or 0 for p in listed), abs=0.1)
+    ratings = Counter(p.get("rag") or "unrated" for p in listed)
+    assert summary["rag"] == {r: ratings.get(r, 0) for r in ("red", "amber", "green", "unrated")}
+
+
+def test_a_partner_sees_the_value_the_listing_shows_it(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+    headers = auth_header(make_key(make_org(), "reader"))
+    listed = _listing(client, headers, bbox=EVESHAM_BBOX)
+    summary = client.get("/properties/summary", params={"bbox": EVESHAM_BBOX}, headers=headers).json()
+    values = [p["value_gbp"] for p in listed if p.get("value_gbp") is not None]
+    assert summary["value_known"] == len(values) > 0
+    assert summary["value_gbp"] == sum(values)
+
+
+def test_the_public_neither_sees_values_nor_gets_the_list_ordered_by_them(client) -> None:  # type: ignore[no-untyped-def]
+    summary = client.get("/properties/summary", params={"sort": "-value_gbp", "limit": 40}).json()
+    assert summary["value_gbp"] is None and summary["value_known"] == 0
+    ids = [item["id"] for item in summary["items"]]
+    assert all(item["value_gbp"] is None for item in summary["items"])
+    assert ids == sorted(ids), "with every value hidden, the order is the id tiebreak, not the hidden values"
+
+
+def test_pages_cover_the_view_once_in_the_asked_order(client) -> None:  # type: ignore[no-untyped-def]
+    seen: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.get(
+            "/properties/summary",
+            params={"bbox": EVESHAM_BBOX, "sort": "-gia_m2", "limit": 30, "offset": offset},
+        ).json()
+        seen.extend(page["items"])
+        offset = page["next_offset"]
+    assert len(seen) == page["count"] == len({item["id"] for item in seen})
+    areas = [item["gia_m2"] for item in seen if item["gia_m2"] is not None]
+    assert areas == sorted(areas, reverse=True)
+    assert all(item["gia_m2"] is None for item in seen[len(areas) :]), "unknown areas sort last"
+
+
+def test_a_sensitive_building_is_counted_only_for_those_who_may_see_it(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+    org = make_org()
+    key = make_key(org, "writer")
+    lon, lat = -3.4321, 51.6543  # a place with no other building
+    created = client.post(
+        "/properties",
+        json=new_property(org, name="Witness Suite", sensitive=True, geometry=point(lon, lat)),
+        headers=auth_header(key),
+    )
+    assert created.status_code == 201, created.text
+    bbox = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    public = client.get("/properties/summary", params={"bbox": bbox}).json()
+    owner = client.get("/properties/summary", params={"bbox": bbox}, headers=auth_header(key)).json()
+    assert (public["count"], public["items"]) == (0, [])
+    assert owner["count"] == 1 and owner["items"][0]["name"] == "Witness Suite"
+    assert owner["value_gbp"] == 1_250_000
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"sort": "price"}, "sort"),
+        ({"rag": "purple"}, "rag"),
+        ({"bbox": "1,2,3"}, "bbox"),
+        ({"owner": "nobody"}, "owner"),
+    ],
+)
+def test_a_bad_parameter_is_named(client, params, field) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/properties/summary", params=params)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_the_summary_is_documented_with_its_response_model(client) -> None:  # type: ignore[no-untyped-def]
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/properties/summary"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/PropertySummary")
+    fields = spec["components"]["schemas"]["PropertySummary"]["properties"]
+    assert {"count", "gia_m2", "value_gbp", "rag", "items", "next_offset"} <= set(fields)
+    assert {p["name"] for p in operation["parameters"]} >= {"bbox", "owner", "rag", "use", "town", "sort"}
+
+
+def test_wayfinding_puts_each_town_among_its_buildings_and_outlines_each_estate(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/map/wayfinding.geojson")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/geo+json"
+    features = response.json()["features"]
+    towns = {f["properties"]["name"]: f for f in features if f["properties"]["kind"] == "town"}
+    estates = [f for f in features if f["properties"]["kind"] == "estate"]
+    worcester = _listing(client, town="Worcester")
+    assert towns["Worcester"]["properties"]["buildings"] == len(worcester)
+    lons = sorted(p["geometry"]["coordinates"][0] for p in worcester if p["geometry"])
+    lats = sorted(p["geometry"]["coordinates"][1] for p in worcester if p["geometry"])
+    lon, lat = towns["Worcester"]["geometry"]["coordinates"]
+    assert lons[0] <= lon <= lons[-1] and lats[0] <= lat <= lats[-1]
+    placed = client.get("/properties/summary", params={"bbox": "-180,-90,180,90", "limit": 1}).json()["count"]
+    assert sum(f["properties"]["buildings"] for f in estates) == placed
+    assert all(f["geometry"]["type"] == "Polygon" for f in estates)
