@@ -1,7 +1,7 @@
 """Tile aggregates kept by the database, a shared tile cache that writes invalidate, shared rate buckets.
 
 Revision ID: 0003
-Revises: 0005
+Revises: 0009
 Create Date: 2026-11-30
 
 Low-zoom tiles draw a 64×64 grid of clusters. Instead of grouping a million
@@ -33,7 +33,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0003"
-down_revision = "0004"  # relinked on rebase: follows main's latest
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
