@@ -240,7 +240,8 @@ def cache_variant(zoom: int, flt: PropertyFilter, viewer: visibility.Viewer, rul
     """The part of a cache key besides the tile: filters and what the caller may see.
 
     Cluster tiles show no per-owner field, so every partner shares them; point
-    tiles show values whose visibility depends on the caller's organisation.
+    tiles show values whose visibility depends on the caller's organisation. The
+    tile rules are part of the key: the same tile is drawn differently under others.
     """
     if viewer.admin:
         who = "admin"
@@ -248,7 +249,8 @@ def cache_variant(zoom: int, flt: PropertyFilter, viewer: visibility.Viewer, rul
         who = "partner"
     else:
         who = f"{viewer.tier.name}:{viewer.org or ''}:{int(viewer.public_rag)}"
-    return f"{who}|{flt.cache_key()}"
+    drawn = f"{rules.points_min_zoom}:{rules.max_points_per_tile}:{rules.grid_cells_per_side}"
+    return f"{who}|{drawn}|{flt.cache_key()}"
 
 
 async def cached_tile(
