@@ -277,7 +277,7 @@ async def tile(
         # A write changes the ETag of exactly the tiles it touches; max-age=0 makes caches ask.
         "Cache-Control": f"{scope}, {freshness}",
         # What a tile holds depends on the caller's key (its tier and organisation).
-        "Vary": "Authorization, X-API-Key",
+        "Vary": "Authorization, X-API-Key, Cookie",  # a signed-in person sees by their role
         "X-Tile-Mode": result.mode,
         "X-Tile-Cache": "hit" if result.cached else "miss",
     }
