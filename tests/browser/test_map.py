@@ -55,10 +55,12 @@ def test_county_view_reads_offline_with_towns_and_bubbles_that_add_up(
     assert in_view == client.get("/properties/summary", params={"owner": "worcestershire-cc"}).json()["count"]
     assert page.evaluate("() => ESTATE_MAP.bubbleTotal()") == in_view > 100
     assert page.inner_text("#estate-count") == f"{in_view:,}"
-    towns = page.evaluate(
+    # Town names are placed once the wayfinding layer has loaded: wait for them rather than race them.
+    towns_drawn = (
         "() => ESTATE_MAP.map().queryRenderedFeatures({layers: ['towns']}).map(f => f.properties.name)"
     )
-    assert {"Worcester", "Evesham", "Kidderminster"} <= set(towns)
+    page.wait_for_function(f"() => ({towns_drawn})().includes('Kidderminster')")
+    assert {"Worcester", "Evesham", "Kidderminster"} <= set(page.evaluate(towns_drawn))
     assert not page.is_hidden("#estate-offline-note")
     page.select_option("#estate-filter-owner", "")
     page.wait_for_function(
