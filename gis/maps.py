@@ -208,6 +208,7 @@ def build_map_html(config: MapConfig) -> str:
     <button type="submit">Find</button>
     <ul id="estate-search-results" class="search-results" aria-live="polite"></ul>
   </form>
+  <div id="estate-who" class="who" aria-live="polite"></div>
   <fieldset class="filters" aria-label="Filters">
     <label>Owner <select id="estate-filter-owner"><option value="">all bodies</option>{owners}</select></label>
     <label>Use <select id="estate-filter-use"><option value="">all uses</option>{uses}</select></label>
@@ -215,14 +216,6 @@ def build_map_html(config: MapConfig) -> str:
     <datalist id="estate-towns"></datalist>
     <span class="rag-filter" role="group" aria-label="RAG rating">{rag_boxes}</span>
   </fieldset>
-  <details class="key">
-    <summary>Partner key</summary>
-    <form id="estate-key-form">
-      <label for="estate-key">API key</label>
-      <input id="estate-key" type="password" placeholder="se_..." size="14" autocomplete="off">
-      <button id="estate-key-apply" type="submit">Use</button>
-    </form>
-  </details>
   <button id="estate-panel-toggle" type="button" aria-controls="panel" aria-expanded="true">Hide panel</button>
 </header>
 <main>

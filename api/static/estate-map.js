@@ -11,17 +11,25 @@
   const status = $("estate-status");
   const say = (text) => { status.textContent = text; };
 
-  // ---- sign-in: the one place a request learns who is asking (to be swapped for session + CSRF) ----
-  function authHeaders() {
-    const key = sessionStorage.getItem("estateKey") || "";
-    return key ? { Authorization: "Bearer " + key } : {};
+  // ---- sign-in: a person signs in at /login; the session cookie rides along with every same-origin
+  // request (tiles included), and this is the one place a request learns what else it must carry. ----
+  const SAFE_METHODS = ["GET", "HEAD", "OPTIONS"];
+  let me = { signed_in: false };  // GET /me: who is signed in, and the CSRF token their writes must echo
+  let meLoaded = Promise.resolve();
+  const isWrite = (method) => !SAFE_METHODS.includes(String(method || "GET").toUpperCase());
+  function authHeaders(method) {
+    return isWrite(method) && me.csrf_token ? { [me.csrf_header]: me.csrf_token } : {};
   }
-  const hasCredentials = () => Object.keys(authHeaders()).length > 0;
+  const signedIn = () => me.signed_in === true;
 
   function api(path, options) {
-    const opts = Object.assign({}, options || {});
-    opts.headers = Object.assign({}, authHeaders(), opts.headers || {});
-    return fetch(cfg.apiBase + path, opts);
+    const opts = Object.assign({ credentials: "same-origin" }, options || {});
+    const send = () => {
+      opts.headers = Object.assign({}, authHeaders(opts.method), opts.headers || {});
+      return fetch(cfg.apiBase + path, opts);
+    };
+    // A write waits for /me, so it never leaves without the CSRF token of the person signed in.
+    return isWrite(opts.method) ? meLoaded.then(send) : send();
   }
 
   // ---- formatting ----
@@ -70,6 +78,8 @@
       q.set("at", [map.getZoom().toFixed(2), c.lat.toFixed(5), c.lng.toFixed(5)].join("/"));
     }
     history.replaceState(null, "", location.pathname + "?" + q.toString().replace(/%2F/g, "/").replace(/%2C/g, ","));
+    const signIn = $("estate-signin");
+    if (signIn) { signIn.href = signInHref(); }
   }
   function filterParams(withRag) {
     const q = new URLSearchParams();
@@ -231,7 +241,7 @@
       attributionControl: { compact: true },
       transformRequest: (url, type) => {
         if (url.startsWith(cfg.apiBase)) {
-          const req = { url, headers: authHeaders() };
+          const req = { url, headers: authHeaders("GET") };
           if (type === "Tile" && tileRevalidate) { req.cache = "no-cache"; }
           return req;
         }
@@ -265,7 +275,7 @@
       });
       scheduleSummary();
       if (state.record) { openRecord(state.record, !startAt, state.tab === "record"); }
-      ready = true;
+      meLoaded.then(() => { ready = true; });
     });
   }
 
@@ -463,19 +473,35 @@
       e.target.textContent = panel.hidden ? "Show panel" : "Hide panel";
       map.resize();
     });
-    $("estate-key-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      const key = $("estate-key").value.trim();
-      if (key) { sessionStorage.setItem("estateKey", key); } else { sessionStorage.removeItem("estateKey"); }
-      say(key ? "Using your partner key." : "Public view.");
-      reloadTiles();
-      scheduleSummary();
-      loadWayfinding();
-      hubs = null;  // what a caller may see of the hubs and receipts depends on the key
-      if (state.tab === "hubs") { loadHubs(); }
-      if (state.tab === "receipts") { estimateReceipts(); }
-      if (state.record) { openRecord(state.record, false, state.tab === "record"); }
-    });
+  }
+
+  // ---- who is signed in: a "Sign in" link that comes back to this view, or the person and "Sign out" ----
+  const signInHref = () => cfg.apiBase + "/login?next=" + encodeURIComponent(location.pathname + location.search);
+  function loadMe() {
+    return api("/me").then((r) => r.ok ? r.json() : Promise.reject(r.status))
+      .then((body) => { me = body; })
+      .catch(() => { me = { signed_in: false }; say("Could not tell who is signed in: showing the public view."); })
+      .then(renderWho);
+  }
+  function renderWho() {
+    const box = $("estate-who");
+    if (!signedIn()) {
+      box.innerHTML = '<a id="estate-signin" href="' + esc(signInHref()) + '">Sign in</a>';
+      return;
+    }
+    const who = (me.email || me.actor || "") + (me.org ? " — " + ownerName(me.org) : "") + " (" + label(me.role) + ")";
+    box.innerHTML = '<span id="estate-me">' + esc(who) + "</span>" +
+      (me.must_change_password ? ' <a href="' + esc(cfg.apiBase) + '/login">Choose your password</a>' : "") +
+      (me.via === "session" ? ' <button type="button" id="estate-signout">Sign out</button>' : "");
+    const out = $("estate-signout");
+    if (out) { out.addEventListener("click", signOut); }
+  }
+  function signOut() {
+    say("Signing out…");
+    api("/logout", { method: "POST" }).then((r) => {
+      if (!r.ok) { return Promise.reject(r.status); }
+      location.reload();  // start again as the public: nothing the person could see stays on the page
+    }).catch((st) => say("Sign-out failed (" + esc(st) + "); try again."));
   }
   function reloadTiles() {
     tileRevalidate = true;
@@ -535,7 +561,13 @@
     if (typeof v === "number") { return num(v, 2); }
     return label(v) === v ? v : (/^[a-z_]+$/.test(v) ? label(v) : v);
   }
-  const canEdit = (rec) => hasCredentials() && rec && Object.prototype.hasOwnProperty.call(rec, "updated_by");
+  // Only an owner (or an admin) is shown who last changed a record, so its presence marks a record of one's own body.
+  const canEdit = (rec) => signedIn() && me.can_edit && rec && Object.prototype.hasOwnProperty.call(rec, "updated_by");
+  function readOnlyWhy(rec) {
+    if (!signedIn()) { return "Read only. Sign in to edit your body's records."; }
+    if (!me.can_edit) { return "Read only: your role (" + label(me.role) + ") can see records but not change them."; }
+    return "Read only: this building belongs to " + ownerName(rec.owner) + ", not to your body.";
+  }
 
   function inputFor(name, value) {
     const s = fieldSchema(name);
@@ -587,7 +619,8 @@
     pendingEdits = null;
     if (switchTab !== false) { showTab("record"); }
     map.setFilter("selected", ["==", ["get", "id"], id]);
-    return api("/properties/" + encodeURIComponent(id))
+    // Whether the record opens as a form depends on who is signed in.
+    return meLoaded.then(() => api("/properties/" + encodeURIComponent(id)))
       .then((r) => { recordEtag = r.headers.get("ETag"); return r.ok ? r.json() : Promise.reject(r.status); })
       .then((p) => {
         record = p;
@@ -612,8 +645,7 @@
       const extra = g.title === "Disposal" ? suggestedRating() : "";
       return rows || extra ? "<fieldset><legend>" + esc(g.title) + "</legend>" + rows + extra + "</fieldset>" : "";
     }).join("");
-    const who = editable ? "You can edit this record; saving checks nobody changed it meanwhile."
-      : hasCredentials() ? "Read only: your key belongs to another body." : "Read only. Use your partner key to edit your body's records.";
+    const who = editable ? "You can edit this record; saving checks nobody changed it meanwhile." : readOnlyWhy(p);
     $("pane-record").innerHTML =
       '<div class="record"><h2 id="record-title">' + esc(p.name) + '</h2><p class="empty">' + esc(ownerName(p.owner)) +
       " · version " + esc(p.version) + "<br>" + who + "</p>" +
@@ -643,7 +675,7 @@
         (sg.reasons.length ? "<ul>" + sg.reasons.map((x) => "<li>" + esc(x.reason) + "</li>").join("") + "</ul>" : "");
     }).catch((st) => {
       const el = $("record-suggested-body");
-      if (el) { el.textContent = st === 403 || st === 401 ? "shown to partners (use your partner key)." : "none available for this building."; }
+      if (el) { el.textContent = st === 403 || st === 401 ? "shown to partners (sign in to see it)." : "none available for this building."; }
     });
   }
 
@@ -677,7 +709,9 @@
         if (firstError) { const input = firstError.parentElement.querySelector("input,select,textarea"); if (input) { input.focus(); } }
         return;
       }
-      const why = { 403: "Your key cannot change this body's buildings.", 401: "Your key was not accepted.", 409: body.detail }[r.status];
+      const csrf = String(body.type || "").endsWith("/csrf-refused");
+      const why = csrf ? "your sign-in has changed since this page opened: reload the page and try again."
+        : { 403: "you may not change this body's buildings.", 401: "you are not signed in (sign in again).", 409: body.detail }[r.status];
       if (r.status === 409 && body.field && $("err-" + body.field)) { $("err-" + body.field).textContent = body.detail; }
       st.textContent = "Not saved: " + (why || body.detail || r.status);
     }).catch(() => { st.textContent = "Not saved: the service did not answer."; });
@@ -832,7 +866,9 @@
       document.querySelectorAll("#receipts-form input").forEach((i) => i.removeAttribute("aria-invalid"));
       if (!r.ok) {
         const errs = (body.errors || []).map((e) => { const el = $("r-" + e.field); if (el) { el.setAttribute("aria-invalid", "true"); } return (CONTROL_LABELS[e.field] || e.field) + ": " + e.message; });
-        $("receipts-error").textContent = "Not re-estimated: " + (errs.join("; ") || body.detail);
+        $("receipts-error").textContent = (r.status === 401 || r.status === 403) && !signedIn()
+          ? "Receipts are built from valuations, which partners see: sign in to estimate them."
+          : "Not re-estimated: " + (errs.join("; ") || body.detail);
         return;
       }
       $("receipts-error").textContent = "";
@@ -873,6 +909,7 @@
 
   // ---- start ----
   let ready = false;
+  meLoaded = loadMe();
   initFilters();
   createMap();
   initPanel();

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from support import new_property
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is installed by scripts/setup.sh"),
-]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+pytestmark = pytest.mark.browser
 
 
 def test_first_sign_in_changes_the_password_then_edits_with_the_csrf_token(
-    chromium: Any, live_server: str, owner_engine: Any, make_org: Any
+    browser: Any, live_server: str, owner_engine: Any, make_org: Any
 ) -> None:
     from api.db import write_transaction
     from api.services import people
@@ -37,7 +21,7 @@ def test_first_sign_in_changes_the_password_then_edits_with_the_csrf_token(
     email = f"new-{uuid.uuid4().hex[:6]}@{org}.gov.uk"
     with write_transaction(owner_engine, "test-setup") as conn:
         one_time = people.add_user(conn, email, org, "editor", "test-setup")["one_time_password"]
-    context = chromium.new_context()
+    context = browser.new_context()  # the session's one Chromium (tests/browser/conftest.py)
     page = context.new_page()
     # Keep the test to our pages: nothing the map page fetches from elsewhere matters here.
     page.route(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 import pytest
 from support import auth_header, new_property
 
@@ -15,10 +17,20 @@ def _open(page, live_server, query: str = "") -> None:  # type: ignore[no-untype
     page.wait_for_function(READY)
 
 
-def _use_key(page, key: str) -> None:  # type: ignore[no-untyped-def]
-    page.click(".key summary")
-    page.fill("#estate-key", key)
-    page.click("#estate-key-apply")
+def _sign_in(page, live_server, email: str, password: str, query: str = "") -> None:  # type: ignore[no-untyped-def]
+    _open(page, live_server, query)
+    _sign_in_from_page(page, email, password)
+
+
+def _sign_in_from_page(page, email: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign in as a person does: the page's "Sign in" link, the real /login form, and back to the same view."""
+    page.click("#estate-signin")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("form[action='/login'] button")
+    page.wait_for_url(lambda url: urlparse(url).path == "/map")
+    page.wait_for_selector("#estate-me")
+    page.wait_for_function(READY)
 
 
 def _summary(client, bbox: list[float], **filters: str) -> dict:  # type: ignore[no-untyped-def]
@@ -43,10 +55,12 @@ def test_county_view_reads_offline_with_towns_and_bubbles_that_add_up(
     assert in_view == client.get("/properties/summary", params={"owner": "worcestershire-cc"}).json()["count"]
     assert page.evaluate("() => ESTATE_MAP.bubbleTotal()") == in_view > 100
     assert page.inner_text("#estate-count") == f"{in_view:,}"
-    towns = page.evaluate(
+    # Town names are placed once the wayfinding layer has loaded: wait for them rather than race them.
+    towns_drawn = (
         "() => ESTATE_MAP.map().queryRenderedFeatures({layers: ['towns']}).map(f => f.properties.name)"
     )
-    assert {"Worcester", "Evesham", "Kidderminster"} <= set(towns)
+    page.wait_for_function(f"() => ({towns_drawn})().includes('Kidderminster')")
+    assert {"Worcester", "Evesham", "Kidderminster"} <= set(page.evaluate(towns_drawn))
     assert not page.is_hidden("#estate-offline-note")
     page.select_option("#estate-filter-owner", "")
     page.wait_for_function(
@@ -133,16 +147,16 @@ def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server
 
 
 def test_manager_edits_two_fields_and_sees_them_in_the_history(
-    offline_page, live_server, client, make_org, make_key, artefact
+    offline_page, live_server, client, make_org, make_key, make_person, artefact
 ) -> None:  # type: ignore[no-untyped-def]
     org = make_org()
-    key = make_key(org, "writer")
+    key = make_key(org, "writer")  # the body's own system loads the building; a person edits it
+    email, password = make_person(org, "editor")
     created = client.post(
         "/properties", json=new_property(org, name="Workspace Edit House"), headers=auth_header(key)
     ).json()
     page = offline_page
-    _open(page, live_server, f"record={created['id']}")
-    _use_key(page, key)
+    _sign_in(page, live_server, email, password, f"record={created['id']}")
     page.wait_for_selector("#record-save")
     # A value the register refuses is named beside its field, and nothing is saved.
     page.fill("#f-utilisation_pct", "150")
@@ -163,21 +177,22 @@ def test_manager_edits_two_fields_and_sees_them_in_the_history(
     page.wait_for_selector("#record-history li[data-version='2']")
     latest = page.inner_text("#record-history li[data-version='2']")
     assert "850 → 910" in latest and "half empty since 2009 → two teams moved out in May" in latest
+    assert email in latest  # the history names the person, not a key
     artefact(page, "04-record-edited")
     assert page.errors == []
 
 
 def test_concurrent_edit_is_shown_and_reapplied_on_top(
-    offline_page, live_server, client, make_org, make_key, artefact
+    offline_page, live_server, client, make_org, make_key, make_person, artefact
 ) -> None:  # type: ignore[no-untyped-def]
     org = make_org()
-    key = make_key(org, "writer")
+    key = make_key(org, "writer")  # the colleague is the body's own system, writing over the API
+    email, password = make_person(org, "editor")
     created = client.post(
         "/properties", json=new_property(org, name="Workspace Conflict House"), headers=auth_header(key)
     ).json()
     page = offline_page
-    _open(page, live_server, f"record={created['id']}")
-    _use_key(page, key)
+    _sign_in(page, live_server, email, password, f"record={created['id']}")
     page.wait_for_selector("#record-save")
     page.fill("#f-name", "Workspace Conflict House (east wing)")
     # A colleague saves first.
@@ -206,6 +221,58 @@ def test_concurrent_edit_is_shown_and_reapplied_on_top(
     assert page.errors == []
 
 
+def test_a_person_signs_in_edits_their_own_body_only_and_signs_out(
+    offline_page, live_server, client, make_org, make_key, make_person, artefact
+) -> None:  # type: ignore[no-untyped-def]
+    org = make_org(name="Signin Test District Council")
+    email, password = make_person(org, "editor")
+    created = client.post(
+        "/properties",
+        json=new_property(org, name="Sign-in Test Depot"),
+        headers=auth_header(make_key(org, "writer")),
+    ).json()
+    page = offline_page
+    _open(page, live_server, f"record={created['id']}")
+    # Signed out: the public view, a way to sign in, and no form.
+    assert page.inner_text("#estate-signin") == "Sign in"
+    page.wait_for_selector("#record-title")
+    assert "Sign in to edit" in page.inner_text("#pane-record")
+    assert page.locator("#record-save").count() == 0
+    assert page.locator("#estate-key, .key").count() == 0  # the page takes no API keys
+
+    _sign_in_from_page(page, email, password)
+    assert f"record={created['id']}" in page.url  # back to the view the visitor left
+    assert page.inner_text("#estate-me") == f"{email} — Signin Test District Council (editor)"
+    assert page.locator("#estate-signin").count() == 0
+    page.wait_for_selector("#record-save")
+    page.fill("#f-fte", "12")
+    page.click("#record-save")
+    page.wait_for_function("() => document.querySelector('#record-status').textContent.startsWith('Saved')")
+    stored = client.get(f"/properties/{created['id']}", headers=auth_header(make_key(org, "reader"))).json()
+    assert (stored["fte"], stored["version"], stored["updated_by"]) == (12, 2, email)
+    page.wait_for_selector("#record-history li[data-version='2']")
+    assert email in page.inner_text("#record-history li[data-version='2']")
+    artefact(page, "08-signed-in-editor")
+
+    # Another body's building opens read only, and says why.
+    page.fill("#estate-search-input", "Evesham Police")
+    page.press("#estate-search-input", "Enter")
+    page.click("#estate-search-results button >> text=Evesham Police")
+    page.wait_for_function(
+        "() => document.querySelector('#record-title').textContent.includes('Evesham Police')"
+    )
+    assert "Read only: this building belongs to" in page.inner_text("#pane-record")
+    assert page.locator("#record-save").count() == 0
+
+    page.click("#estate-signout")
+    page.wait_for_selector("#estate-signin")  # the page started again, as the public
+    page.wait_for_function(READY)
+    assert page.evaluate("fetch('/me').then(r => r.json()).then(m => m.signed_in)") is False
+    page.wait_for_selector("#record-title")
+    assert "Sign in to edit" in page.inner_text("#pane-record")
+    assert page.errors == []
+
+
 def test_selecting_a_hub_highlights_its_buildings(offline_page, live_server, client, artefact) -> None:  # type: ignore[no-untyped-def]
     hub = client.get("/colocation/candidates", params={"limit": 25}).json()["candidates"][0]
     expected = {hub["host"]["id"], *(m["id"] for m in hub["members"])}
@@ -230,12 +297,18 @@ def _money(value: int) -> str:
 
 
 def test_moving_a_receipts_assumption_re_estimates_on_the_server(
-    offline_page, live_server, client, make_org, make_key, artefact
+    offline_page, live_server, client, make_org, make_key, make_person, artefact
 ) -> None:  # type: ignore[no-untyped-def]
-    key = make_key(make_org(), "reader")  # receipts are built from valuations: partners only
+    org = make_org()
+    key = make_key(org, "reader")  # the same view over the API, to compare with
+    email, password = make_person(org, "viewer")  # receipts are built from valuations: partners only
     page = offline_page
     _open(page, live_server, "tab=receipts")
-    _use_key(page, key)
+    page.wait_for_function("() => document.querySelector('#receipts-error').textContent !== ''")
+    assert "sign in" in page.inner_text("#receipts-error")
+    # The estimate is a POST: signed in by cookie, the page must send the CSRF token with it.
+    _sign_in_from_page(page, email, password)
+    assert "tab=receipts" in page.url
     page.click("#tab-receipts")
     default = client.post("/receipts/estimate", json={}, headers=auth_header(key)).json()
     p50 = _money(default["single_estate"]["net"]["p50"])
