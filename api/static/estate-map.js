@@ -858,10 +858,24 @@
       " (owner and town filters apply). Figures are net of disposal and transition costs.";
     $("receipts-headline").setAttribute("aria-busy", "true");
     if (receiptsAbort) { receiptsAbort.abort(); }
-    receiptsAbort = new AbortController();
-    api("/receipts/estimate" + (q.toString() ? "?" + q.toString() : ""), {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(scenario), signal: receiptsAbort.signal,
-    }).then((r) => r.json().then((body) => ({ r, body }))).then(({ r, body }) => {
+    const abort = new AbortController();
+    receiptsAbort = abort;
+    const path = "/receipts/estimate" + (q.toString() ? "?" + q.toString() : "");
+    // The server runs one estimate per caller at a time: a newer request made while an older one is
+    // still finishing gets 429 with Retry-After, so wait that long and ask again (this one only).
+    const send = (attempt) => api(path, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(scenario), signal: abort.signal,
+    }).then((r) => {
+      if (r.status === 429 && attempt < 10) {
+        const waitS = Math.min(10, Number(r.headers.get("Retry-After")) || 1);
+        return new Promise((resolve) => setTimeout(resolve, waitS * 1000)).then(() => {
+          if (abort.signal.aborted) { throw new DOMException("superseded", "AbortError"); }
+          return send(attempt + 1);
+        });
+      }
+      return r.json().then((body) => ({ r, body }));
+    });
+    send(0).then(({ r, body }) => {
       $("receipts-headline").removeAttribute("aria-busy");
       document.querySelectorAll("#receipts-form input").forEach((i) => i.removeAttribute("aria-invalid"));
       if (!r.ok) {
