@@ -642,7 +642,7 @@
                 : "<span>" + esc(f.label) + "</span><span>" + esc(displayValue(f.name, p[f.name])) + "</span>") +
           '<span class="field-error" id="err-' + f.name + '" role="alert"></span></div>';
       }).join("");
-      const extra = g.title === "Disposal" ? suggestedRating() : "";
+      const extra = g.title === "Disposal" ? suggestedRating() + disposalWindow() : "";
       return rows || extra ? "<fieldset><legend>" + esc(g.title) + "</legend>" + rows + extra + "</fieldset>" : "";
     }).join("");
     const who = editable ? "You can edit this record; saving checks nobody changed it meanwhile." : readOnlyWhy(p);
@@ -654,7 +654,10 @@
       (editable ? '<div class="actions"><button type="submit" id="record-save">Save changes</button><button type="button" id="record-reset">Undo edits</button><span id="record-status" role="status"></span></div>' : "") +
       '</form><h3>History</h3><ol class="timeline" id="record-history" aria-label="History of this record"><li>Loading…</li></ol></div>';
     loadSuggestion(p.id);
+    loadDisposal(p.id);
     const form = $("record-form");
+    // Only the record's own Save submits it; Enter in the interest fields registers interest instead.
+    form.addEventListener("submit", (e) => e.preventDefault());
     if (editable) {
       form.addEventListener("input", (e) => { const row = e.target.closest(".row"); if (row) { row.classList.add("changed"); } });
       form.addEventListener("submit", (e) => { e.preventDefault(); save(editsIn(form)); });
@@ -677,6 +680,74 @@
       const el = $("record-suggested-body");
       if (el) { el.textContent = st === 403 || st === 401 ? "shown to partners (sign in to see it)." : "none available for this building."; }
     });
+  }
+
+  // The partners' window (GET /properties/{id}/disposal, partners): while a building declared surplus
+  // waits out its window, another body's editor registers the service it would put there.
+  function disposalWindow() {
+    return '<div class="interest" id="record-interest" hidden></div>';
+  }
+  const longDate = (iso) => new Date(iso + "T00:00:00").toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" });
+  const INTEREST_FIELDS = ["service", "floor_area_m2", "note"];
+  function loadDisposal(id, said) {
+    api("/properties/" + encodeURIComponent(id) + "/disposal").then((r) => r.ok ? r.json() : Promise.reject(r.status)).then((d) => {
+      const box = $("record-interest");
+      if (!box || !record || record.id !== d.property_id) { return; }
+      const w = d.interest_window;
+      if (d.stage !== "declared_surplus" || !w || !w.open_for_interest) { box.hidden = true; return; }
+      const mine = d.interest.filter((x) => x.window_id === w.id);
+      const list = mine.length
+        ? '<ul id="interest-list" aria-label="Interest registered">' + mine.map((x) => '<li data-org="' + esc(x.org) + '">' + esc(ownerName(x.org)) + ": " +
+            esc(x.service) + ", " + num(x.floor_area_m2) + " m²" + (x.note ? " — " + esc(x.note) : "") + "</li>").join("") + "</ul>"
+        : '<p id="interest-list" class="empty">No interest registered that you may see.</p>';
+      const already = signedIn() && me.org && mine.some((x) => x.org === me.org);
+      const mayRegister = signedIn() && me.can_edit && me.org && me.org !== d.owner && !already;
+      const field = (name, text, input) => '<div class="row"><label for="i-' + name + '">' + text + "</label>" + input +
+        '<span class="field-error" id="ierr-' + name + '" role="alert"></span></div>';
+      const form = mayRegister
+        ? '<div role="group" aria-labelledby="interest-heading" id="interest-form"><h4 id="interest-heading">Register your body\'s interest</h4>' +
+          field("service", "Service you would put there", '<input type="text" id="i-service" maxlength="500" aria-describedby="ierr-service">') +
+          field("floor_area_m2", "Floor area needed (m²)", '<input type="number" id="i-floor_area_m2" min="0" step="any" aria-describedby="ierr-floor_area_m2">') +
+          field("note", "Note (optional)", '<textarea id="i-note" rows="2" maxlength="2000" aria-describedby="ierr-note"></textarea>') +
+          '<div class="actions"><button type="button" id="interest-register">Register interest</button><span id="interest-status" role="status"></span></div></div>'
+        : "";
+      box.innerHTML = '<p id="interest-window" data-ends-on="' + esc(w.ends_on) + '"><b>Partners\' window closes ' + esc(longDate(w.ends_on)) + "</b></p>" +
+        "<h4>Interest registered</h4>" + list + form;
+      box.hidden = false;
+      if (said) { const st = $("interest-status"); if (st) { st.textContent = said; } else { box.insertAdjacentHTML("beforeend", '<p id="interest-status" role="status">' + esc(said) + "</p>"); } }
+      if (!mayRegister) { return; }
+      $("interest-register").addEventListener("click", () => registerInterest(d.property_id));
+      INTEREST_FIELDS.filter((n) => n !== "note").forEach((n) => $("i-" + n).addEventListener("keydown", (e) => {
+        if (e.key === "Enter") { e.preventDefault(); registerInterest(d.property_id); }
+      }));
+    }).catch(() => { const box = $("record-interest"); if (box) { box.hidden = true; } });  // not a partner: nothing to show
+  }
+  function registerInterest(id) {
+    const st = $("interest-status");
+    INTEREST_FIELDS.forEach((n) => { $("ierr-" + n).textContent = ""; $("i-" + n).removeAttribute("aria-invalid"); });
+    const raw = (n) => $("i-" + n).value.trim();
+    const area = raw("floor_area_m2");
+    const body = { service: raw("service"), floor_area_m2: area === "" ? null : (Number.isFinite(Number(area)) ? Number(area) : area) };
+    if (raw("note")) { body.note = raw("note"); }
+    st.textContent = "Registering…";
+    api("/properties/" + encodeURIComponent(id) + "/disposal/interest", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    }).then((r) => r.json().then((b) => ({ r, b }))).then(({ r, b }) => {
+      if (r.ok) { loadDisposal(id, "Interest registered."); return; }
+      const general = [];
+      const errors = b.errors || (b.field ? [{ field: b.field, message: b.detail }] : []);
+      errors.forEach((err) => {
+        const name = String(err.field).split(".").find((part) => INTEREST_FIELDS.includes(part));
+        if (name) { $("ierr-" + name).textContent = err.message; $("i-" + name).setAttribute("aria-invalid", "true"); }
+        else { general.push((err.field ? err.field + ": " : "") + err.message); }
+      });
+      const csrf = String(b.type || "").endsWith("/csrf-refused");
+      const why = csrf ? "your sign-in has changed since this page opened: reload the page and try again."
+        : general.length ? general.join("; ") : errors.length ? "see the fields marked." : (b.detail || r.status);
+      st.textContent = "Not registered: " + why;
+      const first = document.querySelector("#interest-form [aria-invalid='true']");
+      if (first) { first.focus(); }
+    }).catch(() => { st.textContent = "Not registered: the service did not answer."; });
   }
 
   function save(edits) {

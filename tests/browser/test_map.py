@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlparse
 
 import pytest
@@ -270,6 +271,58 @@ def test_a_person_signs_in_edits_their_own_body_only_and_signs_out(
     assert page.evaluate("fetch('/me').then(r => r.json()).then(m => m.signed_in)") is False
     page.wait_for_selector("#record-title")
     assert "Sign in to edit" in page.inner_text("#pane-record")
+    assert page.errors == []
+
+
+def test_another_body_registers_interest_while_the_partners_window_is_open(
+    offline_page, live_server, client, make_org, make_key, make_person, artefact
+) -> None:  # type: ignore[no-untyped-def]
+    owner = make_org("district", name="Interest Owner District Council")
+    partner = make_org("police", name="Interest Partner Police")
+    owner_h = auth_header(make_key(owner, "writer"))
+    email, password = make_person(partner, "editor")
+    pid = client.post(
+        "/properties", json=new_property(owner, name="Surplus Interest Hall"), headers=owner_h
+    ).json()["id"]
+    for stage in ("under_review", "declared_surplus"):
+        moved = client.post(
+            f"/properties/{pid}/disposal/transitions", json={"to_stage": stage}, headers=owner_h
+        )
+        assert moved.status_code == 200, moved.text
+    ends_on = dt.date.fromisoformat(moved.json()["interest_window"]["ends_on"])
+
+    page = offline_page
+    _sign_in(page, live_server, email, password, f"record={pid}")
+    page.wait_for_selector("#interest-window")
+    assert page.inner_text("#interest-window") == f"Partners' window closes {ends_on.day} {ends_on:%B %Y}"
+    assert "No interest registered" in page.inner_text("#interest-list")
+    # Labelled fields, reached from the keyboard; a refused value is named beside its field.
+    page.focus("#i-service")
+    page.keyboard.type("Neighbourhood policing team")
+    page.keyboard.press("Tab")
+    page.keyboard.type("-5")
+    page.keyboard.press("Tab")
+    page.keyboard.type("from spring")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the "Register interest" button
+    page.wait_for_function("() => document.querySelector('#ierr-floor_area_m2').textContent !== ''")
+    assert page.inner_text("#interest-status").startswith("Not registered")
+    owner_view = client.get(f"/properties/{pid}/disposal", headers=owner_h).json()
+    assert owner_view["interest"] == []  # the refused request changed nothing
+    page.get_by_label("Floor area needed (m²)").fill("240")
+    page.get_by_role("button", name="Register interest").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#interest-status') || {}).textContent === 'Interest registered.'"
+    )
+    listed = page.inner_text("#interest-list")
+    assert "Neighbourhood policing team" in listed and "240 m²" in listed and "from spring" in listed
+    assert page.locator("#i-service").count() == 0  # one registration per body per window
+    artefact(page, "09-interest-registered")
+
+    owner_view = client.get(f"/properties/{pid}/disposal", headers=owner_h).json()
+    assert [(i["org"], i["service"], i["floor_area_m2"], i["note"]) for i in owner_view["interest"]] == [
+        (partner, "Neighbourhood policing team", 240, "from spring")
+    ]
     assert page.errors == []
 
 
