@@ -43,6 +43,24 @@ def _own_or(principal: auth.Principal, org: str | None) -> str:
     return target
 
 
+def _listing_scope(principal: auth.Principal, org: str | None) -> str | None:
+    """Whose people or keys a listing shows: every body's for an admin asking for all, else one body's."""
+    if org is None and principal.role == "admin":
+        return None
+    scope = _own_or(principal, org)
+    principal.require_manager(scope)
+    return scope
+
+
+def _require_granter(principal: auth.Principal, org: str | None, role: str) -> str:
+    """The body a new person or key joins; only the register's admins grant the admin role."""
+    target = _own_or(principal, org)
+    principal.require_manager(target)
+    if role.strip().lower() == "admin":
+        principal.require_admin()
+    return target
+
+
 def _user_in_scope(principal: auth.Principal, conn: Any, email: str) -> dict[str, Any]:
     user = people.get_user(conn, email)
     principal.require_manager(user["org"])
@@ -53,21 +71,14 @@ def _user_in_scope(principal: auth.Principal, conn: Any, email: str) -> dict[str
 def list_users(
     engine: EngineDep, principal: PrincipalDep, org: str | None = Query(default=None)
 ) -> dict[str, Any]:
-    if org is None and principal.role == "admin":
-        scope = None
-    else:
-        scope = _own_or(principal, org)
-        principal.require_manager(scope)
+    scope = _listing_scope(principal, org)
     with engine.connect() as conn:
         return {"items": people.list_users(conn, scope)}
 
 
 @router.post("/users", status_code=201, summary="Add a person; answers their one-time password, once")
 def add_user(body: UserCreate, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
-    org = _own_or(principal, body.org)
-    principal.require_manager(org)
-    if body.role.strip().lower() == "admin":
-        principal.require_admin()  # only the register's admins make admins
+    org = _require_granter(principal, body.org, body.role)
     with write_transaction(engine, principal.actor) as conn:
         return people.add_user(conn, body.email, org, body.role, principal.actor)
 
@@ -97,21 +108,14 @@ def reset_password(email: str, engine: EngineDep, principal: PrincipalDep) -> di
 def list_keys(
     engine: EngineDep, principal: PrincipalDep, org: str | None = Query(default=None)
 ) -> dict[str, Any]:
-    if org is None and principal.role == "admin":
-        scope = None
-    else:
-        scope = _own_or(principal, org)
-        principal.require_manager(scope)
+    scope = _listing_scope(principal, org)
     with engine.connect() as conn:
         return {"items": auth.list_keys(conn, scope)}
 
 
 @router.post("/keys", status_code=201, summary="Create an API key for a partner system; shown once")
 def create_key(body: KeyCreate, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
-    org = _own_or(principal, body.org)
-    principal.require_manager(org)
-    if body.role.strip().lower() == "admin":
-        principal.require_admin()
+    org = _require_granter(principal, body.org, body.role)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=body.expires_days) if body.expires_days else None
     with write_transaction(engine, principal.actor) as conn:
         return auth.create_key(conn, org, body.role, label=body.label, expires_at=expires)
