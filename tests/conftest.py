@@ -24,6 +24,10 @@ from estate_infra.cluster import EmbeddedCluster, free_port, throwaway_cluster
 # (production keeps the 64 MiB, 3-pass default; tests compare behaviour, not cost).
 os.environ.setdefault("ESTATE_PASSWORD_HASH_MEMORY_KIB", "8192")
 os.environ.setdefault("ESTATE_PASSWORD_HASH_TIME_COST", "1")
+# The commands print through rich, which wraps at the terminal's width, and a pytest-xdist worker has
+# no terminal: one width for every console, whichever process the test runs in, so output is stable.
+os.environ["COLUMNS"] = "200"
+os.environ["LINES"] = "50"
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,6 +9,11 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 
+def words(output: str) -> str:
+    """A command's output with line breaks folded: rich wraps at whatever width its console was built with."""
+    return " ".join(output.split())
+
+
 def auth_header(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
