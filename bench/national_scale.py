@@ -83,7 +83,7 @@ def render(
     return asyncio.run(run())
 
 
-def timed(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+def timed(fn, repeat: int = 5) -> float:
     runs = []
     for _ in range(repeat):
         start = time.perf_counter()

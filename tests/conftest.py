@@ -83,7 +83,7 @@ def seeded(engine: Engine) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def settings(db_url: str):  # type: ignore[no-untyped-def]
+def settings(db_url: str):
     from api.settings import Settings
 
     # No background webhook worker racing the tests: the tests that want one start their own.
@@ -97,14 +97,14 @@ def settings(db_url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def app(settings, seeded: Engine):  # type: ignore[no-untyped-def]
+def app(settings, seeded: Engine):
     from api.main import create_app
 
     return create_app(settings, seeded)
 
 
 @pytest.fixture()
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client(app) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
 
@@ -139,7 +139,7 @@ def make_key(owner_engine: Engine, seeded: Engine) -> Callable[[str, str], str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def live_server(app) -> Iterator[str]:
     """The full app on a real loopback port (for GDAL, Chromium and other real clients)."""
     import threading
     import time
@@ -176,7 +176,7 @@ def make_person(owner_engine: Engine, seeded: Engine) -> Callable[..., tuple[str
 
 
 @pytest.fixture(scope="session")
-def sign_in(app) -> Callable[[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+def sign_in(app) -> Callable[[str, str], dict[str, str]]:
     """Sign a person in through POST /login; returns the headers a browser page would send (cookie + CSRF)."""
 
     def _sign_in(email: str, password: str) -> dict[str, str]:

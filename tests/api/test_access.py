@@ -31,7 +31,7 @@ CANARY_GBP = 987_654_321
 
 
 @pytest.fixture(scope="module")
-def estate(make_org, make_key, make_person, sign_in) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def estate(make_org, make_key, make_person, sign_in) -> dict[str, Any]:
     org, other = make_org(), make_org()
     return {
         "org": org,
@@ -50,7 +50,7 @@ def estate(make_org, make_key, make_person, sign_in) -> dict[str, Any]:  # type:
     }
 
 
-def _existing(client, estate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _existing(client, estate) -> dict[str, Any]:
     response = client.post(
         "/properties", json=new_property(estate["org"]), headers=estate["headers"]["writer"]
     )
@@ -58,7 +58,7 @@ def _existing(client, estate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return response.json()
 
 
-def _call(client, estate, role: str, action: str, record: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+def _call(client, estate, role: str, action: str, record: dict[str, Any] | None):
     headers = estate["headers"][role]
     org = estate["org"]
     url = f"/properties/{record['id']}" if record else ""
@@ -107,7 +107,7 @@ MATRIX = [(action, role, codes[i]) for action, codes in EXPECTED.items() for i, 
 
 
 @pytest.mark.parametrize(("action", "role", "status"), MATRIX, ids=[f"{a}-{r}" for a, r, _ in MATRIX])
-def test_role_endpoint_matrix(client, seeded, estate, action, role, status) -> None:  # type: ignore[no-untyped-def]
+def test_role_endpoint_matrix(client, seeded, estate, action, role, status) -> None:
     record = _existing(client, estate) if action in ("read", "history", "update", "delete") else None
     before = register_fingerprint(seeded)
     response = _call(client, estate, role, action, record)
@@ -123,7 +123,7 @@ def test_role_endpoint_matrix(client, seeded, estate, action, role, status) -> N
         assert ("@" in actor) if role.endswith("_person") else "/key:" in actor
 
 
-def test_revoked_and_expired_keys_are_refused(client, owner_engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_and_expired_keys_are_refused(client, owner_engine, make_org) -> None:
     org = make_org()
     with write_transaction(owner_engine, "test") as conn:
         revoked = auth.create_key(conn, org, "reader")
@@ -136,7 +136,7 @@ def test_revoked_and_expired_keys_are_refused(client, owner_engine, make_org) ->
         assert response.status_code == 401 and words in response.json()["detail"]
 
 
-def test_only_the_hash_of_a_key_is_stored(owner_engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_hash_of_a_key_is_stored(owner_engine, make_org) -> None:
     org = make_org()
     with write_transaction(owner_engine, "test") as conn:
         key = auth.create_key(conn, org, "writer")
@@ -149,7 +149,7 @@ def test_only_the_hash_of_a_key_is_stored(owner_engine, make_org) -> None:  # ty
     assert len(secret) >= 40  # 32 random bytes
 
 
-def test_rate_limit_answers_429_with_retry_after(settings, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_answers_429_with_retry_after(settings, seeded) -> None:
     from api.main import create_app
 
     limited = create_app(settings.model_copy(update={"rate_limit_per_minute": 5}), seeded)
@@ -160,7 +160,7 @@ def test_rate_limit_answers_429_with_retry_after(settings, seeded) -> None:  # t
     assert last.status_code == 429 and int(last.headers["Retry-After"]) >= 1
 
 
-def test_oversized_body_is_413(client, estate) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_body_is_413(client, estate) -> None:
     from api.settings import Settings
 
     too_big = b"x" * (Settings().max_body_bytes + 1)
@@ -173,7 +173,7 @@ def test_oversized_body_is_413(client, estate) -> None:  # type: ignore[no-untyp
 
 
 @pytest.fixture(scope="module")
-def canary(client_module, estate) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def canary(client_module, estate) -> dict[str, Any]:
     body = new_property(
         estate["org"],
         sensitive=True,
@@ -193,12 +193,12 @@ def canary(client_module, estate) -> dict[str, Any]:  # type: ignore[no-untyped-
 
 
 @pytest.fixture(scope="module")
-def client_module(app):  # type: ignore[no-untyped-def]
+def client_module(app):
     with TestClient(app) as test_client:
         yield test_client
 
 
-def _public_bodies(client, record) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+def _public_bodies(client, record) -> dict[str, bytes]:
     import mercantile
 
     pid = record["id"]
@@ -233,13 +233,13 @@ def _public_bodies(client, record) -> dict[str, bytes]:  # type: ignore[no-untyp
     return bodies
 
 
-def test_sensitive_canary_never_reaches_the_public(client_module, canary) -> None:  # type: ignore[no-untyped-def]
+def test_sensitive_canary_never_reaches_the_public(client_module, canary) -> None:
     bodies = _public_bodies(client_module, canary)
     leaks = [name for name, body in bodies.items() if str(CANARY_GBP).encode() in body or b"canary" in body]
     assert leaks == []
     assert len(bodies) >= 10
 
 
-def test_canary_is_visible_to_its_owner(client_module, canary, estate) -> None:  # type: ignore[no-untyped-def]
+def test_canary_is_visible_to_its_owner(client_module, canary, estate) -> None:
     body = client_module.get(f"/properties/{canary['id']}", headers=estate["headers"]["writer"]).json()
     assert body["value_gbp"] == CANARY_GBP

@@ -14,12 +14,12 @@ from gis.register import FootprintLimits, validate_property
 LON, LAT = -2.2200, 52.1920  # new_property's point
 
 
-def square(lon: float = LON, lat: float = LAT, side: float = 0.0002) -> dict:  # type: ignore[type-arg]
+def square(lon: float = LON, lat: float = LAT, side: float = 0.0002) -> dict:
     ring = [[lon, lat], [lon + side, lat], [lon + side, lat + side], [lon, lat + side], [lon, lat]]
     return {"type": "Polygon", "coordinates": [ring]}
 
 
-def circle(vertices: int, radius_deg: float = 0.0003) -> dict:  # type: ignore[type-arg]
+def circle(vertices: int, radius_deg: float = 0.0003) -> dict:
     ring = [
         [
             LON + radius_deg * math.cos(2 * math.pi * i / vertices),
@@ -31,12 +31,12 @@ def circle(vertices: int, radius_deg: float = 0.0003) -> dict:  # type: ignore[t
 
 
 @pytest.fixture()
-def writer(make_org, make_key):  # type: ignore[no-untyped-def]
+def writer(make_org, make_key):
     org = make_org()
     return org, auth_header(make_key(org, "writer"))
 
 
-def _refused(client, seeded, headers, body, words):  # type: ignore[no-untyped-def]
+def _refused(client, seeded, headers, body, words):
     before = register_fingerprint(seeded)
     response = client.post("/properties", json=body, headers=headers)
     assert response.status_code == 422, response.text
@@ -46,14 +46,14 @@ def _refused(client, seeded, headers, body, words):  # type: ignore[no-untyped-d
     assert register_fingerprint(seeded) == before
 
 
-def test_unclosed_ring_is_refused_not_closed(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
+def test_unclosed_ring_is_refused_not_closed(client, seeded, writer) -> None:
     org, headers = writer
     open_ring = square()
     open_ring["coordinates"][0] = open_ring["coordinates"][0][:-1] + [[LON, LAT + 0.0001]]
     _refused(client, seeded, headers, new_property(org, footprint=open_ring), "not closed")
 
 
-def test_footprint_far_from_its_point_is_refused(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
+def test_footprint_far_from_its_point_is_refused(client, seeded, writer) -> None:
     org, headers = writer
     # An outline in Scotland for a point in Worcestershire.
     _refused(
@@ -61,7 +61,7 @@ def test_footprint_far_from_its_point_is_refused(client, seeded, writer) -> None
     )
 
 
-def test_footprint_with_too_many_vertices_is_refused(client, seeded, writer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_footprint_with_too_many_vertices_is_refused(client, seeded, writer, settings) -> None:
     org, headers = writer
     body = new_property(org, footprint=circle(settings.footprint_max_vertices + 10))
     _refused(client, seeded, headers, body, "vertices")
@@ -73,14 +73,14 @@ def test_footprint_byte_ceiling() -> None:
         validate_property(new_property("xx", footprint=circle(500)), creating=True, footprint_limits=limits)
 
 
-def test_a_real_outline_is_accepted_and_kept(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_outline_is_accepted_and_kept(client, writer) -> None:
     org, headers = writer
     response = client.post("/properties", json=new_property(org, footprint=circle(400)), headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["footprint"]["type"] == "MultiPolygon"
 
 
-def test_patch_moving_the_point_away_from_its_footprint_is_refused(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_patch_moving_the_point_away_from_its_footprint_is_refused(client, writer) -> None:
     org, headers = writer
     created = client.post("/properties", json=new_property(org, footprint=square()), headers=headers).json()
     moved = {"type": "Point", "coordinates": [-2.0, 52.3]}
@@ -101,7 +101,7 @@ def test_public_reads_do_not_select_the_footprint() -> None:
     assert "p.sensitive AS sensitive" in public_sql and "p.owner AS owner" in public_sql
 
 
-def test_public_sees_no_footprint_partner_does(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_public_sees_no_footprint_partner_does(client, writer) -> None:
     org, headers = writer
     created = client.post("/properties", json=new_property(org, footprint=square()), headers=headers).json()
     public = client.get(f"/properties/{created['id']}").json()

@@ -24,7 +24,7 @@ def test_concurrency_limiter_counts_per_caller_and_kind() -> None:
 
 def test_a_caller_over_its_concurrency_gets_429_others_do_not(
     client, app, seeded, make_org, make_key
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     key = make_key(make_org(), "reader")
     key_id = auth.principal_for_key(seeded, key).key_id
     for _ in range(EXPORT.per_caller):  # as if two of its exports were still streaming
@@ -44,7 +44,7 @@ def test_a_caller_over_its_concurrency_gets_429_others_do_not(
     assert app.state.concurrency.running(key_id, EXPORT) == 0
 
 
-def test_slot_is_released_after_the_download(client, app, seeded, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_slot_is_released_after_the_download(client, app, seeded, make_org, make_key) -> None:
     key = make_key(make_org(), "reader")
     key_id = auth.principal_for_key(seeded, key).key_id
     for _ in range(EXPORT.per_caller + 1):
@@ -54,7 +54,7 @@ def test_slot_is_released_after_the_download(client, app, seeded, make_org, make
     assert app.state.concurrency.running(key_id, EXPORT) == 0
 
 
-def test_expensive_routes_cost_more_tokens(settings, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_expensive_routes_cost_more_tokens(settings, seeded) -> None:
     from api.main import create_app
 
     per_minute = EXPORT.cost + 5
@@ -67,7 +67,7 @@ def test_expensive_routes_cost_more_tokens(settings, seeded) -> None:  # type: i
         assert client.get("/organisations/redditch").status_code == 200
 
 
-def test_every_expensive_route_declares_its_work(client) -> None:  # type: ignore[no-untyped-def]
+def test_every_expensive_route_declares_its_work(client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     cost = {(p, m): op.get(COST_KEY, 1) for p, ops in paths.items() for m, op in ops.items()}
     for path, method in (
@@ -85,7 +85,7 @@ def test_every_expensive_route_declares_its_work(client) -> None:  # type: ignor
     assert set(WORK) == {"export", "colocation", "receipts", "import"}
 
 
-def test_anonymous_colocation_distance_has_a_ceiling(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_colocation_distance_has_a_ceiling(client) -> None:
     response = client.get("/colocation/candidates?distance_m=5000")
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["distance_m"]
@@ -93,14 +93,14 @@ def test_anonymous_colocation_distance_has_a_ceiling(client) -> None:  # type: i
     assert ogc.status_code == 400, ogc.text  # OGC API answers invalid parameters with 400
 
 
-def test_anonymous_colocation_use_classes_have_a_ceiling(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_colocation_use_classes_have_a_ceiling(client) -> None:
     uses = "office,library,school,hospital,depot,leisure,court"
     response = client.get(f"/colocation/candidates?uses={uses}")
     assert response.status_code == 422, response.text
     assert "uses" in [e["field"] for e in response.json()["errors"]]
 
 
-def test_partner_systems_run_past_the_ceilings(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_partner_systems_run_past_the_ceilings(client, make_org, make_key) -> None:
     headers = auth_header(make_key(make_org(), "writer"))
     response = client.get(
         f"/colocation/candidates?distance_m={CEILINGS.colocation_distance_m + 500}", headers=headers
@@ -108,14 +108,14 @@ def test_partner_systems_run_past_the_ceilings(client, make_org, make_key) -> No
     assert response.status_code == 200, response.text
 
 
-def test_reader_receipts_runs_have_a_ceiling(client, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_reader_receipts_runs_have_a_ceiling(client, make_key) -> None:
     headers = auth_header(make_key("redditch", "reader"))
     response = client.post("/receipts/estimate", json={"runs": 100_000}, headers=headers)
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["runs"]
 
 
-def test_ceilings_are_documented_in_openapi(client) -> None:  # type: ignore[no-untyped-def]
+def test_ceilings_are_documented_in_openapi(client) -> None:
     doc = client.get("/openapi.json").json()
     params = {p["name"]: p for p in doc["paths"]["/colocation/candidates"]["get"]["parameters"]}
     assert f"{CEILINGS.colocation_distance_m:,.0f}" in params["distance_m"]["description"]

@@ -9,7 +9,7 @@ import pytest
 from support import auth_header
 
 
-def test_collection_is_listed_and_served_as_geojson(client, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_collection_is_listed_and_served_as_geojson(client, make_key) -> None:
     ids = {c["id"] for c in client.get("/collections").json()["collections"]}
     assert {"properties", "colocation-candidates"} <= ids
     doc = client.get(
@@ -27,12 +27,12 @@ def test_collection_is_listed_and_served_as_geojson(client, make_key) -> None:  
     assert one["properties"]["host_name"] == first["properties"]["host_name"]
 
 
-def test_collection_refuses_other_crs(client) -> None:  # type: ignore[no-untyped-def]
+def test_collection_refuses_other_crs(client) -> None:
     assert client.get("/collections/colocation-candidates/items?crs=EPSG:27700").status_code == 400
 
 
 @pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="gdal-bin is installed by scripts/setup.sh")
-def test_gdal_lists_the_hub_layer(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_gdal_lists_the_hub_layer(live_server) -> None:
     out = subprocess.run(
         ["ogrinfo", "-ro", "-q", f"OAPIF:{live_server}/"],
         capture_output=True,
@@ -43,6 +43,6 @@ def test_gdal_lists_the_hub_layer(live_server) -> None:  # type: ignore[no-untyp
     assert "colocation-candidates" in out
 
 
-def test_map_page_offers_the_hubs(client) -> None:  # type: ignore[no-untyped-def]
+def test_map_page_offers_the_hubs(client) -> None:
     html = client.get("/map").text
     assert 'id="tab-hubs"' in html  # the workspace's Hubs tab lists /colocation/candidates

@@ -14,7 +14,7 @@ TODAY = dt.date.today()
 
 
 @pytest.fixture()
-def bodies(make_org, make_key):  # type: ignore[no-untyped-def]
+def bodies(make_org, make_key):
     """An owner and two partner bodies, each with a writer key; the owner with a reader key too."""
     owner, partner, other = make_org("district"), make_org("police"), make_org("nhs_trust")
     return {
@@ -28,7 +28,7 @@ def bodies(make_org, make_key):  # type: ignore[no-untyped-def]
     }
 
 
-def building(client, bodies, **fields) -> str:  # type: ignore[no-untyped-def]
+def building(client, bodies, **fields) -> str:
     response = client.post(
         "/properties", json=new_property(bodies["owner"], **fields), headers=bodies["owner_h"]
     )
@@ -36,13 +36,13 @@ def building(client, bodies, **fields) -> str:  # type: ignore[no-untyped-def]
     return response.json()["id"]
 
 
-def move(client, pid, stage, headers, **body):  # type: ignore[no-untyped-def]
+def move(client, pid, stage, headers, **body):
     return client.post(
         f"/properties/{pid}/disposal/transitions", json={"to_stage": stage, **body}, headers=headers
     )
 
 
-def test_a_building_moves_through_the_pipeline_to_a_recorded_sale(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_a_building_moves_through_the_pipeline_to_a_recorded_sale(client, bodies) -> None:
     pid = building(client, bodies, value_gbp=900_000)
     h = bodies["owner_h"]
     assert move(client, pid, "under_review", h, note="service moving to the hub").status_code == 200
@@ -96,7 +96,7 @@ def test_a_building_moves_through_the_pipeline_to_a_recorded_sale(client, bodies
     assert fed == ["under_review", "declared_surplus", "marketed", "under_offer", "sold"]
 
 
-def test_the_public_sees_no_transition_in_the_feed(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_the_public_sees_no_transition_in_the_feed(client, bodies) -> None:
     pid = building(client, bodies)
     move(client, pid, "under_review", bodies["owner_h"], note="internal: staff consultation")
     feed = client.get("/changes", params={"owner": bodies["owner"], "limit": 1000}).json()
@@ -104,7 +104,7 @@ def test_the_public_sees_no_transition_in_the_feed(client, bodies) -> None:  # t
     assert "staff consultation" not in str(feed)
 
 
-def test_an_invalid_transition_is_a_422_naming_the_allowed_ones_and_changes_nothing(  # type: ignore[no-untyped-def]
+def test_an_invalid_transition_is_a_422_naming_the_allowed_ones_and_changes_nothing(
     client, bodies, engine
 ) -> None:
     pid = building(client, bodies)
@@ -118,7 +118,7 @@ def test_an_invalid_transition_is_a_422_naming_the_allowed_ones_and_changes_noth
     assert register_fingerprint(engine) == before
 
 
-def test_sold_only_through_a_recorded_sale(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_sold_only_through_a_recorded_sale(client, bodies) -> None:
     pid = building(client, bodies)
     for stage in ("under_review", "declared_surplus"):
         move(client, pid, stage, bodies["owner_h"])
@@ -139,7 +139,7 @@ def test_sold_only_through_a_recorded_sale(client, bodies) -> None:  # type: ign
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "completed_on"
 
 
-def test_withdrawal_from_the_market_is_an_outcome(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_withdrawal_from_the_market_is_an_outcome(client, bodies) -> None:
     pid = building(client, bodies, rag="green", rag_reason="vacant")
     for stage in ("under_review", "declared_surplus"):
         move(client, pid, stage, bodies["owner_h"])
@@ -155,7 +155,7 @@ def test_withdrawal_from_the_market_is_an_outcome(client, bodies) -> None:  # ty
     assert again.status_code == 422 and again.json()["errors"][0]["field"] == "outcome"
 
 
-def test_only_an_editor_of_the_owner_or_an_admin_moves_a_building(client, bodies, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_only_an_editor_of_the_owner_or_an_admin_moves_a_building(client, bodies, make_key) -> None:
     pid = building(client, bodies)
     assert move(client, pid, "under_review", {}).status_code == 401
     assert move(client, pid, "under_review", bodies["owner_reader_h"]).status_code == 403
@@ -164,7 +164,7 @@ def test_only_an_editor_of_the_owner_or_an_admin_moves_a_building(client, bodies
     assert move(client, pid, "under_review", admin).status_code == 200
 
 
-def test_blockers_are_added_and_cleared_with_dates(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_blockers_are_added_and_cleared_with_dates(client, bodies) -> None:
     pid = building(client, bodies)
     url = f"/properties/{pid}/disposal/blockers"
     week_ago = (TODAY - dt.timedelta(days=7)).isoformat()
@@ -186,7 +186,7 @@ def test_blockers_are_added_and_cleared_with_dates(client, bodies) -> None:  # t
     assert client.post(url, json={"add": ["lease"]}, headers=bodies["partner_h"]).status_code == 403
 
 
-def test_partners_register_interest_the_owner_sees_all_the_public_none(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_partners_register_interest_the_owner_sees_all_the_public_none(client, bodies) -> None:
     pid = building(client, bodies)
     interest_url = f"/properties/{pid}/disposal/interest"
     offer = {"service": "neighbourhood policing team", "floor_area_m2": 240.0}
@@ -221,7 +221,7 @@ def test_partners_register_interest_the_owner_sees_all_the_public_none(client, b
     assert "neighbourhood policing" not in public.text
 
 
-def test_a_window_that_has_ended_is_closed_and_takes_no_more_interest(client, bodies, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_that_has_ended_is_closed_and_takes_no_more_interest(client, bodies, engine) -> None:
     from api.db import write_transaction
     from api.services.disposal import close_due_windows
 
@@ -251,7 +251,7 @@ def test_a_window_that_has_ended_is_closed_and_takes_no_more_interest(client, bo
     assert move(client, pid, "marketed", bodies["owner_h"]).status_code == 200
 
 
-def test_window_end_across_christmas_through_the_api(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_window_end_across_christmas_through_the_api(client, bodies) -> None:
     pid = building(client, bodies)
     move(client, pid, "under_review", bodies["owner_h"], effective_on="2025-12-01")
     declared = move(client, pid, "declared_surplus", bodies["owner_h"], effective_on="2025-12-22").json()
@@ -260,7 +260,7 @@ def test_window_end_across_christmas_through_the_api(client, bodies) -> None:  #
     assert declared["interest_window"]["ends_on"] == "2026-02-19"
 
 
-def test_dates_must_not_go_backwards_or_into_the_future(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_dates_must_not_go_backwards_or_into_the_future(client, bodies) -> None:
     pid = building(client, bodies)
     move(client, pid, "under_review", bodies["owner_h"], effective_on="2026-01-10")
     back = move(client, pid, "declared_surplus", bodies["owner_h"], effective_on="2026-01-09")
@@ -270,7 +270,7 @@ def test_dates_must_not_go_backwards_or_into_the_future(client, bodies) -> None:
     assert ahead.status_code == 422 and ahead.json()["errors"][0]["field"] == "effective_on"
 
 
-def test_a_rejected_move_writes_no_event(client, bodies, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_move_writes_no_event(client, bodies, engine) -> None:
     pid = building(client, bodies)
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM webhook_event")).scalar_one()

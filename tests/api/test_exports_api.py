@@ -23,7 +23,7 @@ EXTENSIONS = list(ex.FORMATS)
 
 
 @pytest.fixture(scope="module")
-def org(seeded: Engine, make_org) -> str:  # type: ignore[no-untyped-def]
+def org(seeded: Engine, make_org) -> str:
     """Our organisation: one sensitive canary, one public record with a value, one unrated."""
     code = make_org()
     base = {
@@ -63,7 +63,7 @@ def download(
     client,
     ext: str,
     tmp_path: Path,
-    headers: dict[str, str] | None = None,  # type: ignore[no-untyped-def]
+    headers: dict[str, str] | None = None,
     **params: Any,
 ) -> tuple[Any, Path]:
     response = client.get(f"/exports/properties.{ext}", params=params, headers=headers or {})
@@ -87,7 +87,7 @@ def all_bytes(path: Path) -> list[bytes]:
     return [path.read_bytes()]
 
 
-def listed(client, headers: dict[str, str] | None = None, **params: Any) -> int:  # type: ignore[no-untyped-def]
+def listed(client, headers: dict[str, str] | None = None, **params: Any) -> int:
     body = client.get("/properties", params={**params, "limit": 10_000}, headers=headers or {}).json()
     assert body["next"] is None
     return body["count"]
@@ -96,7 +96,7 @@ def listed(client, headers: dict[str, str] | None = None, **params: Any) -> int:
 @pytest.mark.parametrize("ext", EXTENSIONS)
 def test_every_format_downloads_as_an_attachment_gdal_opens(
     client, org: str, tmp_path: Path, ext: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fmt = ex.FORMATS[ext]
     response, path = download(client, ext, tmp_path, owner=f"{org},malvern-hills")
     assert response.status_code == 200, response.text
@@ -115,7 +115,7 @@ def test_every_format_downloads_as_an_attachment_gdal_opens(
 @pytest.mark.parametrize("ext", EXTENSIONS)
 def test_public_download_has_no_values_and_no_sensitive_record(
     client, org: str, tmp_path: Path, ext: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     response, path = download(client, ext, tmp_path, owner=org)
     assert response.status_code == 200, response.text
     assert response.headers["x-feature-count"] == "2"  # the canary does not exist for the public
@@ -127,7 +127,7 @@ def test_public_download_has_no_values_and_no_sensitive_record(
 
 def test_a_partner_key_downloads_values_and_sensitive_records(
     client, org: str, make_key, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     headers = auth_header(make_key(org, "reader"))
     response, path = download(client, "gpkg", tmp_path, headers=headers, owner=org)
     assert response.status_code == 200
@@ -140,7 +140,7 @@ def test_a_partner_key_downloads_values_and_sensitive_records(
 
 
 @pytest.mark.parametrize("ext", ["gpkg", "csv", "geojson"])
-def test_a_filter_gives_the_same_count_as_the_properties_api(client, tmp_path: Path, ext: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_filter_gives_the_same_count_as_the_properties_api(client, tmp_path: Path, ext: str) -> None:
     params = {"rag": "green", "owner": "worcestershire-cc,wychavon,redditch"}
     response, path = download(client, ext, tmp_path, **params)
     expected = listed(client, **params)
@@ -168,7 +168,7 @@ def test_british_national_grid_by_default_and_wgs84_on_request(
     client,
     org: str,
     tmp_path: Path,
-    ext: str,  # type: ignore[no-untyped-def]
+    ext: str,
     crs: str | None,
     srid: int,
 ) -> None:
@@ -190,31 +190,31 @@ def test_british_national_grid_by_default_and_wgs84_on_request(
 )
 def test_bad_parameters_are_422_naming_the_parameter(
     client, ext: str, params: dict[str, str], field: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     response = client.get(f"/exports/properties.{ext}", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
-def test_every_bad_parameter_is_named_at_once(client) -> None:  # type: ignore[no-untyped-def]
+def test_every_bad_parameter_is_named_at_once(client) -> None:
     response = client.get("/exports/properties.geojson", params={"crs": "EPSG:27700", "rag": "purple"})
     assert response.status_code == 422
     assert sorted(e["field"] for e in response.json()["errors"]) == ["crs", "rag"]
 
 
-def test_geojson_refusal_says_why(client) -> None:  # type: ignore[no-untyped-def]
+def test_geojson_refusal_says_why(client) -> None:
     detail = client.get("/exports/properties.geojson", params={"crs": "EPSG:27700"}).json()["detail"]
     assert "RFC 7946" in detail
 
 
-def test_an_unknown_format_is_404_listing_the_formats(client) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_format_is_404_listing_the_formats(client) -> None:
     response = client.get("/exports/properties.xlsx")
     assert response.status_code == 404
     assert "properties.gpkg" in response.json()["detail"]
 
 
-def test_the_temporary_file_is_gone_after_the_download(client, org: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_temporary_file_is_gone_after_the_download(client, org: str) -> None:
     tmp = Path(tempfile.gettempdir())
     before = set(tmp.glob("estate-export-*"))
     response = client.get("/exports/properties.gpkg", params={"owner": org})
@@ -222,7 +222,7 @@ def test_the_temporary_file_is_gone_after_the_download(client, org: str) -> None
     assert set(tmp.glob("estate-export-*")) <= before
 
 
-def test_shapefile_zip_carries_the_field_mapping(client, org: str) -> None:  # type: ignore[no-untyped-def]
+def test_shapefile_zip_carries_the_field_mapping(client, org: str) -> None:
     response = client.get("/exports/properties.zip", params={"owner": org})
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         mapping = archive.read("fields.csv").decode("utf-8").splitlines()

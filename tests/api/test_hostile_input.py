@@ -8,19 +8,19 @@ from support import auth_header, new_property, point, register_fingerprint
 PROBLEM = "application/problem+json"
 
 
-def _fields(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _fields(response) -> list[str]:
     body = response.json()
     return [e["field"] for e in body.get("errors", [])] + [body.get("parameter", "")]
 
 
-def _square(lon: float = -2.2200, lat: float = 52.1920, side: float = 0.0002, z: float | None = None):  # type: ignore[no-untyped-def]
+def _square(lon: float = -2.2200, lat: float = 52.1920, side: float = 0.0002, z: float | None = None):
     corners = [(lon, lat), (lon + side, lat), (lon + side, lat + side), (lon, lat + side), (lon, lat)]
     ring = [[x, y, z] if z is not None else [x, y] for x, y in corners]
     return {"type": "Polygon", "coordinates": [ring]}
 
 
 @pytest.fixture()
-def writer(make_org, make_key):  # type: ignore[no-untyped-def]
+def writer(make_org, make_key):
     org = make_org()
     return org, auth_header(make_key(org, "writer"))
 
@@ -33,14 +33,14 @@ def writer(make_org, make_key):  # type: ignore[no-untyped-def]
         ("/collections/properties/items/ab%00cd", "feature_id"),
     ],
 )
-def test_nul_in_a_path_parameter_is_a_problem_naming_it(client, path, field) -> None:  # type: ignore[no-untyped-def]
+def test_nul_in_a_path_parameter_is_a_problem_naming_it(client, path, field) -> None:
     response = client.get(path)
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"] == PROBLEM
     assert field in _fields(response)
 
 
-def test_three_dimensional_footprint_is_refused(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
+def test_three_dimensional_footprint_is_refused(client, seeded, writer) -> None:
     org, headers = writer
     before = register_fingerprint(seeded)
     response = client.post("/properties", json=new_property(org, footprint=_square(z=12.0)), headers=headers)
@@ -51,7 +51,7 @@ def test_three_dimensional_footprint_is_refused(client, seeded, writer) -> None:
     assert register_fingerprint(seeded) == before
 
 
-def test_expected_version_beyond_32_bits_is_refused(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
+def test_expected_version_beyond_32_bits_is_refused(client, seeded, writer) -> None:
     org, headers = writer
     record = {**new_property(org), "expected_version": 2**31}
     before = register_fingerprint(seeded)
@@ -63,7 +63,7 @@ def test_expected_version_beyond_32_bits_is_refused(client, seeded, writer) -> N
 
 
 @pytest.mark.parametrize("asset_ref_json", ["A\\u0000B", "A\\ud800B"], ids=["nul", "lone-surrogate"])
-def test_tombstone_asset_ref_is_validated(client, seeded, writer, asset_ref_json) -> None:  # type: ignore[no-untyped-def]
+def test_tombstone_asset_ref_is_validated(client, seeded, writer, asset_ref_json) -> None:
     org, headers = writer
     # Sent as JSON text: the escape is what a careless client writes; Python strings cannot carry it safely.
     body = '{"records": [{"asset_ref": "' + asset_ref_json + '", "deleted": true}]}'
@@ -77,7 +77,7 @@ def test_tombstone_asset_ref_is_validated(client, seeded, writer, asset_ref_json
     assert register_fingerprint(seeded) == before
 
 
-def test_lone_surrogate_in_a_record_field_is_refused(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
+def test_lone_surrogate_in_a_record_field_is_refused(client, seeded, writer) -> None:
     org, headers = writer
     body = (
         '{"owner": "' + org + '", "asset_ref": "S-1", "name": "Bad \\ud800 name", "geometry": '
@@ -90,7 +90,7 @@ def test_lone_surrogate_in_a_record_field_is_refused(client, seeded, writer) -> 
     assert "name" in _fields(response)
 
 
-def test_csv_cell_over_the_csv_module_limit_is_a_problem(client, seeded, writer) -> None:  # type: ignore[no-untyped-def]
+def test_csv_cell_over_the_csv_module_limit_is_a_problem(client, seeded, writer) -> None:
     org, headers = writer
     big = "x" * 131_073
     csv_text = f"Asset Reference,Property Name,Post Code\r\nR1,{big},WR1 2AB\r\n"
@@ -109,7 +109,7 @@ def test_csv_cell_over_the_csv_module_limit_is_a_problem(client, seeded, writer)
 # ---- standards: If-Match, OGC parameters, URL length, constraint names
 
 
-def test_weak_etag_does_not_satisfy_if_match(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_weak_etag_does_not_satisfy_if_match(client, writer) -> None:
     org, headers = writer
     created = client.post("/properties", json=new_property(org), headers=headers).json()
     response = client.patch(
@@ -119,7 +119,7 @@ def test_weak_etag_does_not_satisfy_if_match(client, writer) -> None:  # type: i
     assert client.get(f"/properties/{created['id']}", headers=headers).json()["name"] == "Test Building"
 
 
-def test_if_match_star_and_lists_follow_rfc_9110(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_if_match_star_and_lists_follow_rfc_9110(client, writer) -> None:
     org, headers = writer
     created = client.post("/properties", json=new_property(org), headers=headers).json()
     url = f"/properties/{created['id']}"
@@ -131,25 +131,25 @@ def test_if_match_star_and_lists_follow_rfc_9110(client, writer) -> None:  # typ
 
 
 @pytest.mark.parametrize("parameter", ["filter", "sortby", "datetime", "propertyName"])
-def test_unknown_ogc_items_parameter_is_a_400(client, parameter) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_ogc_items_parameter_is_a_400(client, parameter) -> None:
     response = client.get(f"/collections/properties/items?{parameter}=x")
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == PROBLEM
     assert parameter in _fields(response)
 
 
-def test_known_ogc_items_parameters_still_work(client) -> None:  # type: ignore[no-untyped-def]
+def test_known_ogc_items_parameters_still_work(client) -> None:
     response = client.get("/collections/properties/items?limit=2&bbox-crs=EPSG:4326&crs=EPSG:27700&rag=red")
     assert response.status_code == 200, response.text
 
 
-def test_over_long_url_is_a_414_problem(client) -> None:  # type: ignore[no-untyped-def]
+def test_over_long_url_is_a_414_problem(client) -> None:
     response = client.get("/collections/properties/items?q=" + "x" * 20_000)
     assert response.status_code == 414
     assert response.headers["content-type"] == PROBLEM
 
 
-def test_over_long_url_is_a_414_on_a_real_server(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_over_long_url_is_a_414_on_a_real_server(live_server) -> None:
     import httpx
 
     for size in (12_000, 60_000):
@@ -158,7 +158,7 @@ def test_over_long_url_is_a_414_on_a_real_server(live_server) -> None:  # type: 
         assert response.headers["content-type"] == PROBLEM
 
 
-def test_rag_without_reason_on_update_names_rag_reason(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_rag_without_reason_on_update_names_rag_reason(client, writer) -> None:
     org, headers = writer
     created = client.post(
         "/properties", json=new_property(org, rag=None, rag_reason=None), headers=headers
@@ -171,7 +171,7 @@ def test_rag_without_reason_on_update_names_rag_reason(client, writer) -> None: 
     assert "property_rag_has_reason" not in response.text
 
 
-def test_point_stays_usable_after_these_fixes(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_point_stays_usable_after_these_fixes(client, writer) -> None:
     org, headers = writer
     response = client.post("/properties", json=new_property(org, geometry=point()), headers=headers)
     assert response.status_code == 201, response.text

@@ -40,7 +40,7 @@ def count(engine: Engine, org: str) -> int:
         ).scalar_one()
 
 
-def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: Engine, writer) -> None:
     org, headers = writer
     response = upload(client, org, BROMSGROVE, headers)
     assert response.status_code == 201, response.text
@@ -57,7 +57,7 @@ def test_multipart_upload_imports_and_answers_201(client: TestClient, seeded: En
     assert listed["count"] == 12
 
 
-def test_raw_text_csv_body_imports(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+def test_raw_text_csv_body_imports(client: TestClient, seeded: Engine, writer) -> None:
     org, headers = writer
     response = client.post(
         URL,
@@ -76,7 +76,7 @@ def test_raw_text_csv_body_imports(client: TestClient, seeded: Engine, writer) -
 
 def test_uploading_the_same_file_again_answers_200_and_changes_nothing(
     client: TestClient,
-    seeded: Engine,  # type: ignore[no-untyped-def]
+    seeded: Engine,
     writer,
 ) -> None:
     org, headers = writer
@@ -88,7 +88,7 @@ def test_uploading_the_same_file_again_answers_200_and_changes_nothing(
     assert register_fingerprint(seeded) == before
 
 
-def test_dry_run_answers_200_and_writes_nothing(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_answers_200_and_writes_nothing(client: TestClient, seeded: Engine, writer) -> None:
     org, headers = writer
     before = register_fingerprint(seeded)
     response = upload(client, org, BROMSGROVE, headers, dry_run="true")
@@ -100,7 +100,7 @@ def test_dry_run_answers_200_and_writes_nothing(client: TestClient, seeded: Engi
 
 def test_strict_with_rejected_rows_is_422_listing_them_and_writes_nothing(
     client: TestClient,
-    seeded: Engine,  # type: ignore[no-untyped-def]
+    seeded: Engine,
     writer,
 ) -> None:
     org, headers = writer
@@ -118,7 +118,7 @@ def test_strict_with_rejected_rows_is_422_listing_them_and_writes_nothing(
 def test_writer_of_another_org_is_403_and_nothing_is_written(
     client: TestClient,
     seeded: Engine,
-    writer,  # type: ignore[no-untyped-def]
+    writer,
     make_org: Callable[..., str],
 ) -> None:
     _, headers = writer
@@ -167,14 +167,14 @@ def test_unknown_owner_is_422_naming_owner(
     assert [e["field"] for e in response.json()["errors"]] == ["owner"]
 
 
-def test_missing_owner_parameter_is_422_naming_owner(client: TestClient, writer) -> None:  # type: ignore[no-untyped-def]
+def test_missing_owner_parameter_is_422_naming_owner(client: TestClient, writer) -> None:
     _, headers = writer
     response = client.post(URL, headers=headers, files={"file": ("assets.csv", BROMSGROVE, "text/csv")})
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["owner"]
 
 
-def test_form_without_a_file_field_is_422_naming_file(client: TestClient, writer) -> None:  # type: ignore[no-untyped-def]
+def test_form_without_a_file_field_is_422_naming_file(client: TestClient, writer) -> None:
     org, headers = writer
     response = client.post(
         URL, params={"owner": org}, headers=headers, files={"upload": ("assets.csv", BROMSGROVE, "text/csv")}
@@ -183,14 +183,14 @@ def test_form_without_a_file_field_is_422_naming_file(client: TestClient, writer
     assert [e["field"] for e in response.json()["errors"]] == ["file"]
 
 
-def test_file_that_is_not_a_transparency_csv_is_422_naming_file(client: TestClient, writer) -> None:  # type: ignore[no-untyped-def]
+def test_file_that_is_not_a_transparency_csv_is_422_naming_file(client: TestClient, writer) -> None:
     org, headers = writer
     response = upload(client, org, b"Ward,Councillor\r\nAbbey,Smith\r\n", headers)
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["file"]
 
 
-def test_json_body_is_415(client: TestClient, writer) -> None:  # type: ignore[no-untyped-def]
+def test_json_body_is_415(client: TestClient, writer) -> None:
     org, headers = writer
     response = client.post(URL, params={"owner": org}, headers=headers, json={"rows": []})
     assert response.status_code == 415
@@ -201,7 +201,7 @@ def test_json_body_is_415(client: TestClient, writer) -> None:  # type: ignore[n
 def test_body_over_the_size_limit_is_413_and_nothing_is_written(
     client: TestClient,
     app,
-    seeded: Engine,  # type: ignore[no-untyped-def]
+    seeded: Engine,
     writer,
     monkeypatch: pytest.MonkeyPatch,
     chunked: bool,
@@ -235,7 +235,7 @@ def live_count(engine: Engine, org: str) -> int:
         ).scalar_one()
 
 
-def test_next_years_file_reconciles_and_answers_the_plan(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+def test_next_years_file_reconciles_and_answers_the_plan(client: TestClient, seeded: Engine, writer) -> None:
     org, headers = writer
     assert upload(client, org, YEAR_ONE, headers).status_code == 201
 
@@ -255,7 +255,7 @@ def test_next_years_file_reconciles_and_answers_the_plan(client: TestClient, see
     assert live_count(seeded, org) == 8
 
 
-def test_a_dry_run_with_retire_missing_retires_nothing(client: TestClient, seeded: Engine, writer) -> None:  # type: ignore[no-untyped-def]
+def test_a_dry_run_with_retire_missing_retires_nothing(client: TestClient, seeded: Engine, writer) -> None:
     org, headers = writer
     upload(client, org, YEAR_ONE, headers)
     before = register_fingerprint(seeded)

@@ -21,18 +21,18 @@ FUZZ_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def api_schema(app):  # type: ignore[no-untyped-def]
+def api_schema(app):
     # Large downloads are covered by their own tests (tests/api/test_exports_api.py).
     return schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="^/exports")
 
 
-def test_openapi_document_is_valid(client) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_document_is_valid(client) -> None:
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert "/properties" in doc["paths"] and "/collections/properties/items" in doc["paths"]
 
 
-def test_every_operation_documents_problems_security_and_media_types(client) -> None:  # type: ignore[no-untyped-def]
+def test_every_operation_documents_problems_security_and_media_types(client) -> None:
     doc = client.get("/openapi.json").json()
     assert set(doc["components"]["securitySchemes"]) >= {"bearerAuth", "apiKeyHeader"}
     for path, operations in doc["paths"].items():
@@ -51,7 +51,7 @@ def test_every_operation_documents_problems_security_and_media_types(client) -> 
 SKIPPED_CHECKS = {"positive_data_acceptance"}
 
 
-def _checks():  # type: ignore[no-untyped-def]
+def _checks():
     load_all_checks()
     return [c for c in CHECKS.get_all() if getattr(c, "__name__", "") not in SKIPPED_CHECKS]
 
@@ -62,7 +62,7 @@ def _checks():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     "examples_per_operation", [FUZZ_EXAMPLES, pytest.param(FULL_FUZZ_EXAMPLES, marks=pytest.mark.drill)]
 )
-def test_schemathesis_all_checks(api_schema, make_org, make_key, mode, examples_per_operation: int) -> None:  # type: ignore[no-untyped-def]
+def test_schemathesis_all_checks(api_schema, make_org, make_key, mode, examples_per_operation: int) -> None:
     # Driven by hand rather than schema.parametrize(), whose pytest plugin lags pytest 9.
     headers = auth_header(make_key(make_org(), "writer"))
     checks = _checks()
@@ -79,7 +79,7 @@ def test_schemathesis_all_checks(api_schema, make_org, make_key, mode, examples_
             derandomize=True,
         )
         @given(case=operation.as_strategy(generation_mode=mode))
-        def exercise(case) -> None:  # type: ignore[no-untyped-def]
+        def exercise(case) -> None:
             try:
                 # A generous timeout: this checks answers, not speed (speed is measured in bench/).
                 case.call_and_validate(headers=headers, checks=checks, timeout=FUZZ_TIMEOUT_S)

@@ -359,7 +359,7 @@ def test_login_page_form_signs_in_and_out(app: Any, make_org: Any, make_person: 
     with TestClient(app) as browser:
         page = browser.get("/login")
         assert page.status_code == 200 and 'name="password"' in page.text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         forged = browser.post("/login", data={"email": email, "password": password, "csrf_token": "x"})
         assert forged.status_code == 403
         wrong = browser.post(
@@ -374,7 +374,7 @@ def test_login_page_form_signs_in_and_out(app: Any, make_org: Any, make_person: 
         assert done.status_code == 303 and done.headers["location"] == "/map"
         signed = browser.get("/login")
         assert email in signed.text
-        session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', signed.text).group(1)  # type: ignore[union-attr]
+        session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', signed.text).group(1)
         out = browser.post(
             "/logout",
             data={"csrf_token": session_csrf},

@@ -10,18 +10,18 @@ from support import auth_header, new_property, point
 
 
 @pytest.fixture()
-def writer(make_org, make_key) -> tuple[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+def writer(make_org, make_key) -> tuple[str, dict[str, str]]:
     org = make_org()
     return org, auth_header(make_key(org, "writer"))
 
 
-def _create(client, headers, owner: str, **overrides: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _create(client, headers, owner: str, **overrides: Any) -> dict[str, Any]:
     response = client.post("/properties", json=new_property(owner, **overrides), headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def test_create_then_read_back_with_etag(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_create_then_read_back_with_etag(client, writer) -> None:
     org, headers = writer
     created = _create(client, headers, org, name="Pershore Civic Centre")
     response = client.get(f"/properties/{created['id']}", headers=headers)
@@ -33,7 +33,7 @@ def test_create_then_read_back_with_etag(client, writer) -> None:  # type: ignor
     assert body["geometry"]["coordinates"] == pytest.approx([-2.22, 52.192])
 
 
-def test_patch_needs_if_match(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_patch_needs_if_match(client, writer) -> None:
     org, headers = writer
     created = _create(client, headers, org)
     response = client.patch(f"/properties/{created['id']}", json={"gia_m2": 900.0}, headers=headers)
@@ -41,7 +41,7 @@ def test_patch_needs_if_match(client, writer) -> None:  # type: ignore[no-untype
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_patch_with_stale_etag_is_412_and_changes_nothing(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_patch_with_stale_etag_is_412_and_changes_nothing(client, writer) -> None:
     org, headers = writer
     created = _create(client, headers, org)
     ok = client.patch(
@@ -55,7 +55,7 @@ def test_patch_with_stale_etag_is_412_and_changes_nothing(client, writer) -> Non
     assert client.get(f"/properties/{created['id']}", headers=headers).json()["gia_m2"] == 900.0
 
 
-def test_patch_changes_only_named_fields(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_patch_changes_only_named_fields(client, writer) -> None:
     org, headers = writer
     created = _create(client, headers, org, name="Old name")
     client.patch(
@@ -65,7 +65,7 @@ def test_patch_changes_only_named_fields(client, writer) -> None:  # type: ignor
     assert body["name"] == "New name" and body["value_gbp"] == 1_250_000 and body["version"] == 2
 
 
-def test_delete_is_soft_and_hides_the_record(client, writer, owner_engine) -> None:  # type: ignore[no-untyped-def]
+def test_delete_is_soft_and_hides_the_record(client, writer, owner_engine) -> None:
     org, headers = writer
     created = _create(client, headers, org)
     assert (
@@ -80,7 +80,7 @@ def test_delete_is_soft_and_hides_the_record(client, writer, owner_engine) -> No
     assert deleted_at is not None
 
 
-def test_writer_cannot_touch_another_owners_record(client, writer, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_writer_cannot_touch_another_owners_record(client, writer, make_org, make_key) -> None:
     org, headers = writer
     created = _create(client, headers, org)
     other = auth_header(make_key(make_org(), "writer"))
@@ -90,7 +90,7 @@ def test_writer_cannot_touch_another_owners_record(client, writer, make_org, mak
     assert response.status_code == 403
 
 
-def test_unknown_id_is_404_problem(client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_id_is_404_problem(client) -> None:
     response = client.get("/properties/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
     assert response.json()["status"] == 404
@@ -109,7 +109,7 @@ def test_unknown_id_is_404_problem(client) -> None:  # type: ignore[no-untyped-d
         ("max_value_gbp=100000", lambda p: p["value_gbp"] is None or p["value_gbp"] <= 100_000),
     ],
 )
-def test_filters_return_only_matching_records(client, make_key, query, check) -> None:  # type: ignore[no-untyped-def]
+def test_filters_return_only_matching_records(client, make_key, query, check) -> None:
     headers = auth_header(make_key("worcestershire-cc", "reader"))
     response = client.get(f"/properties?{query}&limit=500", headers=headers)
     assert response.status_code == 200, response.text
@@ -118,7 +118,7 @@ def test_filters_return_only_matching_records(client, make_key, query, check) ->
     assert all(check(p) for p in items)
 
 
-def test_bbox_in_british_national_grid(client) -> None:  # type: ignore[no-untyped-def]
+def test_bbox_in_british_national_grid(client) -> None:
     from gis.crs import lonlat_to_bng
 
     box = (403000.0, 242500.0, 405500.0, 244800.0)
@@ -131,7 +131,7 @@ def test_bbox_in_british_national_grid(client) -> None:  # type: ignore[no-untyp
         assert box[0] - 1 <= e <= box[2] + 1 and box[1] - 1 <= n <= box[3] + 1
 
 
-def test_unknown_filter_value_is_named(client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_filter_value_is_named(client) -> None:
     response = client.get("/properties?rag=purple")
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "rag"
@@ -139,7 +139,7 @@ def test_unknown_filter_value_is_named(client) -> None:  # type: ignore[no-untyp
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "owner"
 
 
-def test_cursor_paging_visits_every_record_once_even_with_inserts(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_cursor_paging_visits_every_record_once_even_with_inserts(client, writer) -> None:
     org, headers = writer
     for i in range(5):
         _create(client, headers, org, name=f"Paged {i}")
@@ -160,7 +160,7 @@ def test_cursor_paging_visits_every_record_once_even_with_inserts(client, writer
     assert before_walk <= set(seen)
 
 
-def test_organisations_listed_with_counts(client) -> None:  # type: ignore[no-untyped-def]
+def test_organisations_listed_with_counts(client) -> None:
     items = client.get("/organisations").json()["items"]
     codes = {o["code"] for o in items}
     assert {"worcestershire-cc", "west-mercia-police", "dwp-jcp"} <= codes
@@ -169,12 +169,12 @@ def test_organisations_listed_with_counts(client) -> None:  # type: ignore[no-un
     assert client.get("/organisations/nope").status_code == 404
 
 
-def test_healthz_reports_postgis(client) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_reports_postgis(client) -> None:
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["postgis"].startswith("3")
 
 
-def test_history_records_each_change_with_actor(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_history_records_each_change_with_actor(client, writer) -> None:
     org, headers = writer
     created = _create(client, headers, org)
     client.patch(
@@ -189,7 +189,7 @@ def test_history_records_each_change_with_actor(client, writer) -> None:  # type
     assert changes[1]["before"]["rag"] == "amber" and changes[1]["after"]["rag"] == "green"
 
 
-def test_noop_patch_makes_no_new_version(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_noop_patch_makes_no_new_version(client, writer) -> None:
     org, headers = writer
     created = _create(client, headers, org, name="Same")
     response = client.patch(
@@ -199,7 +199,7 @@ def test_noop_patch_makes_no_new_version(client, writer) -> None:  # type: ignor
     assert len(client.get(f"/properties/{created['id']}/history", headers=headers).json()["changes"]) == 1
 
 
-def test_create_in_british_national_grid(client, writer) -> None:  # type: ignore[no-untyped-def]
+def test_create_in_british_national_grid(client, writer) -> None:
     org, headers = writer
     body = new_property(org, geometry={"type": "Point", "coordinates": [385000.0, 254800.0]})
     response = client.post("/properties?crs=EPSG:27700", json=body, headers=headers)
@@ -210,6 +210,6 @@ def test_create_in_british_national_grid(client, writer) -> None:  # type: ignor
     assert response.json()["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-7)
 
 
-def test_anonymous_cannot_write(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_cannot_write(client) -> None:
     response = client.post("/properties", json=new_property("worcestershire-cc", geometry=point()))
     assert response.status_code == 401

@@ -7,11 +7,11 @@ from support import auth_header, new_property, place_building
 
 
 @pytest.fixture(scope="module")
-def reader(make_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def reader(make_key) -> dict[str, str]:
     return auth_header(make_key("worcestershire-cc", "reader"))
 
 
-def test_a_vacant_office_rated_red_is_suggested_green_with_the_reason(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_vacant_office_rated_red_is_suggested_green_with_the_reason(client, make_org, make_key) -> None:
     org = make_org()
     h = auth_header(make_key(org, "writer"))
     body = new_property(org, tenure_detail="vacant", rag="red", rag_reason="kept for the archive")
@@ -25,7 +25,7 @@ def test_a_vacant_office_rated_red_is_suggested_green_with_the_reason(client, ma
     assert "Vacant" in got["reasons"][0]["reason"]
 
 
-def test_a_suggestion_that_agrees_says_so(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_suggestion_that_agrees_says_so(client, make_org, make_key) -> None:
     org = make_org()
     h = auth_header(make_key(org, "writer"))
     body = new_property(org, use_category="crematorium_cemetery", rag="red", rag_reason="the crematorium")
@@ -34,7 +34,7 @@ def test_a_suggestion_that_agrees_says_so(client, make_org, make_key) -> None:  
     assert got["suggested_rag"] == "red" and got["differs"] is False
 
 
-def test_a_partner_building_nearby_with_room_leans_green(engine, client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_partner_building_nearby_with_room_leans_green(engine, client, make_org, make_key) -> None:
     # A small, busy office of one body 300 m from a large, half-used office of another.
     tenant, host = make_org(), make_org()
     small = place_building(engine, tenant, "Small Office", "Testbury", 390_000, 250_000, "t",
@@ -47,14 +47,14 @@ def test_a_partner_building_nearby_with_room_leans_green(engine, client, make_or
     assert "partner_host_nearby" in {r["rule"] for r in got["reasons"]}
 
 
-def test_the_public_gets_no_suggestion(client, reader) -> None:  # type: ignore[no-untyped-def]
+def test_the_public_gets_no_suggestion(client, reader) -> None:
     pid = client.get("/properties", params={"limit": 1}).json()["items"][0]["id"]
     assert client.get(f"/properties/{pid}/rag-suggestion").status_code == 403
     assert client.get("/rag/review").status_code == 403
     assert client.get(f"/properties/{pid}/rag-suggestion", headers=reader).status_code == 200
 
 
-def test_review_lists_only_disagreements_largest_value_first(client, reader) -> None:  # type: ignore[no-untyped-def]
+def test_review_lists_only_disagreements_largest_value_first(client, reader) -> None:
     body = client.get("/rag/review", params={"limit": 10_000}, headers=reader).json()
     items = body["items"]
     assert body["rated"] >= 1300 and 0 < body["differing"] == len(items) < body["rated"]
@@ -70,7 +70,7 @@ def test_review_lists_only_disagreements_largest_value_first(client, reader) -> 
     assert not [i for i in items if i["decided_by"] in ("crematorium", "operational_service")]
 
 
-def test_review_by_owner(client, reader) -> None:  # type: ignore[no-untyped-def]
+def test_review_by_owner(client, reader) -> None:
     body = client.get("/rag/review", params={"owner": "wychavon", "limit": 5}, headers=reader).json()
     assert len(body["items"]) <= 5 and {i["owner"] for i in body["items"]} <= {"wychavon"}
     assert client.get("/rag/review", params={"owner": "nobody-here"}, headers=reader).status_code == 422

@@ -10,11 +10,11 @@ FAST = {"runs": 500}
 
 
 @pytest.fixture(scope="module")
-def reader(make_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def reader(make_key) -> dict[str, str]:
     return auth_header(make_key("worcestershire-cc", "reader"))
 
 
-def test_default_estimate_shows_single_estate_beating_silo(client, reader) -> None:  # type: ignore[no-untyped-def]
+def test_default_estimate_shows_single_estate_beating_silo(client, reader) -> None:
     body = client.get("/receipts/estimate", headers=reader).json()
     single, silo = body["single_estate"], body["silo"]
     assert single["net"]["expected"] >= silo["net"]["expected"] > 0
@@ -29,7 +29,7 @@ def test_default_estimate_shows_single_estate_beating_silo(client, reader) -> No
     )
 
 
-def test_changing_one_assumption_moves_the_estimate(client, reader) -> None:  # type: ignore[no-untyped-def]
+def test_changing_one_assumption_moves_the_estimate(client, reader) -> None:
     base = client.post("/receipts/estimate", json=FAST, headers=reader).json()["single_estate"]
     costly = client.post(
         "/receipts/estimate", json={**FAST, "disposal_cost_rate": 0.10}, headers=reader
@@ -48,18 +48,18 @@ def test_changing_one_assumption_moves_the_estimate(client, reader) -> None:  # 
         ({"market_volatility_pa": "high"}, "market_volatility_pa"),
     ],
 )
-def test_impossible_scenarios_are_422_naming_the_field(client, reader, body, field) -> None:  # type: ignore[no-untyped-def]
+def test_impossible_scenarios_are_422_naming_the_field(client, reader, body, field) -> None:
     response = client.post("/receipts/estimate", json=body, headers=reader)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.text
 
 
-def test_public_callers_cannot_add_up_valuations(client) -> None:  # type: ignore[no-untyped-def]
+def test_public_callers_cannot_add_up_valuations(client) -> None:
     assert client.get("/receipts/estimate").status_code == 403
 
 
-def test_openapi_shows_scenario_defaults(client) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_shows_scenario_defaults(client) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]["ReceiptsScenario"]["properties"]
     assert schema["discount_rate"]["default"] == 0.035 and schema["disposal_cost_rate"]["default"] == 0.04
 
@@ -67,13 +67,13 @@ def test_openapi_shows_scenario_defaults(client) -> None:  # type: ignore[no-unt
 @pytest.mark.parametrize(
     ("fmt", "magic", "media"), [("svg", b"<svg", "image/svg+xml"), ("png", b"\x89PNG", "image/png")]
 )
-def test_chart_endpoint(client, reader, fmt, magic, media) -> None:  # type: ignore[no-untyped-def]
+def test_chart_endpoint(client, reader, fmt, magic, media) -> None:
     response = client.post(f"/receipts/chart.{fmt}", json=FAST, headers=reader)
     assert response.status_code == 200 and response.headers["content-type"] == media
     assert magic in response.content[:300]
 
 
-def test_cli_prints_the_summary_and_writes_the_chart(db_url, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_prints_the_summary_and_writes_the_chart(db_url, monkeypatch, tmp_path) -> None:
     from api import db, settings
     from api.cli import app
 

@@ -17,7 +17,7 @@ FAST = {"runs": 200}
 TODAY = dt.date.today()
 
 
-def _through_pipeline(engine, owner: str, rag: str, *, sell_for: int | None) -> str:  # type: ignore[no-untyped-def]
+def _through_pipeline(engine, owner: str, rag: str, *, sell_for: int | None) -> str:
     """A building of ``owner`` taken to market, then sold for ``sell_for`` or withdrawn."""
     admin = Principal(Viewer(Tier.owner, admin=True), "admin", "test-admin")
     with write_transaction(engine, admin.actor) as conn:
@@ -35,13 +35,13 @@ def _through_pipeline(engine, owner: str, rag: str, *, sell_for: int | None) -> 
     return pid
 
 
-def _green(body: dict) -> dict:  # type: ignore[type-arg]
+def _green(body: dict) -> dict:
     return next(g for g in body["calibration"]["groups"] if g["group"] == "rag" and g["key"] == "green")
 
 
 def test_recorded_sales_appear_by_year_and_owner_beside_the_forecast(
     client, engine, make_org, make_key
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     _through_pipeline(engine, org, "amber", sell_for=1_000_000)
     _through_pipeline(engine, org, "amber", sell_for=500_000)
@@ -60,10 +60,10 @@ def test_recorded_sales_appear_by_year_and_owner_beside_the_forecast(
     assert client.post("/receipts/estimate", json=FAST).status_code == 403
 
 
-def test_calibration_follows_the_evidence_and_shows_its_sample(client, engine, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_calibration_follows_the_evidence_and_shows_its_sample(client, engine, make_org, make_key) -> None:
     reader = auth_header(make_key("worcestershire-cc", "reader"))
 
-    def calibrated() -> dict:  # type: ignore[type-arg]
+    def calibrated() -> dict:
         response = client.post("/receipts/estimate", params={"calibrate": "true"}, json=FAST, headers=reader)
         assert response.status_code == 200
         return response.json()

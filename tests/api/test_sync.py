@@ -25,19 +25,19 @@ def _record(ref: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def partner(make_org, make_key) -> tuple[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+def partner(make_org, make_key) -> tuple[str, dict[str, str]]:
     org = make_org()
     return org, auth_header(make_key(org, "writer"))
 
 
-def _count(engine, org: str) -> int:  # type: ignore[no-untyped-def]
+def _count(engine, org: str) -> int:
     with engine.connect() as conn:
         return conn.execute(
             text("SELECT count(*) FROM property WHERE owner = :o AND deleted_at IS NULL"), {"o": org}
         ).scalar_one()
 
 
-def test_batch_inserts_then_replays_as_unchanged(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_batch_inserts_then_replays_as_unchanged(client, partner, seeded) -> None:
     org, headers = partner
     batch = {"records": [_record(f"S{i}") for i in range(20)]}
     first = client.post("/sync/properties", json=batch, headers=headers)
@@ -48,7 +48,7 @@ def test_batch_inserts_then_replays_as_unchanged(client, partner, seeded) -> Non
     assert _count(seeded, org) == 20
 
 
-def test_foreign_record_inside_a_valid_batch_rejects_the_batch(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_foreign_record_inside_a_valid_batch_rejects_the_batch(client, partner, seeded) -> None:
     org, headers = partner
     records = [_record(f"F{i}") for i in range(10)]
     records[6]["owner"] = "west-mercia-police"
@@ -59,7 +59,7 @@ def test_foreign_record_inside_a_valid_batch_rejects_the_batch(client, partner, 
     assert register_fingerprint(seeded) == before
 
 
-def test_one_invalid_record_rejects_the_batch_naming_its_index(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_one_invalid_record_rejects_the_batch_naming_its_index(client, partner, seeded) -> None:
     org, headers = partner
     records = [_record(f"V{i}") for i in range(10)]
     records[7]["geometry"] = {"type": "Point", "coordinates": [385000, 254800]}
@@ -72,7 +72,7 @@ def test_one_invalid_record_rejects_the_batch_naming_its_index(client, partner, 
     assert register_fingerprint(seeded) == before
 
 
-def test_idempotent_replay_applies_exactly_once(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_idempotent_replay_applies_exactly_once(client, partner, seeded) -> None:
     org, headers = partner
     batch = {"records": [_record("I1", value_gbp=1), _record("I2")]}
     key = {**headers, "Idempotency-Key": "nightly-2026-11-21"}
@@ -95,7 +95,7 @@ def test_idempotent_replay_applies_exactly_once(client, partner, seeded) -> None
     assert after == history + 1  # only the PATCH
 
 
-def test_same_idempotency_key_with_another_body_is_refused(client, partner) -> None:  # type: ignore[no-untyped-def]
+def test_same_idempotency_key_with_another_body_is_refused(client, partner) -> None:
     org, headers = partner
     key = {**headers, "Idempotency-Key": "k-1"}
     assert client.post("/sync/properties", json={"records": [_record("K1")]}, headers=key).status_code == 200
@@ -103,7 +103,7 @@ def test_same_idempotency_key_with_another_body_is_refused(client, partner) -> N
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
-def test_stale_expected_version_rejects_the_batch(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_stale_expected_version_rejects_the_batch(client, partner, seeded) -> None:
     org, headers = partner
     client.post("/sync/properties", json={"records": [_record("E1")]}, headers=headers)
     before = register_fingerprint(seeded)
@@ -117,7 +117,7 @@ def test_stale_expected_version_rejects_the_batch(client, partner, seeded) -> No
     assert register_fingerprint(seeded) == before
 
 
-def test_tombstones_delete_and_full_mode_retires_the_missing(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_tombstones_delete_and_full_mode_retires_the_missing(client, partner, seeded) -> None:
     org, headers = partner
     client.post("/sync/properties", json={"records": [_record(f"T{i}") for i in range(5)]}, headers=headers)
     tomb = client.post(
@@ -131,7 +131,7 @@ def test_tombstones_delete_and_full_mode_retires_the_missing(client, partner, se
     assert _count(seeded, org) == 2
 
 
-def test_batch_over_the_limit_is_413(client, partner, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_batch_over_the_limit_is_413(client, partner, seeded) -> None:
     org, headers = partner
     before = register_fingerprint(seeded)
     response = client.post(
@@ -141,7 +141,7 @@ def test_batch_over_the_limit_is_413(client, partner, seeded) -> None:  # type: 
     assert register_fingerprint(seeded) == before
 
 
-def test_change_feed_lists_every_change_and_resumes(client, partner) -> None:  # type: ignore[no-untyped-def]
+def test_change_feed_lists_every_change_and_resumes(client, partner) -> None:
     org, headers = partner
     head = client.get("/changes?limit=10000", headers=headers).json()
     cursor = head["next"]
@@ -161,7 +161,7 @@ def test_change_feed_lists_every_change_and_resumes(client, partner) -> None:  #
     assert again["changes"] == []
 
 
-def test_too_old_cursor_is_410(client, partner, owner_engine) -> None:  # type: ignore[no-untyped-def]
+def test_too_old_cursor_is_410(client, partner, owner_engine) -> None:
     from api.services.feed import encode_feed_cursor
 
     with owner_engine.begin() as conn:
@@ -175,7 +175,7 @@ def test_too_old_cursor_is_410(client, partner, owner_engine) -> None:  # type: 
             conn.execute(text("UPDATE feed_state SET pruned_through = :p"), {"p": pruned})
 
 
-def test_duplicate_arriving_while_the_first_runs_is_409(client, partner, seeded, engine) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_arriving_while_the_first_runs_is_409(client, partner, seeded, engine) -> None:
     from api.services.sync import _lock_key
 
     org, headers = partner
@@ -204,7 +204,7 @@ def test_duplicate_arriving_while_the_first_runs_is_409(client, partner, seeded,
 
 def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(
     live_server, make_org, make_key
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     import threading
 
     import httpx

@@ -22,7 +22,7 @@ def _tile(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     return z, t.y, t.x
 
 
-def _get(client, z: int, y: int, x: int, query: str = "", headers=None):  # type: ignore[no-untyped-def]
+def _get(client, z: int, y: int, x: int, query: str = "", headers=None):
     return client.get(TILE.format(z=z, y=y, x=x) + query, headers=headers or {})
 
 
@@ -34,7 +34,7 @@ def _in_buffered_area(lon: float, lat: float, z: int, y: int, x: int) -> bool:
     return b.left - margin <= px <= b.right + margin and b.bottom - margin <= py <= b.top + margin
 
 
-def test_cold_and_warm_tiles_are_byte_identical(client, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_cold_and_warm_tiles_are_byte_identical(client, make_org) -> None:
     query = f"?owner={make_org()}&rag=red"  # a filter no other test asked for: the first answer is cold
     for z in (6, 12):
         cold = _get(client, *_tile(*TENBURY, z), query=query)
@@ -50,7 +50,7 @@ def test_cold_and_warm_tiles_are_byte_identical(client, make_org) -> None:  # ty
 
 def test_a_write_invalidates_exactly_the_tiles_whose_area_holds_it_at_every_zoom(
     client, make_org, make_key
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
 
@@ -92,14 +92,14 @@ def test_a_write_invalidates_exactly_the_tiles_whose_area_holds_it_at_every_zoom
             assert [f["properties"]["rag"] for f in features if f["properties"]["id"] == here] == ["green"]
 
 
-def test_the_cache_is_bounded(app, client, owner_engine) -> None:  # type: ignore[no-untyped-def]
+def test_the_cache_is_bounded(app, client, owner_engine) -> None:
     limit = app.state.settings.tile_cache_max_tiles
     with owner_engine.connect() as conn:
         kept = conn.execute(text("SELECT count(*) FROM tile_cache")).scalar_one()
     assert kept <= limit + 63
 
 
-def test_low_zoom_clusters_from_aggregates_match_clusters_grouped_from_rows(db_url: str, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_low_zoom_clusters_from_aggregates_match_clusters_grouped_from_rows(db_url: str, seeded) -> None:
     from api.db import AsyncPool
     from api.services import tiles as svc
     from api.services.filters import PropertyFilter
@@ -130,14 +130,14 @@ def test_low_zoom_clusters_from_aggregates_match_clusters_grouped_from_rows(db_u
 
 
 @pytest.mark.parametrize("z", [5, 8])
-def test_a_filter_cells_cannot_answer_falls_back_to_rows_and_says_so(client, z: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_filter_cells_cannot_answer_falls_back_to_rows_and_says_so(client, z: int) -> None:
     response = _get(client, *_tile(-2.2, 52.2, z), query="?town=Worcester")
     assert response.headers["X-Tile-Mode"] == "clusters; source=live"
     cells = mapbox_vector_tile.decode(response.content)["property_clusters"]["features"]
     assert sum(c["properties"]["count"] for c in cells) > 0
 
 
-def test_number_matched_is_postgis_count_for_a_grid_box(client, make_org, owner_engine, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_number_matched_is_postgis_count_for_a_grid_box(client, make_org, owner_engine, seeded) -> None:
     from support import place_building
 
     org = make_org()

@@ -15,11 +15,11 @@ def _tile_for(lon: float, lat: float, zoom: int) -> tuple[int, int, int]:
     return zoom, t.y, t.x
 
 
-def _get(client, z: int, y: int, x: int, headers=None, query: str = ""):  # type: ignore[no-untyped-def]
+def _get(client, z: int, y: int, x: int, headers=None, query: str = ""):
     return client.get(TILE.format(z=z, y=y, x=x) + query, headers=headers or {})
 
 
-def test_point_tile_holds_buildings_with_styling_attributes(client) -> None:  # type: ignore[no-untyped-def]
+def test_point_tile_holds_buildings_with_styling_attributes(client) -> None:
     response = _get(client, *_tile_for(*EVESHAM, 14))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
@@ -32,7 +32,7 @@ def test_point_tile_holds_buildings_with_styling_attributes(client) -> None:  # 
     assert {f["properties"].get("rag") for f in layer["features"]} <= {"red", "amber", "green", None}
 
 
-def test_tile_features_match_the_register(client) -> None:  # type: ignore[no-untyped-def]
+def test_tile_features_match_the_register(client) -> None:
     z, y, x = _tile_for(*EVESHAM, 14)
     decoded = mapbox_vector_tile.decode(_get(client, z, y, x).content)["properties"]["features"]
     # Tiles carry a small buffer past their edge so symbols are not cut; compare the tile proper.
@@ -42,7 +42,7 @@ def test_tile_features_match_the_register(client) -> None:  # type: ignore[no-un
     assert {f["properties"]["id"] for f in inside} == {f["id"] for f in items["features"]}
 
 
-def test_low_zoom_tile_is_aggregated_and_says_so(client) -> None:  # type: ignore[no-untyped-def]
+def test_low_zoom_tile_is_aggregated_and_says_so(client) -> None:
     z, y, x = _tile_for(*EVESHAM, 7)
     response = _get(client, z, y, x)
     assert response.headers["X-Tile-Mode"] == "clusters"
@@ -63,14 +63,14 @@ def test_low_zoom_tile_is_aggregated_and_says_so(client) -> None:  # type: ignor
     )
 
 
-def test_tilejson_documents_layers_and_rule(client) -> None:  # type: ignore[no-untyped-def]
+def test_tilejson_documents_layers_and_rule(client) -> None:
     doc = client.get("/collections/properties/tiles/WebMercatorQuad/tilejson.json").json()
     assert doc["tilejson"].startswith("3") and "{z}" in doc["tiles"][0]
     assert {layer["id"] for layer in doc["vector_layers"]} == {"properties", "property_clusters"}
     assert doc["aggregation"]["points_min_zoom"] > 0
 
 
-def test_tile_has_cache_headers_and_honours_if_none_match(client) -> None:  # type: ignore[no-untyped-def]
+def test_tile_has_cache_headers_and_honours_if_none_match(client) -> None:
     z, y, x = _tile_for(*EVESHAM, 13)
     first = _get(client, z, y, x)
     assert "max-age" in first.headers["Cache-Control"] and first.headers["ETag"]
@@ -78,7 +78,7 @@ def test_tile_has_cache_headers_and_honours_if_none_match(client) -> None:  # ty
     assert again.status_code == 304
 
 
-def test_an_edit_changes_the_etag_of_the_tile_that_holds_it(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_an_edit_changes_the_etag_of_the_tile_that_holds_it(client, make_org, make_key) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     lon, lat = -2.5950, 52.3100  # Tenbury Wells
@@ -99,16 +99,16 @@ def test_an_edit_changes_the_etag_of_the_tile_that_holds_it(client, make_org, ma
     assert _get(client, *far).headers["ETag"] == before_far
 
 
-def test_out_of_range_tile_is_404(client) -> None:  # type: ignore[no-untyped-def]
+def test_out_of_range_tile_is_404(client) -> None:
     assert _get(client, 3, 9, 0).status_code == 404
 
 
-def test_tiles_filter_by_rag(client) -> None:  # type: ignore[no-untyped-def]
+def test_tiles_filter_by_rag(client) -> None:
     layer = mapbox_vector_tile.decode(_get(client, *_tile_for(*EVESHAM, 13), query="?rag=red").content)
     assert {f["properties"]["rag"] for f in layer["properties"]["features"]} == {"red"}
 
 
-def test_public_tiles_carry_no_value_band(client, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_public_tiles_carry_no_value_band(client, make_key) -> None:
     z, y, x = _tile_for(*EVESHAM, 14)
     public = mapbox_vector_tile.decode(_get(client, z, y, x).content)["properties"]["features"]
     assert all("value_band" not in f["properties"] for f in public)
@@ -118,7 +118,7 @@ def test_public_tiles_carry_no_value_band(client, make_key) -> None:  # type: ig
     assert any(f["properties"].get("value_band") for f in partner)
 
 
-def test_tiles_allow_other_web_maps(client) -> None:  # type: ignore[no-untyped-def]
+def test_tiles_allow_other_web_maps(client) -> None:
     response = _get(client, *_tile_for(*EVESHAM, 12), headers={"Origin": "https://maps.example.org"})
     assert response.headers["access-control-allow-origin"] == "*"
     assert "ETag" in response.headers["access-control-expose-headers"]

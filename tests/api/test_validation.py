@@ -72,7 +72,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
 @pytest.mark.parametrize(("case", "overrides", "query", "field", "words"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_naming_the_field(
     client, seeded, make_key, case, overrides, query, field, words
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     headers = {**auth_header(make_key("worcestershire-cc", "writer")), "Content-Type": "application/json"}
     body = {**new_property("worcestershire-cc"), **overrides}
     before = register_fingerprint(seeded)
@@ -88,7 +88,7 @@ def test_bad_input_is_refused_naming_the_field(
     assert register_fingerprint(seeded) == before
 
 
-def test_bad_patch_changes_nothing(client, seeded, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_bad_patch_changes_nothing(client, seeded, make_key) -> None:
     headers = auth_header(make_key("worcestershire-cc", "writer"))
     target = client.get("/properties?owner=worcestershire-cc&limit=1", headers=headers).json()["items"][0]
     before = register_fingerprint(seeded)
@@ -101,7 +101,7 @@ def test_bad_patch_changes_nothing(client, seeded, make_key) -> None:  # type: i
     assert register_fingerprint(seeded) == before
 
 
-def test_malformed_json_is_a_problem(client, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_json_is_a_problem(client, make_key) -> None:
     headers = {**auth_header(make_key("worcestershire-cc", "writer")), "Content-Type": "application/json"}
     response = client.post("/properties", content="{not json", headers=headers)
     assert response.status_code == 422

@@ -12,7 +12,7 @@ from support import auth_header, new_property
 
 
 @pytest.fixture(scope="module")
-def bodies(make_org, make_key) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def bodies(make_org, make_key) -> dict[str, Any]:
     owner, other = make_org(), make_org()
     return {
         "owner": owner,
@@ -37,7 +37,7 @@ def _patch(
     return response.json()
 
 
-def test_record_made_sensitive_later_vanishes_from_public_history_and_feed(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_record_made_sensitive_later_vanishes_from_public_history_and_feed(client, bodies) -> None:
     name = "Safe house (later canary)"
     record = _create(
         client,
@@ -64,7 +64,7 @@ def test_record_made_sensitive_later_vanishes_from_public_history_and_feed(clien
     assert name in owned.text
 
 
-def test_valuation_from_before_marketing_is_hidden_from_other_bodies(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_valuation_from_before_marketing_is_hidden_from_other_bodies(client, bodies) -> None:
     value_gbp = 4_271_828_183  # a figure no other test uses
     record = _create(client, bodies["writer"], owner=bodies["owner"], value_gbp=value_gbp)
     before = client.get(f"/properties/{record['id']}/history", headers=bodies["other_reader"])
@@ -79,7 +79,7 @@ def test_valuation_from_before_marketing_is_hidden_from_other_bodies(client, bod
     assert str(value_gbp) in owned.text
 
 
-def test_sensitive_record_does_not_widen_the_public_extent(client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_sensitive_record_does_not_widen_the_public_extent(client, bodies) -> None:
     far_lon = -6.3123  # the Isles of Scilly, far west of every seed building
     record = _create(
         client,
@@ -100,7 +100,7 @@ def test_sensitive_record_does_not_widen_the_public_extent(client, bodies) -> No
 
 
 @pytest.fixture(scope="module")
-def hidden_rag_client(db_url, seeded) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def hidden_rag_client(db_url, seeded) -> Iterator[TestClient]:
     from api.main import create_app
     from api.settings import Settings
 
@@ -109,7 +109,7 @@ def hidden_rag_client(db_url, seeded) -> Iterator[TestClient]:  # type: ignore[n
         yield test_client
 
 
-def test_hidden_rating_is_not_a_filter_for_the_public(hidden_rag_client) -> None:  # type: ignore[no-untyped-def]
+def test_hidden_rating_is_not_a_filter_for_the_public(hidden_rag_client) -> None:
     client = hidden_rag_client
     listed = client.get("/properties?rag=red&limit=10000").json()
     assert listed["count"] == 0
@@ -125,7 +125,7 @@ def test_hidden_rating_is_not_a_filter_for_the_public(hidden_rag_client) -> None
     assert "rag" not in one
 
 
-def test_hidden_rating_still_reaches_partners(hidden_rag_client, bodies) -> None:  # type: ignore[no-untyped-def]
+def test_hidden_rating_still_reaches_partners(hidden_rag_client, bodies) -> None:
     red = hidden_rag_client.get("/properties?rag=red&limit=5", headers=bodies["other_reader"]).json()
     assert red["count"] > 0
     assert {item["rag"] for item in red["items"]} == {"red"}

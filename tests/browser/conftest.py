@@ -35,7 +35,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture()
-def offline_page(browser, live_server):  # type: ignore[no-untyped-def]
+def offline_page(browser, live_server):
     """A laptop-sized page whose every request off this service is refused, as on a council network."""
     context = browser.new_context(viewport=LAPTOP, locale="en-GB")
     # Waits, not timings: generous, because the machine may be shared and busy.
@@ -44,7 +44,7 @@ def offline_page(browser, live_server):  # type: ignore[no-untyped-def]
     blocked: list[str] = []
     local = urlparse(live_server).netloc
 
-    def route(route, request):  # type: ignore[no-untyped-def]
+    def route(route, request):
         if urlparse(request.url).netloc == local:
             return route.continue_()
         blocked.append(request.url)
@@ -53,17 +53,17 @@ def offline_page(browser, live_server):  # type: ignore[no-untyped-def]
     page.route("**/*", route)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.blocked = blocked  # type: ignore[attr-defined]
-    page.errors = errors  # type: ignore[attr-defined]
+    page.blocked = blocked
+    page.errors = errors
     yield page
     context.close()
 
 
 @pytest.fixture()
-def artefact():  # type: ignore[no-untyped-def]
+def artefact():
     """Save a screenshot of a journey's end under tests/browser/artefacts/<name>.png."""
 
-    def save(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    def save(page, name: str) -> Path:
         ARTEFACTS.mkdir(exist_ok=True)
         path = ARTEFACTS / f"{name}.png"
         page.screenshot(path=str(path))

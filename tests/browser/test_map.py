@@ -13,17 +13,17 @@ READY = "() => window.ESTATE_MAP && window.ESTATE_MAP.ready()"
 EVESHAM = "at=14/52.0925/-1.9465"  # zoom/lat/lon: a town centre at a zoom that draws each building
 
 
-def _open(page, live_server, query: str = "") -> None:  # type: ignore[no-untyped-def]
+def _open(page, live_server, query: str = "") -> None:
     page.goto(f"{live_server}/map{'?' + query if query else ''}", wait_until="load")
     page.wait_for_function(READY)
 
 
-def _sign_in(page, live_server, email: str, password: str, query: str = "") -> None:  # type: ignore[no-untyped-def]
+def _sign_in(page, live_server, email: str, password: str, query: str = "") -> None:
     _open(page, live_server, query)
     _sign_in_from_page(page, email, password)
 
 
-def _sign_in_from_page(page, email: str, password: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_in_from_page(page, email: str, password: str) -> None:
     """Sign in as a person does: the page's "Sign in" link, the real /login form, and back to the same view."""
     page.click("#estate-signin")
     page.fill("#email", email)
@@ -34,7 +34,7 @@ def _sign_in_from_page(page, email: str, password: str) -> None:  # type: ignore
     page.wait_for_function(READY)
 
 
-def _summary(client, bbox: list[float], **filters: str) -> dict:  # type: ignore[no-untyped-def]
+def _summary(client, bbox: list[float], **filters: str) -> dict:
     params = {"bbox": ",".join(str(v) for v in bbox), "limit": 500, **filters}
     response = client.get("/properties/summary", params=params)
     assert response.status_code == 200, response.text
@@ -43,7 +43,7 @@ def _summary(client, bbox: list[float], **filters: str) -> dict:  # type: ignore
 
 def test_county_view_reads_offline_with_towns_and_bubbles_that_add_up(
     offline_page, live_server, client, artefact
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = offline_page
     # One seed body: every one of its buildings lies in the first view (other tests add buildings elsewhere).
     _open(page, live_server, "owner=worcestershire-cc")
@@ -73,7 +73,7 @@ def test_county_view_reads_offline_with_towns_and_bubbles_that_add_up(
     assert page.blocked and all("tile.openstreetmap.org" in url for url in page.blocked), page.blocked
 
 
-def test_filters_keep_list_and_map_in_step_with_the_api(offline_page, live_server, client, artefact) -> None:  # type: ignore[no-untyped-def]
+def test_filters_keep_list_and_map_in_step_with_the_api(offline_page, live_server, client, artefact) -> None:
     page = offline_page
     _open(page, live_server)
     page.select_option("#estate-filter-owner", "wychavon")
@@ -117,7 +117,7 @@ def test_filters_keep_list_and_map_in_step_with_the_api(offline_page, live_serve
     assert page.errors == []
 
 
-def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server, artefact) -> None:  # type: ignore[no-untyped-def]
+def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server, artefact) -> None:
     page = offline_page
     _open(page, live_server)
     page.fill("#estate-search-input", "Evesham Police")
@@ -149,7 +149,7 @@ def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server
 
 def test_manager_edits_two_fields_and_sees_them_in_the_history(
     offline_page, live_server, client, make_org, make_key, make_person, artefact
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     key = make_key(org, "writer")  # the body's own system loads the building; a person edits it
     email, password = make_person(org, "editor")
@@ -185,7 +185,7 @@ def test_manager_edits_two_fields_and_sees_them_in_the_history(
 
 def test_concurrent_edit_is_shown_and_reapplied_on_top(
     offline_page, live_server, client, make_org, make_key, make_person, artefact
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     key = make_key(org, "writer")  # the colleague is the body's own system, writing over the API
     email, password = make_person(org, "editor")
@@ -224,7 +224,7 @@ def test_concurrent_edit_is_shown_and_reapplied_on_top(
 
 def test_a_person_signs_in_edits_their_own_body_only_and_signs_out(
     offline_page, live_server, client, make_org, make_key, make_person, artefact
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org(name="Signin Test District Council")
     email, password = make_person(org, "editor")
     created = client.post(
@@ -276,7 +276,7 @@ def test_a_person_signs_in_edits_their_own_body_only_and_signs_out(
 
 def test_another_body_registers_interest_while_the_partners_window_is_open(
     offline_page, live_server, client, make_org, make_key, make_person, artefact
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     owner = make_org("district", name="Interest Owner District Council")
     partner = make_org("police", name="Interest Partner Police")
     owner_h = auth_header(make_key(owner, "writer"))
@@ -326,7 +326,7 @@ def test_another_body_registers_interest_while_the_partners_window_is_open(
     assert page.errors == []
 
 
-def test_selecting_a_hub_highlights_its_buildings(offline_page, live_server, client, artefact) -> None:  # type: ignore[no-untyped-def]
+def test_selecting_a_hub_highlights_its_buildings(offline_page, live_server, client, artefact) -> None:
     hub = client.get("/colocation/candidates", params={"limit": 25}).json()["candidates"][0]
     expected = {hub["host"]["id"], *(m["id"] for m in hub["members"])}
     page = offline_page
@@ -351,7 +351,7 @@ def _money(value: int) -> str:
 
 def test_moving_a_receipts_assumption_re_estimates_on_the_server(
     offline_page, live_server, client, make_org, make_key, make_person, artefact
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     key = make_key(org, "reader")  # the same view over the API, to compare with
     email, password = make_person(org, "viewer")  # receipts are built from valuations: partners only
@@ -379,7 +379,7 @@ def test_moving_a_receipts_assumption_re_estimates_on_the_server(
     assert page.errors == []
 
 
-def test_laptop_layout_keyboard_and_labels(offline_page, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_laptop_layout_keyboard_and_labels(offline_page, live_server) -> None:
     page = offline_page
     _open(page, live_server)
     map_box = page.locator("#map").bounding_box()

@@ -14,7 +14,7 @@ from estate_infra.cluster import EmbeddedCluster
 
 
 @pytest.fixture()
-def cli(db_url, monkeypatch):  # type: ignore[no-untyped-def]
+def cli(db_url, monkeypatch):
     from api import db, settings
     from api.cli import app
 
@@ -27,7 +27,7 @@ def cli(db_url, monkeypatch):  # type: ignore[no-untyped-def]
     db.get_engine.cache_clear()
 
 
-def test_keys_create_list_revoke(cli, client, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_keys_create_list_revoke(cli, client, make_org) -> None:
     org = make_org()
     created = cli("keys", "create", "--org", org, "--role", "writer")
     assert created.exit_code == 0, created.output
@@ -41,12 +41,12 @@ def test_keys_create_list_revoke(cli, client, make_org) -> None:  # type: ignore
     assert client.get("/properties?limit=1", headers=auth_header(key)).status_code == 401
 
 
-def test_keys_create_for_unknown_org_fails_clearly(cli) -> None:  # type: ignore[no-untyped-def]
+def test_keys_create_for_unknown_org_fails_clearly(cli) -> None:
     result = cli("keys", "create", "--org", "nobody-here", "--role", "reader")
     assert result.exit_code == 1 and "unknown organisation" in result.output
 
 
-def test_seed_command_is_idempotent(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_seed_command_is_idempotent(cli, seeded) -> None:
     with seeded.connect() as conn:
         before = conn.execute(text("SELECT count(*), sum(version) FROM property")).one()
     result = cli("seed")
@@ -55,12 +55,12 @@ def test_seed_command_is_idempotent(cli, seeded) -> None:  # type: ignore[no-unt
         assert conn.execute(text("SELECT count(*), sum(version) FROM property")).one() == before
 
 
-def test_db_status_with_database_url(cli) -> None:  # type: ignore[no-untyped-def]
+def test_db_status_with_database_url(cli) -> None:
     result = cli("db", "status")
     assert result.exit_code == 0 and "DATABASE_URL" in result.output
 
 
-def test_feed_prune_makes_old_cursors_gone(cli, client, owner_engine) -> None:  # type: ignore[no-untyped-def]
+def test_feed_prune_makes_old_cursors_gone(cli, client, owner_engine) -> None:
     from api.services.feed import encode_feed_cursor
 
     with owner_engine.connect() as conn:
@@ -70,7 +70,7 @@ def test_feed_prune_makes_old_cursors_gone(cli, client, owner_engine) -> None:  
     assert client.get(f"/changes?since={encode_feed_cursor(pruned_before, 0)}&limit=1").status_code == 200
 
 
-def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_embedded_cluster_start_status_stop(monkeypatch, tmp_path_factory) -> None:
     import socket
     import tempfile
     from pathlib import Path

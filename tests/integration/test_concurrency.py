@@ -15,7 +15,7 @@ WRITERS = 20
 # full 20 × 50 drill takes minutes: it runs with -m drill; the default suite
 # runs the same 20 writers for 3 updates each.
 @pytest.mark.parametrize("updates_each", [3, pytest.param(50, marks=pytest.mark.drill)])
-def test_concurrent_if_match_updates_lose_nothing(live_server, make_org, make_key, updates_each) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_if_match_updates_lose_nothing(live_server, make_org, make_key, updates_each) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
     with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:

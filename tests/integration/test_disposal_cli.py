@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 
 @pytest.fixture()
-def cli(db_url, monkeypatch):  # type: ignore[no-untyped-def]
+def cli(db_url, monkeypatch):
     from api import db, settings
     from api.cli import app
 
@@ -23,13 +23,13 @@ def cli(db_url, monkeypatch):  # type: ignore[no-untyped-def]
     db.get_engine.cache_clear()
 
 
-def test_rag_review_prints_the_disagreements(cli, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_rag_review_prints_the_disagreements(cli, seeded) -> None:
     result = cli("rag", "review", "--limit", "3", "--owner", "worcestershire-cc")
     assert result.exit_code == 0, result.output
     assert "differ from the suggestion" in result.output
 
 
-def test_a_building_declared_surplus_and_sold_from_the_shell(cli, engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_a_building_declared_surplus_and_sold_from_the_shell(cli, engine, make_org) -> None:
     from api.db import write_transaction
     from api.services.properties import create_record
     from gis.register import validate_property

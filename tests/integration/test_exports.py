@@ -48,7 +48,7 @@ def _insert(engine: Engine, records: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def org(seeded: Engine, make_org) -> str:  # type: ignore[no-untyped-def]
+def org(seeded: Engine, make_org) -> str:
     """Our own organisation with the awkward cases: a sensitive canary, no rating, no place, long text."""
     code = make_org()
     base = {"owner": code, "post_town": "Worcester", "use_category": "office", "tenure": "freehold"}
@@ -124,7 +124,7 @@ def register(seeded: Engine, owners: list[str]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def exported(seeded: Engine, owners: list[str], tmp_path_factory) -> dict[tuple[str, int], ex.ExportResult]:  # type: ignore[no-untyped-def]
+def exported(seeded: Engine, owners: list[str], tmp_path_factory) -> dict[tuple[str, int], ex.ExportResult]:
     """Every format in every CRS it allows, admin view, written once for the module."""
     folder = tmp_path_factory.mktemp("exports")
     out = {}
@@ -491,7 +491,7 @@ def test_the_whole_register_exports_in_one_snapshot(seeded: Engine, tmp_path: Pa
     assert pyogrio.read_info(result.path)["features"] == result.count
 
 
-def test_an_empty_selection_is_a_valid_empty_layer(seeded: Engine, make_org, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_selection_is_a_valid_empty_layer(seeded: Engine, make_org, tmp_path: Path) -> None:
     empty_org = make_org()
     for key in ex.FORMATS:
         fmt = ex.FORMATS[key]

@@ -11,7 +11,7 @@ from gis.visibility import Tier, Viewer
 ADMIN = Viewer(Tier.owner, admin=True)
 
 
-def _drain(engine, cursor: str | None, owner: str) -> tuple[list[dict], str]:  # type: ignore[no-untyped-def, type-arg]
+def _drain(engine, cursor: str | None, owner: str) -> tuple[list[dict], str]:
     seen = []
     with engine.connect() as conn:
         while True:
@@ -22,7 +22,7 @@ def _drain(engine, cursor: str | None, owner: str) -> tuple[list[dict], str]:  #
                 return seen, cursor
 
 
-def test_feed_misses_no_version_when_commits_are_out_of_order(engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_feed_misses_no_version_when_commits_are_out_of_order(engine, make_org) -> None:
     org = make_org()
     _, cursor = _drain(engine, None, org)
     first = engine.connect()
@@ -51,7 +51,7 @@ def test_feed_misses_no_version_when_commits_are_out_of_order(engine, make_org) 
         second.close()
 
 
-def test_feed_entries_carry_every_version_once(engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_feed_entries_carry_every_version_once(engine, make_org) -> None:
     org = make_org()
     _, cursor = _drain(engine, None, org)
     with engine.begin() as conn:

@@ -50,7 +50,7 @@ def _cheap_latencies(base: str, headers_by_caller: list[dict[str, str]]) -> list
 
 
 @pytest.fixture()
-def server(db_url, seeded):  # type: ignore[no-untyped-def]
+def server(db_url, seeded):
     script = (
         "import uvicorn\n"
         "from api.main import create_app\n"
@@ -76,7 +76,7 @@ def server(db_url, seeded):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.drill
-def test_one_caller_flooding_expensive_routes_does_not_slow_the_others(server, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_one_caller_flooding_expensive_routes_does_not_slow_the_others(server, make_org, make_key) -> None:
     others = [{}, auth_header(make_key("redditch", "reader"))]
     flooder = auth_header(make_key(make_org(), "writer"))
     _cheap_latencies(server, others)  # warm the pool and caches

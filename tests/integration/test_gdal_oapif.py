@@ -21,12 +21,12 @@ def _gdal(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str
     )
 
 
-def test_ogrinfo_lists_the_properties_layer(live_server) -> None:  # type: ignore[no-untyped-def]
+def test_ogrinfo_lists_the_properties_layer(live_server) -> None:
     out = _gdal("ogrinfo", "-ro", "-q", f"OAPIF:{live_server}/").stdout
     assert "properties" in out
 
 
-def test_ogr2ogr_downloads_every_feature_with_numeric_value(live_server, client, make_key, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_ogr2ogr_downloads_every_feature_with_numeric_value(live_server, client, make_key, tmp_path) -> None:
     key = make_key("worcestershire-cc", "reader")
     expected = client.get("/collections/properties/items?limit=1", headers=auth_header(key)).json()[
         "numberMatched"

@@ -51,7 +51,7 @@ def _history_plans(owner_engine: Engine, org: str) -> list[str]:
             trans.rollback()
 
 
-def test_update_history_is_not_a_nested_loop_after_an_empty_batch(owner_engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_update_history_is_not_a_nested_loop_after_an_empty_batch(owner_engine, make_org) -> None:
     plans = _history_plans(owner_engine, make_org())
     assert plans, "auto_explain showed no plan for the history statement"
     assert all("Nested Loop" not in plan for plan in plans), plans[0]

@@ -100,7 +100,7 @@ def lines(outcome: ImportOutcome, row: int) -> list[tuple[str, str]]:
     return [(line["field"], line["action"]) for line in outcome.report if line["row"] == row]
 
 
-def patch(client, headers: dict[str, str], record: dict[str, Any], body: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+def patch(client, headers: dict[str, str], record: dict[str, Any], body: dict[str, Any]) -> None:
     response = client.patch(
         f"/properties/{record['id']}", json=body, headers={**headers, "If-Match": f'"{record["version"]}"'}
     )
@@ -384,7 +384,7 @@ def test_reimporting_the_same_file_changes_nothing(
 def test_reimport_keeps_fields_the_file_lacks(
     seeded: Engine,
     client,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     make_key: Callable[[str, str], str],
 ) -> None:
     org = make_org()
@@ -415,7 +415,7 @@ def test_reimport_keeps_fields_the_file_lacks(
 def test_reimport_of_a_changed_file_updates_what_it_says_and_keeps_the_rest(
     seeded: Engine,
     client,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     make_key: Callable[[str, str], str],
 ) -> None:
     org = make_org()
@@ -437,7 +437,7 @@ def test_reimport_of_a_changed_file_updates_what_it_says_and_keeps_the_rest(
 def test_blank_or_unreadable_cells_do_not_erase_stored_values(
     seeded: Engine,
     client,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     make_key: Callable[[str, str], str],
 ) -> None:
     org = make_org()
@@ -463,7 +463,7 @@ def test_blank_or_unreadable_cells_do_not_erase_stored_values(
 def test_values_the_file_carries_replace_stored_ones(
     seeded: Engine,
     client,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     make_key: Callable[[str, str], str],
 ) -> None:
     org = make_org()
@@ -478,7 +478,7 @@ def test_values_the_file_carries_replace_stored_ones(
 def test_generated_name_does_not_replace_a_stored_name(
     seeded: Engine,
     client,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     make_key: Callable[[str, str], str],
 ) -> None:
     org = make_org()
@@ -588,7 +588,7 @@ def estate(seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any
     return lambda *args: CliRunner().invoke(app, ["import", *map(str, args)])
 
 
-def test_cli_dry_run_prints_the_summary_and_writes_the_report(  # type: ignore[no-untyped-def]
+def test_cli_dry_run_prints_the_summary_and_writes_the_report(
     estate, seeded: Engine, make_org: Callable[..., str], tmp_path: Path
 ) -> None:
     org = make_org()
@@ -603,7 +603,7 @@ def test_cli_dry_run_prints_the_summary_and_writes_the_report(  # type: ignore[n
 
 def test_cli_strict_failure_exits_1_and_writes_nothing(
     estate,
-    seeded: Engine,  # type: ignore[no-untyped-def]
+    seeded: Engine,
     make_org: Callable[..., str],
 ) -> None:
     org = make_org()
@@ -613,14 +613,14 @@ def test_cli_strict_failure_exits_1_and_writes_nothing(
     assert stored(seeded, org) == {}
 
 
-def test_cli_imports_a_file(estate, seeded: Engine, make_org: Callable[..., str]) -> None:  # type: ignore[no-untyped-def]
+def test_cli_imports_a_file(estate, seeded: Engine, make_org: Callable[..., str]) -> None:
     org = make_org()
     result = estate("transparency", FIXTURES / WYCHAVON, "--org", org)
     assert result.exit_code == 0, result.output
     assert len(stored(seeded, org)) == 10
 
 
-def test_cli_unknown_org_exits_1(estate) -> None:  # type: ignore[no-untyped-def]
+def test_cli_unknown_org_exits_1(estate) -> None:
     result = estate("transparency", FIXTURES / WYCHAVON, "--org", "no-such-council")
     assert result.exit_code == 1 and "owner" in result.output
 
@@ -628,7 +628,7 @@ def test_cli_unknown_org_exits_1(estate) -> None:  # type: ignore[no-untyped-def
 def test_cli_vector_import_with_mapping(
     estate,
     seeded: Engine,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     geopackage: Path,
 ) -> None:
     org = make_org()
@@ -639,7 +639,7 @@ def test_cli_vector_import_with_mapping(
 
 def test_cli_malformed_mapping_is_a_usage_error(
     estate,
-    make_org: Callable[..., str],  # type: ignore[no-untyped-def]
+    make_org: Callable[..., str],
     geopackage: Path,
 ) -> None:
     result = estate("vector", geopackage, "--org", make_org(), "--mapping", "SITE_NAME")
@@ -692,7 +692,7 @@ def round_trip(
     return stored(seeded, ROUND_TRIP_OWNER), stored(seeded, org), outcome
 
 
-def test_round_trip_reproduces_the_key_fields(round_trip) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_reproduces_the_key_fields(round_trip) -> None:
     source, imported, outcome = round_trip
     assert len(source) == 86
     assert (outcome.rows_read, outcome.inserted, outcome.rejected) == (len(source), len(source), 0)
@@ -701,7 +701,7 @@ def test_round_trip_reproduces_the_key_fields(round_trip) -> None:  # type: igno
         assert {k: imported[ref][k] for k in KEY_FIELDS} == {k: original[k] for k in KEY_FIELDS}, ref
 
 
-def test_round_trip_reproduces_the_location_within_a_centimetre(round_trip) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_reproduces_the_location_within_a_centimetre(round_trip) -> None:
     source, imported, _ = round_trip
     for ref, original in source.items():
         got = imported[ref]
@@ -875,7 +875,7 @@ def test_import_export_import_changes_nothing_and_keeps_leading_zeros(
 
 def test_a_uprn_changed_by_hand_is_exported_as_the_integer(
     client, seeded: Engine, make_org: Callable[..., str], make_key, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     run(seeded, org, YEAR_ONE)
     record = stored(seeded, org)["PA-001 Land and Building"]
@@ -946,7 +946,7 @@ def test_exit_status_is_2_for_a_usage_error(db_url: str, tmp_path: Path) -> None
     assert status == 2 and "Usage:" in stderr
 
 
-def test_cli_dry_run_prints_the_plan_of_next_years_file(  # type: ignore[no-untyped-def]
+def test_cli_dry_run_prints_the_plan_of_next_years_file(
     estate, seeded: Engine, make_org: Callable[..., str], tmp_path: Path
 ) -> None:
     org = make_org()

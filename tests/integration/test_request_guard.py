@@ -33,7 +33,7 @@ def _chunks(total: int, size: int = 1024) -> Iterator[bytes]:
         sent += size
 
 
-def test_a_chunked_body_past_the_limit_is_413_before_authentication(small_body_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_chunked_body_past_the_limit_is_413_before_authentication(small_body_client) -> None:
     # No Content-Length: the guard counts what arrives, and answers before the (missing) key is checked.
     response = small_body_client.post(
         "/sync/properties", content=_chunks(64 * 1024), headers={"Content-Type": "application/json"}
@@ -43,12 +43,12 @@ def test_a_chunked_body_past_the_limit_is_413_before_authentication(small_body_c
     assert "4096" in response.json()["detail"]
 
 
-def test_a_declared_length_past_the_limit_is_413_unread(small_body_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_declared_length_past_the_limit_is_413_unread(small_body_client) -> None:
     response = small_body_client.post("/sync/properties", content=b"x" * 5000)
     assert response.status_code == 413 and response.json()["status"] == 413
 
 
-def test_a_body_within_the_limit_reaches_the_route(small_body_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_within_the_limit_reaches_the_route(small_body_client) -> None:
     response = small_body_client.post("/sync/properties", json={"records": []})
     assert response.status_code == 401  # the route ran: it wants a key
 

@@ -10,7 +10,7 @@ from api.db import set_actor
 from estate_infra import migrations
 
 
-def test_migrations_go_down_to_base_and_up_again(pg_cluster) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_go_down_to_base_and_up_again(pg_cluster) -> None:
     # A separate database so the session's seeded register is untouched.
     admin = create_engine(pg_cluster.url().rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -42,13 +42,13 @@ def test_migrations_go_down_to_base_and_up_again(pg_cluster) -> None:  # type: i
         admin.dispose()
 
 
-def test_write_without_actor_fails(db: Connection, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_write_without_actor_fails(db: Connection, make_org) -> None:
     org = make_org()
     with pytest.raises(DBAPIError, match="no actor"):
         db.execute(text("INSERT INTO property (owner, asset_ref, name) VALUES (:o, 'A1', 'n')"), {"o": org})
 
 
-def test_one_history_row_per_change_with_actor(db: Connection, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_one_history_row_per_change_with_actor(db: Connection, make_org) -> None:
     org = make_org()
     set_actor(db, "alice")
     pid = db.execute(
@@ -74,7 +74,7 @@ def test_app_role_cannot_alter_or_delete_history(db: Connection, statement: str)
         db.execute(text(statement))
 
 
-def test_history_is_append_only_even_for_the_owner(owner_engine, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_history_is_append_only_even_for_the_owner(owner_engine, make_org) -> None:
     org = make_org()
     with owner_engine.connect() as conn, conn.begin() as transaction:
         set_actor(conn, "owner")
@@ -87,7 +87,7 @@ def test_history_is_append_only_even_for_the_owner(owner_engine, make_org) -> No
         transaction.rollback()
 
 
-def test_invalid_footprint_refused_by_database_too(db: Connection, make_org) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_footprint_refused_by_database_too(db: Connection, make_org) -> None:
     org = make_org()
     set_actor(db, "t")
     with pytest.raises(DBAPIError):
@@ -100,7 +100,7 @@ def test_invalid_footprint_refused_by_database_too(db: Connection, make_org) -> 
         )
 
 
-def test_the_record_definition_matches_the_migrated_table(engine) -> None:  # type: ignore[no-untyped-def]
+def test_the_record_definition_matches_the_migrated_table(engine) -> None:
     from gis import schema
 
     with engine.connect() as conn:

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from api.services.seed import load_seed
 
 
-def test_seed_totals_in_the_register(seeded) -> None:  # type: ignore[no-untyped-def]
+def test_seed_totals_in_the_register(seeded) -> None:
     with seeded.connect() as conn:
         rows, value_gbp, owners = conn.execute(
             text(
@@ -18,7 +18,7 @@ def test_seed_totals_in_the_register(seeded) -> None:  # type: ignore[no-untyped
     assert rows >= 1300 and value_gbp > 3_000_000_000 and owners >= 12
 
 
-def test_every_seed_rating_has_a_reason_and_crematoria_are_red(seeded) -> None:  # type: ignore[no-untyped-def]
+def test_every_seed_rating_has_a_reason_and_crematoria_are_red(seeded) -> None:
     with seeded.connect() as conn:
         missing = conn.execute(
             text(
@@ -35,7 +35,7 @@ def test_every_seed_rating_has_a_reason_and_crematoria_are_red(seeded) -> None: 
     assert missing == 0 and not_red == 0
 
 
-def test_evesham_cluster_is_within_a_few_hundred_metres(seeded) -> None:  # type: ignore[no-untyped-def]
+def test_evesham_cluster_is_within_a_few_hundred_metres(seeded) -> None:
     with seeded.connect() as conn:
         owners, spread_m = conn.execute(
             text(
@@ -50,8 +50,8 @@ def test_evesham_cluster_is_within_a_few_hundred_metres(seeded) -> None:  # type
     assert owners == 4 and spread_m < 400
 
 
-def test_loading_the_seed_twice_changes_nothing(seeded) -> None:  # type: ignore[no-untyped-def]
-    def state():  # type: ignore[no-untyped-def]
+def test_loading_the_seed_twice_changes_nothing(seeded) -> None:
+    def state():
         with seeded.connect() as conn:
             return conn.execute(
                 text("SELECT count(*), sum(version), (SELECT count(*) FROM property_history) FROM property")

@@ -166,7 +166,7 @@ def _apply(
 @given(ops=st.lists(op, min_size=1, max_size=10), one_transaction=st.booleans())
 def test_aggregates_equal_a_fresh_group_by_after_any_writes(
     owner_engine, client, make_org, make_key, ops, one_transaction
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     _apply(owner_engine, client, org, make_key(org, "writer"), ops, one_transaction)
     assert _differences(owner_engine, org) == []
@@ -175,7 +175,7 @@ def test_aggregates_equal_a_fresh_group_by_after_any_writes(
         assert conn.execute(text("SELECT count(*) FROM tile_tx")).scalar_one() == 0
 
 
-def test_whole_register_aggregates_match_and_rebuild_keeps_them(owner_engine, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_whole_register_aggregates_match_and_rebuild_keeps_them(owner_engine, seeded) -> None:
     from api.services.tiles import rebuild_aggregates
 
     assert _differences(owner_engine, None) == []

@@ -27,7 +27,7 @@ class Receiver:
         self.hold = hold
         self.calls = 0
         self.arrived = 0
-        self.received: list[dict] = []  # type: ignore[type-arg]
+        self.received: list[dict] = []
         self.bad_signatures = 0
         self.lock = threading.Lock()
         receiver = self
@@ -71,7 +71,7 @@ class Receiver:
 
 
 @pytest.fixture()
-def receivers(owner_engine) -> Iterator[list[Receiver]]:  # type: ignore[no-untyped-def]
+def receivers(owner_engine) -> Iterator[list[Receiver]]:
     made: list[Receiver] = []
     yield made
     # Later tests' events must not queue deliveries to receivers that are gone.
@@ -84,7 +84,7 @@ def receivers(owner_engine) -> Iterator[list[Receiver]]:  # type: ignore[no-unty
         receiver.close()
 
 
-def subscribe(client, org: str, headers, receiver: Receiver) -> str:  # type: ignore[no-untyped-def]
+def subscribe(client, org: str, headers, receiver: Receiver) -> str:
     response = client.post(f"/organisations/{org}/webhooks", json={"url": receiver.url}, headers=headers)
     assert response.status_code == 201, response.text
     receiver.secret = response.json()["secret"]
@@ -92,13 +92,13 @@ def subscribe(client, org: str, headers, receiver: Receiver) -> str:  # type: ig
 
 
 @pytest.fixture()
-def quick(settings):  # type: ignore[no-untyped-def]
+def quick(settings):
     """Settings that retry at once, so a test can drive the worker pass by pass."""
     return settings.model_copy(update={"webhook_retry_base_s": 0.0, "webhook_max_attempts": 5})
 
 
 @pytest.fixture()
-def bodies(make_org, make_key):  # type: ignore[no-untyped-def]
+def bodies(make_org, make_key):
     owner, partner = make_org("county"), make_org("fire")
     return {
         "owner": owner,
@@ -108,7 +108,7 @@ def bodies(make_org, make_key):  # type: ignore[no-untyped-def]
     }
 
 
-def _pipeline_to_sale(client, bodies) -> str:  # type: ignore[no-untyped-def]
+def _pipeline_to_sale(client, bodies) -> str:
     h = bodies["owner_h"]
     pid = client.post("/properties", json=new_property(bodies["owner"]), headers=h).json()["id"]
     url = f"/properties/{pid}/disposal"
@@ -127,7 +127,7 @@ def _pipeline_to_sale(client, bodies) -> str:  # type: ignore[no-untyped-def]
 
 def test_each_body_hears_exactly_the_events_meant_for_it_signed(
     client, bodies, quick, seeded, receivers
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     owner_rx, partner_rx = Receiver(), Receiver()
     receivers += [owner_rx, partner_rx]
     subscribe(client, bodies["owner"], bodies["owner_h"], owner_rx)
@@ -152,7 +152,7 @@ def test_each_body_hears_exactly_the_events_meant_for_it_signed(
     assert len(owner_rx.received) + len(partner_rx.received) == before
 
 
-def test_a_failing_receiver_gets_the_event_on_a_later_attempt_and_the_log_shows_each(  # type: ignore[no-untyped-def]
+def test_a_failing_receiver_gets_the_event_on_a_later_attempt_and_the_log_shows_each(
     client, bodies, quick, seeded, receivers
 ) -> None:
     flaky = Receiver(fail_first=2)
@@ -184,7 +184,7 @@ def test_a_failing_receiver_gets_the_event_on_a_later_attempt_and_the_log_shows_
     assert other.status_code == 403
 
 
-def test_retries_wait_for_their_backoff_and_give_up_after_the_last_attempt(  # type: ignore[no-untyped-def]
+def test_retries_wait_for_their_backoff_and_give_up_after_the_last_attempt(
     client, bodies, settings, seeded, owner_engine, receivers
 ) -> None:
     patient = settings.model_copy(update={"webhook_retry_base_s": 3600.0, "webhook_max_attempts": 2})
@@ -212,7 +212,7 @@ def test_retries_wait_for_their_backoff_and_give_up_after_the_last_attempt(  # t
     assert delivery["state"] == "failed" and delivery["attempts"] == 2 and down.calls == 2
 
 
-def test_the_service_worker_delivers_without_holding_up_the_request(  # type: ignore[no-untyped-def]
+def test_the_service_worker_delivers_without_holding_up_the_request(
     settings, seeded, bodies, receivers
 ) -> None:
     from api.main import create_app
@@ -239,7 +239,7 @@ def test_the_service_worker_delivers_without_holding_up_the_request(  # type: ig
         assert slow.events(pid) == ["surplus_declared"]
 
 
-def test_webhooks_are_managed_by_the_body_itself(client, bodies, receivers) -> None:  # type: ignore[no-untyped-def]
+def test_webhooks_are_managed_by_the_body_itself(client, bodies, receivers) -> None:
     rx = Receiver()
     receivers.append(rx)
     url = f"/organisations/{bodies['owner']}/webhooks"
@@ -257,7 +257,7 @@ def test_webhooks_are_managed_by_the_body_itself(client, bodies, receivers) -> N
 
 
 @pytest.mark.drill
-def test_a_worker_killed_mid_delivery_loses_nothing(  # type: ignore[no-untyped-def]
+def test_a_worker_killed_mid_delivery_loses_nothing(
     client, bodies, settings, seeded, db_url, receivers
 ) -> None:
     """kill -9 of a delivering worker: the lease runs out and another worker delivers the event."""

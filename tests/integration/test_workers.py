@@ -20,7 +20,7 @@ PER_MINUTE = 20
 
 
 @pytest.fixture(scope="module")
-def two_workers(db_url: str, seeded) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def two_workers(db_url: str, seeded) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -53,7 +53,7 @@ def two_workers(db_url: str, seeded) -> Iterator[str]:  # type: ignore[no-untype
         process.wait(timeout=30)
 
 
-def test_the_rate_limit_is_one_allowance_across_two_workers(two_workers: str, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_the_rate_limit_is_one_allowance_across_two_workers(two_workers: str, make_org, make_key) -> None:
     headers = auth_header(make_key(make_org(), "reader"))
     started = time.monotonic()
     statuses = []
@@ -69,7 +69,7 @@ def test_the_rate_limit_is_one_allowance_across_two_workers(two_workers: str, ma
     assert set(statuses) == {200, 429}
 
 
-def test_a_write_through_one_worker_is_seen_by_every_worker(two_workers: str, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_through_one_worker_is_seen_by_every_worker(two_workers: str, make_org, make_key) -> None:
     import mercantile
     from support import new_property
 

@@ -540,7 +540,7 @@ def test_report_renders_as_csv_dicts_and_counts() -> None:
         (HOLDING_TYPE, "Land", "land"),
     ],
 )
-def test_tenure_and_holding_wording_of_the_code_and_its_variants(table, raw: str, slug: str) -> None:  # type: ignore[no-untyped-def]
+def test_tenure_and_holding_wording_of_the_code_and_its_variants(table, raw: str, slug: str) -> None:
     match = table.lookup(raw)
     assert match is not None and match.value == slug
 
@@ -549,7 +549,7 @@ def test_tenure_and_holding_wording_of_the_code_and_its_variants(table, raw: str
     ("vocabulary", "slug"),
     [(vocabulary, slug) for vocabulary, words in CODE_WORDING.items() for slug in words],
 )
-def test_the_codes_wording_reads_back_as_itself_without_a_note(vocabulary, slug: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_codes_wording_reads_back_as_itself_without_a_note(vocabulary, slug: str) -> None:
     table = {Tenure: TENURE, TenureDetail: TENURE_DETAIL, HoldingType: HOLDING_TYPE}[vocabulary]
     assert table.lookup(CODE_WORDING[vocabulary][slug]) == PatchMatch(slug, patched=False)
 
