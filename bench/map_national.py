@@ -6,6 +6,10 @@ fetched one after another by a plain HTTP client, which is what the server alone
 ratio says what the browser adds (or saves, by fetching in parallel).
 
     .venv/bin/python -m bench.map_national [--n 1000000] [--port 8112]
+    .venv/bin/python -m bench.map_national --keep .data-bench --pg-port 55410   # load once, reuse after
+
+With ``--keep DIR`` the cluster lives in DIR and is kept between runs: it is migrated on each run
+and loaded only while it does not hold N buildings (a million rows take minutes to load).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import argparse
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -23,6 +30,8 @@ from api.main import create_app
 from api.settings import Settings
 from bench.national_scale import load
 from bench.scratch import scratch_database
+from estate_infra import migrations
+from estate_infra.cluster import EmbeddedCluster, ensure_installed
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 RENDERED = """() => window.ESTATE_MAP && ESTATE_MAP.ready() && ESTATE_MAP.map().areTilesLoaded()
@@ -67,13 +76,38 @@ def first_render(base: str) -> dict[str, object]:
     }
 
 
+@contextmanager
+def kept_database(root: Path, port: int) -> Iterator[str]:
+    """A migrated register in a cluster kept in ``root`` (started, and stopped afterwards)."""
+    cluster = EmbeddedCluster(root=root.resolve(), port=port, bin_dir=ensure_installed())
+    cluster.start()
+    try:
+        migrations.upgrade(cluster.url())
+        yield cluster.url()
+    finally:
+        cluster.stop("fast")
+
+
+def ensure_loaded(url: str, n: int) -> str:
+    """Load n buildings unless the register already holds exactly n; say which."""
+    have = migrations.property_count(url)
+    if have == n:
+        return f"register holds {n:,} properties (reused)"
+    if have:
+        raise SystemExit(f"the kept register holds {have:,} properties, not {n:,}: remove its folder")
+    return f"loading {n:,} properties ... {load(url, n):.1f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=8112)
+    parser.add_argument("--keep", type=Path, help="keep the loaded cluster in this folder and reuse it")
+    parser.add_argument("--pg-port", type=int, default=55410, help="the kept cluster's port")
     args = parser.parse_args()
-    with scratch_database() as url:
-        print(f"loading {args.n:,} properties ... {load(url, args.n):.1f} s")
+    database = kept_database(args.keep, args.pg_port) if args.keep else scratch_database()
+    with database as url:
+        print(ensure_loaded(url, args.n))
         server = serve(url, args.port)
         base = f"http://127.0.0.1:{args.port}"
         try:

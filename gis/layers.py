@@ -8,6 +8,7 @@ silently truncated.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,64 @@ def tile_bounds_3857(zoom: int, row: int, col: int) -> tuple[float, float, float
     minx = -WEB_MERCATOR_HALF_M + col * size
     maxy = WEB_MERCATOR_HALF_M - row * size
     return minx, maxy - size, minx + size, maxy
+
+
+# A view's totals read stored cells for the part of it made of whole cells: a level whose grid puts about
+# this many cells across the view keeps both the cells read and the rim counted from rows small.
+SUMMARY_CELLS_ACROSS = 128
+_MERCATOR_MAX_LAT = 85.0511287798066
+_EDGE_M = 1.0  # whole cells keep this far inside the view, so rounding never puts one of their points outside
+
+
+@dataclass(frozen=True)
+class WholeCells:
+    """The stored grid cells at ``level`` lying wholly inside a lon/lat box, and their lon/lat extent."""
+
+    level: int
+    cx0: int
+    cx1: int
+    cy0: int  # cy counts down from the top of the world, as migration 0003's tile_cell(-y)
+    cy1: int
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+def _mercator(lon: float, lat: float) -> tuple[float, float]:
+    lat = max(-_MERCATOR_MAX_LAT, min(_MERCATOR_MAX_LAT, lat))
+    x = lon * WEB_MERCATOR_HALF_M / 180.0
+    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * WEB_MERCATOR_HALF_M / math.pi
+    return x, y
+
+
+def _lonlat(x: float, y: float) -> tuple[float, float]:
+    lon = x * 180.0 / WEB_MERCATOR_HALF_M
+    lat = math.degrees(2 * math.atan(math.exp(y * math.pi / WEB_MERCATOR_HALF_M)) - math.pi / 2)
+    return lon, lat
+
+
+def whole_cells(bbox: tuple[float, float, float, float]) -> WholeCells | None:
+    """The block of stored cells wholly inside ``bbox`` (lon/lat), at a level putting ~128 across it.
+
+    None when no whole cell fits (a view smaller than a cell of the finest level is counted from rows).
+    """
+    west, south, east, north = bbox
+    x0, y0 = _mercator(west, south)
+    x1, y1 = _mercator(east, north)
+    width_m = max(x1 - x0, y1 - y0, 1e-3)
+    across = math.floor(math.log2(SUMMARY_CELLS_ACROSS * 2 * WEB_MERCATOR_HALF_M / width_m))
+    level = max(0, min(AGGREGATE_MAX_LEVEL, across - GRID_SHIFT))
+    size = 2 * WEB_MERCATOR_HALF_M / 2 ** (level + GRID_SHIFT)
+    cx0 = math.ceil((x0 + _EDGE_M + WEB_MERCATOR_HALF_M) / size)
+    cx1 = math.floor((x1 - _EDGE_M + WEB_MERCATOR_HALF_M) / size) - 1
+    cy0 = math.ceil((WEB_MERCATOR_HALF_M - y1 + _EDGE_M) / size)
+    cy1 = math.floor((WEB_MERCATOR_HALF_M - y0 - _EDGE_M) / size) - 1
+    if cx0 > cx1 or cy0 > cy1:
+        return None
+    w, n = _lonlat(-WEB_MERCATOR_HALF_M + cx0 * size, WEB_MERCATOR_HALF_M - cy0 * size)
+    e, s = _lonlat(-WEB_MERCATOR_HALF_M + (cx1 + 1) * size, WEB_MERCATOR_HALF_M - (cy1 + 1) * size)
+    return WholeCells(level, cx0, cx1, cy0, cy1, w, s, e, n)
 
 
 def tilejson(

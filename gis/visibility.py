@@ -166,5 +166,42 @@ def sql_column(name: str, viewer: Viewer, alias: str = "p") -> str:
     return "NULL"
 
 
+def sql_cell_sum(
+    name: str, viewer: Viewer, columns: tuple[str, str, str, str] | tuple[str, str], alias: str = "a"
+) -> tuple[str, str]:
+    """SQL (known count, sum) over stored aggregate cells for field ``name``, as :func:`sql_column`
+    would show it row by row.
+
+    ``columns`` name the cell's count and sum of the field, and for a value field also the count and
+    sum kept apart for records in commercially sensitive stages (seen by their owner only). A cell
+    row carries ``owner`` wherever owner rights change the answer (the caller picks such a table).
+    """
+    known, total = f"{alias}.{columns[0]}", f"{alias}.{columns[1]}"
+    withheld = name in VALUE_FIELDS
+    if withheld:
+        if len(columns) != 4:
+            raise ValueError(f"{name} needs its withheld count and sum")
+        known_all, total_all = f"({known} + {alias}.{columns[2]})", f"({total} + {alias}.{columns[3]})"
+    else:
+        known_all, total_all = known, total
+    is_owner = f"{alias}.owner = :viewer_org" if viewer.org else "false"
+    if viewer.admin:
+        return known_all, total_all
+    needed = needed_tier(name, viewer)
+    if needed <= viewer.tier:
+        if withheld:
+            return (
+                f"CASE WHEN {is_owner} THEN {known_all} ELSE {known} END",
+                f"CASE WHEN {is_owner} THEN {total_all} ELSE {total} END",
+            )
+        return known, total
+    if needed == Tier.owner or viewer.org:
+        return (
+            f"CASE WHEN {is_owner} THEN {known_all} ELSE 0 END",
+            f"CASE WHEN {is_owner} THEN {total_all} END",
+        )
+    return "0", "CAST(NULL AS numeric)"
+
+
 def sql_params(viewer: Viewer) -> dict[str, Any]:
     return {"viewer_org": viewer.org}

@@ -88,7 +88,7 @@ def _rag_counts(rag: str, weight: str) -> str:
     )
 
 
-def _cells_table(flt: PropertyFilter, viewer: visibility.Viewer) -> str:
+def cells_table(flt: PropertyFilter, viewer: visibility.Viewer) -> str:
     """The cells summed over owner and use serve any request that neither filters on them nor
     has owner rights that change what it sees (visibility then reads only sensitive and rag)."""
     owner_rights = viewer.org is not None and not viewer.admin and viewer.tier < visibility.Tier.partner
@@ -112,7 +112,7 @@ def aggregate_clusters_sql(
           SELECT sum(a.n) AS count, {_rag_counts(rag, "a.n")},
                  ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(sum(a.sum_x) / sum(a.n), sum(a.sum_y) / sum(a.n)), 3857),
                               {ENV}, {TILE_EXTENT}, {TILE_BUFFER}, true) AS geom
-          FROM {_cells_table(flt, viewer)} a
+          FROM {cells_table(flt, viewer)} a
           WHERE a.level = :level AND a.cx BETWEEN :cx0 AND :cx1 AND a.cy BETWEEN :cy0 AND :cy1
             AND a.n > 0 AND {where}
           GROUP BY a.cy, a.cx ORDER BY a.cy, a.cx
@@ -173,7 +173,7 @@ def upper_count_sql(
     params["cx0"], params["cx1"] = _cell_range(zoom, col, AGGREGATE_MAX_LEVEL)
     params["cy0"], params["cy1"] = _cell_range(zoom, row, AGGREGATE_MAX_LEVEL)
     params["level"] = AGGREGATE_MAX_LEVEL
-    sql = f"""SELECT coalesce(sum(a.n), 0) FROM {_cells_table(flt, viewer)} a
+    sql = f"""SELECT coalesce(sum(a.n), 0) FROM {cells_table(flt, viewer)} a
               WHERE a.level = :level AND a.cx BETWEEN :cx0 AND :cx1 AND a.cy BETWEEN :cy0 AND :cy1 AND {where}"""
     return sql, params
 

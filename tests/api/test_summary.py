@@ -6,9 +6,17 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from support import auth_header, new_property, point
 
+from api.db import write_transaction
+from api.services import summary as summary_svc
+from api.services.filters import build_filter, parse_bbox
+from gis import visibility
+from gis.layers import whole_cells
+
 EVESHAM_BBOX = "-2.00,52.05,-1.90,52.13"
+NATIONAL_BBOX = "-6.5,49.9,2.2,55.9"  # whole stored cells, with a rim counted from rows
 
 
 def _listing(client, headers: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:
@@ -36,10 +44,11 @@ def test_totals_agree_with_the_listing(client, filters) -> None:
     assert summary["rag"] == {r: ratings.get(r, 0) for r in ("red", "amber", "green", "unrated")}
 
 
-def test_a_partner_sees_the_value_the_listing_shows_it(client, make_org, make_key) -> None:
+@pytest.mark.parametrize("bbox", [EVESHAM_BBOX, NATIONAL_BBOX])
+def test_a_partner_sees_the_value_the_listing_shows_it(client, make_org, make_key, bbox) -> None:
     headers = auth_header(make_key(make_org(), "reader"))
-    listed = _listing(client, headers, bbox=EVESHAM_BBOX)
-    summary = client.get("/properties/summary", params={"bbox": EVESHAM_BBOX}, headers=headers).json()
+    listed = _listing(client, headers, bbox=bbox)
+    summary = client.get("/properties/summary", params={"bbox": bbox}, headers=headers).json()
     values = [p["value_gbp"] for p in listed if p.get("value_gbp") is not None]
     assert summary["value_known"] == len(values) > 0
     assert summary["value_gbp"] == sum(values)
@@ -85,6 +94,87 @@ def test_a_sensitive_building_is_counted_only_for_those_who_may_see_it(client, m
     assert (public["count"], public["items"]) == (0, [])
     assert owner["count"] == 1 and owner["items"][0]["name"] == "Witness Suite"
     assert owner["value_gbp"] == 1_250_000
+
+
+def test_a_national_view_leaks_neither_sensitive_buildings_nor_withheld_values(
+    client, owner_engine, make_org, make_key
+) -> None:  # type: ignore[no-untyped-def]
+    org = make_org()
+    key = make_key(org, "writer")
+    made = {}
+    for name, sensitive in (("Witness Suite", True), ("Old Depot for sale", False)):
+        body = new_property(
+            org, name=name, sensitive=sensitive, value_gbp=7_777_777, geometry=point(-2.21, 52.19)
+        )
+        created = client.post("/properties", json=body, headers=auth_header(key))
+        assert created.status_code == 201, created.text
+        made[name] = created.json()["id"]
+    with write_transaction(
+        owner_engine, "test-setup"
+    ) as conn:  # being marketed: its value is the owner's alone
+        conn.execute(
+            text("UPDATE property SET disposal_stage = 'marketed' WHERE id = :id"),
+            {"id": made["Old Depot for sale"]},
+        )
+    partner = auth_header(make_key(make_org(), "reader"))
+
+    def national(headers: dict[str, str]) -> dict[str, Any]:
+        return client.get("/properties/summary", params={"bbox": NATIONAL_BBOX}, headers=headers).json()
+
+    public, other, owner = national({}), national(partner), national(auth_header(key))
+    public_ids = {p["id"] for p in _listing(client, bbox=NATIONAL_BBOX)}
+    owner_ids = {p["id"] for p in _listing(client, auth_header(key), bbox=NATIONAL_BBOX)}
+    assert made["Witness Suite"] in owner_ids - public_ids
+    assert (public["count"], owner["count"]) == (len(public_ids), len(owner_ids))
+    assert public["value_gbp"] is None and public["value_known"] == 0
+    # The partner sees the sensitive one's value but not the marketed one's; the owner sees both.
+    assert owner["value_known"] == other["value_known"] + 1
+    assert owner["value_gbp"] == other["value_gbp"] + 7_777_777
+
+
+VIEWERS = {
+    "public": visibility.PUBLIC,
+    "public, no ratings": visibility.Viewer(visibility.Tier.public, public_rag=False),
+    "a body, public tier": visibility.Viewer(visibility.Tier.public, org="wychavon", public_rag=False),
+    "partner": visibility.Viewer(visibility.Tier.partner),
+    "a partner body": visibility.Viewer(visibility.Tier.partner, org="wychavon"),
+    "admin": visibility.ADMIN,
+}
+
+
+@pytest.mark.parametrize("viewer", VIEWERS.values(), ids=VIEWERS.keys())
+def test_stored_cells_give_the_totals_counting_every_row_gives(seeded, viewer) -> None:  # type: ignore[no-untyped-def]
+    with seeded.connect() as conn, conn.begin() as tx:
+        conn.execute(text("SELECT set_config('estate.actor', 'test-summary', true)"))
+        conn.execute(  # some values withheld while marketed, one sensitive building, all inside the view
+            text(
+                "UPDATE property SET disposal_stage = 'marketed' WHERE id IN "
+                "(SELECT id FROM property WHERE value_gbp IS NOT NULL ORDER BY id LIMIT 7)"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE property SET sensitive = true WHERE id = (SELECT id FROM property ORDER BY id LIMIT 1)"
+            )
+        )
+        conn.execute(text("SET CONSTRAINTS tile_fold_transaction IMMEDIATE"))  # fold into the cells now
+        for bbox in (NATIONAL_BBOX, "-2.5,51.9,-1.7,52.4", EVESHAM_BBOX):
+            assert whole_cells(parse_bbox(bbox)) is not None  # type: ignore[arg-type]
+            for filters in (
+                {},
+                {"rag": "red,unrated"},
+                {"owner": "wychavon,worcestershire-cc"},
+                {"use": "office"},
+            ):
+                flt = build_filter(bbox=bbox, **filters)
+                stored = summary_svc.totals(conn, flt, viewer)
+                live = summary_svc.totals(conn, flt, viewer, stored=False)
+                assert stored["count"] > 0
+                assert {k: v for k, v in stored.items() if k != "gia_m2"} == {
+                    k: v for k, v in live.items() if k != "gia_m2"
+                }, (bbox, filters)
+                assert stored["gia_m2"] == pytest.approx(live["gia_m2"], rel=1e-9)
+        tx.rollback()
 
 
 @pytest.mark.parametrize(
