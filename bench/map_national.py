@@ -65,6 +65,12 @@ def first_render(base: str) -> dict[str, object]:
         bubbles, summary, bbox = page.evaluate(
             "() => [ESTATE_MAP.bubbleTotal(), ESTATE_MAP.summary().count, ESTATE_MAP.viewBbox()]"
         )
+        # Where the time went: each request the page made, from navigation start (ms).
+        timeline = page.evaluate(
+            """() => performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
+                 .map((e) => [e.name.replace(location.origin, ""), Math.round(e.startTime),
+                              Math.round(e.responseEnd), e.encodedBodySize || e.transferSize || 0])"""
+        )
         browser.close()
     return {
         "render_s": render_s,
@@ -73,6 +79,7 @@ def first_render(base: str) -> dict[str, object]:
         "bubbles": bubbles,
         "summary": summary,
         "bbox": ",".join(map(str, bbox)),
+        "timeline": timeline,
     }
 
 
@@ -126,6 +133,10 @@ def main() -> None:
                 wayfinding_s = time.perf_counter() - start
         finally:
             server.should_exit = True
+    for name, run in (("cold", cold), ("warm", warm)):
+        print(f"\n{name} page, requests from navigation start (ms): start  end  bytes")
+        for url, begin_ms, end_ms, size in run["timeline"]:  # type: ignore[attr-defined]
+            print(f"  {url[:80]:<80}{begin_ms:>7}{end_ms:>7}{size:>10,}")
     print(f"\n{'national view, 1366x768':<28}{'cold':>10}{'warm':>10}{'target':>10}")
     print(f"{'first full render (s)':<28}{cold['render_s']:>10.2f}{warm['render_s']:>10.2f}{3:>10}")
     print(f"{'tile requests':<28}{len(cold['tiles']):>10}{len(warm['tiles']):>10}{40:>10}")

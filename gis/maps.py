@@ -73,10 +73,9 @@ FIELD_LABELS: dict[str, str] = {
     "use_category": "Use",
     "sensitive": "Sensitive (withheld from the public)",
 }
-# Editable in the panel: every writable field but the geometries (moved or redrawn in GIS tools).
-EDITABLE_FIELDS: tuple[str, ...] = tuple(
-    name for name in PropertyFields.model_fields if name not in ("geometry", "footprint")
-)
+# Editable in the panel: every writable field. The location is typed (lon/lat or easting/northing)
+# or dragged on the map, the footprint pasted as GeoJSON; the page builds both from their own inputs.
+EDITABLE_FIELDS: tuple[str, ...] = tuple(PropertyFields.model_fields)
 # The receipts assumptions that move the answer most, offered as controls.
 RECEIPTS_CONTROLS: tuple[str, ...] = (
     "market_volatility_pa",

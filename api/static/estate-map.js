@@ -260,7 +260,9 @@
     });
     watchBasemap();
     map.on("load", () => {
-      loadWayfinding();
+      // Town names and estate outlines scan the whole register (a second at a million buildings):
+      // they follow the first full picture instead of competing with its tiles for the server.
+      map.once("idle", loadWayfinding);
       map.on("moveend", () => { writeUrl(); scheduleSummary(); scheduleRebin(); });
       map.on("idle", scheduleRebin);  // the signature check in rebin keeps this from looping
       map.on("sourcedata", (e) => { if ((e.sourceId === "clusters" || e.sourceId === "points") && e.isSourceLoaded) { scheduleRebin(); } });
@@ -569,7 +571,86 @@
     return "Read only: this building belongs to " + ownerName(rec.owner) + ", not to your body.";
   }
 
+  // ---- location and footprint: typed as lon/lat or easting/northing, or dragged on the map ----
+  const BNG = "EPSG:27700";
+  let editMarker = null;
+  let placeBase = null;  // the coordinates the location inputs started from, in their system
+  const AXES = { lonlat: ["Longitude", "Latitude"], bng: ["Easting (m)", "Northing (m)"] };
+  function locationInput(value) {
+    const [x, y] = value ? value.coordinates : ["", ""];
+    placeBase = { system: "lonlat", x: value ? x : null, y: value ? y : null };
+    return '<span class="location" role="group" aria-label="Location">' +
+      '<select id="f-geometry-system" aria-label="Coordinates given as"><option value="lonlat">lon, lat (WGS84)</option>' +
+      '<option value="bng">easting, northing (British National Grid)</option></select>' +
+      '<input type="number" step="any" id="f-geometry" name="geometry" aria-label="Longitude" aria-describedby="err-geometry" value="' + esc(x) + '">' +
+      '<input type="number" step="any" id="f-geometry-y" aria-label="Latitude" aria-describedby="err-geometry" value="' + esc(y) + '">' +
+      '<button type="button" id="f-geometry-drag">Move on the map</button></span>';
+  }
+  function footprintInput(value) {
+    const text = value ? JSON.stringify(value) : "";
+    return '<span class="footprint"><textarea id="f-footprint" name="footprint" rows="3" spellcheck="false" aria-describedby="err-footprint hint-footprint" data-base="' +
+      esc(text) + '">' + esc(text) + '</textarea><small id="hint-footprint">GeoJSON Polygon or MultiPolygon in the same coordinates as the location; empty clears it.</small></span>';
+  }
+  // Switching to easting/northing asks the service for the point in British National Grid (no projection library here).
+  function switchSystem(system) {
+    const x = $("f-geometry"), y = $("f-geometry-y");
+    x.setAttribute("aria-label", AXES[system][0]); y.setAttribute("aria-label", AXES[system][1]);
+    if (!record.geometry) { placeBase = { system, x: null, y: null }; return Promise.resolve(); }
+    if (system === "lonlat") {
+      placeBase = { system, x: record.geometry.coordinates[0], y: record.geometry.coordinates[1] };
+      x.value = placeBase.x; y.value = placeBase.y;
+      return Promise.resolve();
+    }
+    return api("/collections/properties/items/" + encodeURIComponent(record.id) + "?crs=" + BNG)
+      .then((r) => r.ok ? r.json() : Promise.reject(r.status)).then((f) => {
+        const [e, n] = f.geometry.coordinates.map((v) => Math.round(v * 100) / 100);
+        placeBase = { system, x: e, y: n };
+        x.value = e; y.value = n;
+      }).catch(() => { $("err-geometry").textContent = "Could not read the easting and northing; enter lon, lat instead."; });
+  }
+  function readLocation() {
+    const rx = $("f-geometry").value.trim(), ry = $("f-geometry-y").value.trim();
+    if (rx === "" && ry === "") { return null; }
+    const num = (raw) => raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    return { type: "Point", coordinates: [num(rx), num(ry)] };
+  }
+  function locationEdit() {
+    const v = readLocation();
+    const unchanged = v === null ? placeBase.x === null
+      : placeBase.x !== null && v.coordinates[0] === placeBase.x && v.coordinates[1] === placeBase.y;
+    return unchanged ? undefined : v;
+  }
+  function footprintEdit(form) {
+    const el = form.elements.footprint;
+    const raw = el.value.trim();
+    if (raw === el.dataset.base) { return undefined; }
+    if (raw === "") { return null; }
+    try { return JSON.parse(raw); } catch (err) { return { invalidJson: String(err.message || err) }; }
+  }
+  function startDrag() {
+    if (editMarker) { editMarker.remove(); }
+    const at = readLocation();
+    const lonlat = $("f-geometry-system").value === "lonlat" && at && at.coordinates.every(Number.isFinite)
+      ? at.coordinates : record.geometry ? record.geometry.coordinates : map.getCenter().toArray();
+    editMarker = new maplibregl.Marker({ draggable: true, color: "#1d70b8" }).setLngLat(lonlat).addTo(map);
+    editMarker.getElement().setAttribute("aria-label", "New location: drag to move");
+    editMarker.getElement().id = "estate-edit-marker";
+    map.easeTo({ center: lonlat, zoom: Math.max(map.getZoom(), 16) });
+    editMarker.on("dragend", () => {
+      const ll = editMarker.getLngLat();
+      const put = () => {
+        $("f-geometry").value = ll.lng.toFixed(6); $("f-geometry-y").value = ll.lat.toFixed(6);
+        $("f-geometry").closest(".row").classList.add("changed");
+      };
+      if ($("f-geometry-system").value !== "lonlat") { $("f-geometry-system").value = "lonlat"; switchSystem("lonlat").then(put); } else { put(); }
+    });
+    say("Drag the blue marker to the building's new place, then save.");
+  }
+  function stopDrag() { if (editMarker) { editMarker.remove(); editMarker = null; } }
+
   function inputFor(name, value) {
+    if (name === "geometry") { return locationInput(value); }
+    if (name === "footprint") { return footprintInput(value); }
     const s = fieldSchema(name);
     const id = "f-" + name;
     const common = 'id="' + id + '" name="' + name + '" aria-describedby="err-' + name + '"';
@@ -607,6 +688,11 @@
     const edits = {};
     cfg.editable.forEach((name) => {
       if (!form.querySelector('[name="' + name + '"]')) { return; }
+      if (name === "geometry" || name === "footprint") {
+        const v = name === "geometry" ? locationEdit() : footprintEdit(form);
+        if (v !== undefined) { edits[name] = v; }
+        return;
+      }
       const v = readInput(form, name);
       const base = name === "postcode" || name === "disposal_blockers" ? record[name] : record[name];
       if (!same(v, base) && !(v === null && (base === "" || base === undefined))) { edits[name] = v; }
@@ -632,6 +718,7 @@
   }
 
   function renderRecord(conflict) {
+    stopDrag();
     const p = record;
     const editable = canEdit(p);
     const groups = cfg.recordGroups.map((g) => {
@@ -662,6 +749,10 @@
       form.addEventListener("input", (e) => { const row = e.target.closest(".row"); if (row) { row.classList.add("changed"); } });
       form.addEventListener("submit", (e) => { e.preventDefault(); save(editsIn(form)); });
       $("record-reset").addEventListener("click", () => renderRecord());
+      if ($("f-geometry-system")) {
+        $("f-geometry-system").addEventListener("change", (e) => switchSystem(e.target.value));
+        $("f-geometry-drag").addEventListener("click", startDrag);
+      }
     }
     writeUrl();
   }
@@ -750,13 +841,22 @@
     }).catch(() => { st.textContent = "Not registered: the service did not answer."; });
   }
 
-  function save(edits) {
+  function save(edits, crsGiven) {
     const st = $("record-status");
     document.querySelectorAll(".field-error").forEach((el) => { el.textContent = ""; });
     if (!Object.keys(edits).length) { st.textContent = "Nothing changed."; return; }
+    if (edits.footprint && edits.footprint.invalidJson) {
+      $("err-footprint").textContent = "Not GeoJSON: " + edits.footprint.invalidJson;
+      st.textContent = "Not saved: see the fields marked.";
+      return;
+    }
     st.textContent = "Saving…";
     const base = record;
-    api("/properties/" + encodeURIComponent(base.id), {
+    // Coordinates typed as easting/northing go as they are; the service reprojects (and checks) them.
+    const system = $("f-geometry-system");
+    const crs = crsGiven !== undefined ? crsGiven
+      : system && system.value === "bng" && ("geometry" in edits || "footprint" in edits) ? "?crs=" + BNG : "";
+    api("/properties/" + encodeURIComponent(base.id) + crs, {
       method: "PATCH",
       headers: { "Content-Type": "application/json", "If-Match": recordEtag || "" },
       body: JSON.stringify(edits),
@@ -768,7 +868,7 @@
         loadHistory(base.id); reloadTiles(); scheduleSummary();
         return;
       }
-      if (r.status === 412) { return showConflict(base, edits); }
+      if (r.status === 412) { return showConflict(base, edits, crs); }
       if (r.status === 422 && body.errors) {
         const general = [];
         body.errors.forEach((err) => {
@@ -793,7 +893,7 @@
   };
 
   // Someone saved first: show what they changed, keep the manager's edits, and let them re-apply on top.
-  function showConflict(base, edits) {
+  function showConflict(base, edits, crs) {
     return api("/properties/" + encodeURIComponent(base.id)).then((r) => {
       const etag = r.headers.get("ETag");
       return r.json().then((current) => {
@@ -812,7 +912,7 @@
           "<table><thead><tr><th>Your edits</th><th>value</th></tr></thead><tbody>" + mine + "</tbody></table>" +
           '<p><button type="button" id="record-reapply">Re-apply my edits on top</button> <button type="button" id="record-discard">Discard my edits</button></p></div>';
         renderRecord(box);
-        $("record-reapply").addEventListener("click", () => save(pendingEdits));
+        $("record-reapply").addEventListener("click", () => save(pendingEdits, crs));
         $("record-discard").addEventListener("click", () => { pendingEdits = null; renderRecord(); });
         loadHistory(base.id);
       });

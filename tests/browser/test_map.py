@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from urllib.parse import urlparse
 
 import pytest
@@ -147,7 +148,16 @@ def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server
     assert page.errors == []
 
 
-def test_manager_edits_two_fields_and_sees_them_in_the_history(
+def _square(lon: float, lat: float, half_deg: float = 0.0002) -> dict:  # type: ignore[type-arg]
+    ring = [
+        [lon - half_deg, lat - half_deg],
+        [lon + half_deg, lat - half_deg],
+        [lon + half_deg, lat + half_deg],
+    ]
+    return {"type": "Polygon", "coordinates": [[*ring, [lon - half_deg, lat + half_deg], ring[0]]]}
+
+
+def test_manager_edits_fields_and_the_location_and_sees_them_in_the_history(
     offline_page, live_server, client, make_org, make_key, make_person, artefact
 ) -> None:
     org = make_org()
@@ -180,6 +190,44 @@ def test_manager_edits_two_fields_and_sees_them_in_the_history(
     assert "850 → 910" in latest and "half empty since 2009 → two teams moved out in May" in latest
     assert email in latest  # the history names the person, not a key
     artefact(page, "04-record-edited")
+    # The same manager moves the building and redraws its outline: its location and footprint are fields too.
+    stored = lambda: client.get(f"/properties/{created['id']}", headers=auth_header(key)).json()  # noqa: E731
+    # An outline 5 km from the building is refused beside the footprint, and nothing is saved.
+    page.fill("#f-footprint", json.dumps(_square(-2.30, 52.19)))
+    page.click("#record-save")
+    page.wait_for_function("() => document.querySelector('#err-footprint').textContent !== ''")
+    assert stored()["version"] == 2
+    # Drag the building's marker east on the map, then outline it where it now stands.
+    page.click("#f-geometry-drag")
+    marker = page.wait_for_selector("#estate-edit-marker")
+    page.wait_for_function("() => !ESTATE_MAP.map().isMoving()")
+    box = marker.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 80, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.up()
+    page.wait_for_function("() => Number(document.querySelector('#f-geometry').value) > -2.2199")
+    lon, lat = float(page.input_value("#f-geometry")), float(page.input_value("#f-geometry-y"))
+    page.fill("#f-footprint", json.dumps(_square(lon, lat)))
+    page.click("#record-save")
+    page.wait_for_function("() => document.querySelector('#record-status').textContent.startsWith('Saved')")
+    record = stored()
+    assert record["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-6)
+    assert (record["footprint"]["type"], record["version"]) == ("MultiPolygon", 3)
+    page.wait_for_selector("#record-history li[data-version='3']")
+    moved = page.inner_text("#record-history li[data-version='3']")
+    assert "Location" in moved and "Footprint outline: — → outline recorded" in moved
+    # Typed as easting/northing: 100 m north, and the outline cleared.
+    page.select_option("#f-geometry-system", "bng")
+    page.wait_for_function("() => Number(document.querySelector('#f-geometry').value) > 100000")
+    page.fill("#f-geometry-y", str(float(page.input_value("#f-geometry-y")) + 100))
+    page.fill("#f-footprint", "")
+    page.click("#record-save")
+    page.wait_for_function("() => document.querySelector('#record-status').textContent.startsWith('Saved')")
+    record = stored()
+    assert record["footprint"] is None and record["version"] == 4
+    assert 0.0008 < record["geometry"]["coordinates"][1] - lat < 0.001  # 100 m is 0.0009° of latitude
+    artefact(page, "06-record-moved")
     assert page.errors == []
 
 

@@ -18,7 +18,7 @@ def test_every_field_the_register_can_show_has_one_place_in_the_record_panel() -
 
 def test_every_editable_field_has_a_schema_the_page_can_build_an_input_from() -> None:
     config = page_config(MapConfig(static_base="/static", tiles_url="/t", api_base="", bounds=(0, 0, 1, 1)))
-    assert set(config["editable"]) == set(PropertyFields.model_fields) - {"geometry", "footprint"}
+    assert set(config["editable"]) == set(PropertyFields.model_fields)  # location and footprint included
     for name, schema in config["fieldSchemas"].items():
         variants = [v for v in schema.get("anyOf", [schema]) if v.get("type") != "null"]
         assert variants and "$ref" not in str(schema), name
