@@ -218,3 +218,16 @@ def test_wayfinding_puts_each_town_among_its_buildings_and_outlines_each_estate(
     placed = client.get("/properties/summary", params={"bbox": "-180,-90,180,90", "limit": 1}).json()["count"]
     assert sum(f["properties"]["buildings"] for f in estates) == placed
     assert all(f["geometry"]["type"] == "Polygon" for f in estates)
+
+
+def test_the_public_extent_is_exactly_that_of_the_buildings_it_may_see(client, owner_engine) -> None:  # type: ignore[no-untyped-def]
+    # Framed by the stored cells, measured on the rows of the outermost ones: the same as a full scan.
+    with owner_engine.connect() as conn:
+        scanned = conn.execute(
+            text(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e "
+                "FROM property WHERE deleted_at IS NULL AND NOT sensitive) s"
+            )
+        ).one()
+    served = client.get("/collections/properties").json()["extent"]["spatial"]["bbox"][0]
+    assert served == pytest.approx(list(scanned), abs=1e-9)
