@@ -56,6 +56,16 @@ def first_render(base: str) -> dict[str, object]:
         browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.on("request", lambda r: tiles.append(r.url) if "/tiles/WebMercatorQuad/" in r.url else None)
+        # Tiles are fetched by MapLibre's workers, which the page's own timeline does not list.
+        seen: list[tuple[str, float, float]] = []
+        page.on(
+            "requestfinished",
+            lambda r: (
+                seen.append((r.url, time.perf_counter() - start, r.timing["responseEnd"]))
+                if "/tiles/" in r.url or "tilejson" in r.url
+                else None
+            ),
+        )
         start = time.perf_counter()
         page.goto(f"{base}/map")
         page.wait_for_function(RENDERED, timeout=600_000, polling=50)
@@ -79,7 +89,11 @@ def first_render(base: str) -> dict[str, object]:
         "bubbles": bubbles,
         "summary": summary,
         "bbox": ",".join(map(str, bbox)),
-        "timeline": timeline,
+        "timeline": timeline
+        + [
+            [url.split("/tiles/", 1)[-1][:60], round(1000 * at - took), round(1000 * at), 0]
+            for url, at, took in seen
+        ],
     }
 
 

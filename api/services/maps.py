@@ -11,7 +11,29 @@ from gis import visibility
 ESTATE_POINT_BUFFER_M = 300  # a body with one building (or a line of them) still gets an area to see
 
 
+# Per what a viewer may see: (change feed head and the bodies' names, the collection).
+_WAYFINDING: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
 def wayfinding(conn: Connection, viewer: visibility.Viewer) -> dict[str, Any]:
+    """The wayfinding collection for this viewer, recomputed only after the register changed
+    (it groups every building: about a second at a million)."""
+    head = conn.execute(
+        text(
+            "SELECT (SELECT coalesce(max(seq), 0) FROM feed_tx)::text || ':' || "
+            "(SELECT md5(coalesce(string_agg(code || '=' || name, ',' ORDER BY code), '')) FROM organisation)"
+        )
+    ).scalar_one()
+    key = f"{viewer.tier}:{viewer.org}:{viewer.admin}"
+    cached = _WAYFINDING.get(key)
+    if cached and cached[0] == head:
+        return cached[1]
+    body = _wayfinding(conn, viewer)
+    _WAYFINDING[key] = (head, body)
+    return body
+
+
+def _wayfinding(conn: Connection, viewer: visibility.Viewer) -> dict[str, Any]:
     """Return a GeoJSON FeatureCollection of post towns (points) and estate extents (polygons).
 
     One scan groups the buildings by body and town; a town sits at the mean of its buildings,

@@ -275,7 +275,7 @@
         map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
         map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
       });
-      scheduleSummary();
+      loadSummary();  // the first view is settled at load: no need to wait out the pan debounce
       if (state.record) { openRecord(state.record, !startAt, state.tab === "record"); }
       meLoaded.then(() => { ready = true; });
     });
