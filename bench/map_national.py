@@ -48,7 +48,7 @@ def serve(url: str, port: int) -> uvicorn.Server:
     return server
 
 
-def first_render(base: str) -> dict[str, object]:
+def first_render(base: str, screenshot: Path | None = None) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
     tiles: list[str] = []
@@ -81,6 +81,8 @@ def first_render(base: str) -> dict[str, object]:
                  .map((e) => [e.name.replace(location.origin, ""), Math.round(e.startTime),
                               Math.round(e.responseEnd), e.encodedBodySize || e.transferSize || 0])"""
         )
+        if screenshot:
+            page.screenshot(path=str(screenshot))
         browser.close()
     return {
         "render_s": render_s,
@@ -125,6 +127,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8112)
     parser.add_argument("--keep", type=Path, help="keep the loaded cluster in this folder and reuse it")
     parser.add_argument("--pg-port", type=int, default=55410, help="the kept cluster's port")
+    parser.add_argument("--screenshot", type=Path, help="save the warm run's national view here (PNG)")
     args = parser.parse_args()
     database = kept_database(args.keep, args.pg_port) if args.keep else scratch_database()
     with database as url:
@@ -133,7 +136,9 @@ def main() -> None:
         base = f"http://127.0.0.1:{args.port}"
         try:
             cold = first_render(base)
-            warm = first_render(base)  # the server's tile cache (if any) and the planner are warm now
+            warm = first_render(
+                base, args.screenshot
+            )  # the server's tile cache (if any) and the planner are warm now
             with httpx.Client(timeout=600) as client:
                 start = time.perf_counter()
                 for tile_url in warm["tiles"]:

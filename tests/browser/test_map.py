@@ -227,7 +227,7 @@ def test_manager_edits_fields_and_the_location_and_sees_them_in_the_history(
     record = stored()
     assert record["footprint"] is None and record["version"] == 4
     assert 0.0008 < record["geometry"]["coordinates"][1] - lat < 0.001  # 100 m is 0.0009° of latitude
-    artefact(page, "06-record-moved")
+    artefact(page, "10-record-moved")
     assert page.errors == []
 
 
