@@ -56,7 +56,7 @@ HIDDEN_FIELDS = frozenset({"deleted_at", "deleted_by"})
 # Labels where the field name alone does not read well; others are derived from the name.
 FIELD_LABELS: dict[str, str] = {
     "uprn": "UPRN",
-    "geometry": "Location (lon, lat)",
+    "geometry": "Location",
     "footprint": "Footprint outline",
     "asset_ref": "Owner's reference",
     "gia_m2": "Floor area (GIA, m²)",

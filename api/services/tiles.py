@@ -345,33 +345,29 @@ async def register_bounds(
             {**params, "level": BOUNDS_LEVEL},
         )
     ).one()
-    row: Any = (None,)
+    edges: Any = (None,)
     if cells[0] is not None:
         size = 2 * WEB_MERCATOR_HALF_M / 2 ** (BOUNDS_LEVEL + GRID_SHIFT)
         x0, x1 = -WEB_MERCATOR_HALF_M + cells[0] * size - 1, -WEB_MERCATOR_HALF_M + (cells[1] + 1) * size + 1
         y0, y1 = WEB_MERCATOR_HALF_M - (cells[3] + 1) * size - 1, WEB_MERCATOR_HALF_M - cells[2] * size + 1
-        strips = {  # metres padded outward: a point on a cell's edge is in its strip whatever the rounding
-            "west": (x0, y0, x0 + size + 2, y1),
-            "south": (x0, y0, x1, y0 + size + 2),
-            "east": (x1 - size - 2, y0, x1, y1),
-            "north": (x0, y1 - size - 2, x1, y1),
-        }
-        edge = {
-            "west": "min(ST_X(p.geom))",
-            "south": "min(ST_Y(p.geom))",
-            "east": "max(ST_X(p.geom))",
-            "north": "max(ST_Y(p.geom))",
-        }
+        # Each edge: its strip of outermost cells (metres, padded outward so a point on a cell's edge is
+        # in it whatever the rounding) and what to take there, in the order of a bbox.
+        sides = (
+            ("west", (x0, y0, x0 + size + 2, y1), "min(ST_X(p.geom))"),
+            ("south", (x0, y0, x1, y0 + size + 2), "min(ST_Y(p.geom))"),
+            ("east", (x1 - size - 2, y0, x1, y1), "max(ST_X(p.geom))"),
+            ("north", (x0, y1 - size - 2, x1, y1), "max(ST_Y(p.geom))"),
+        )
         parts = []
-        for side, box in strips.items():
+        for side, box, take in sides:
             params.update({f"{side}_{i}": v for i, v in enumerate(box)})
             envelope = f"ST_MakeEnvelope(:{side}_0, :{side}_1, :{side}_2, :{side}_3, 3857)"
             parts.append(
-                f"(SELECT {edge[side]} FROM property p WHERE p.deleted_at IS NULL AND p.geom_3857 && {envelope} "
+                f"(SELECT {take} FROM property p WHERE p.deleted_at IS NULL AND p.geom_3857 && {envelope} "
                 f"AND {visibility.sql_filter(viewer)})"
             )
-        row = (await conn.execute(text(f"SELECT {', '.join(parts)}"), params)).one()
-    bounds = ENGLAND_AND_WALES_LONLAT if row[0] is None else tuple(float(v) for v in row)
+        edges = (await conn.execute(text(f"SELECT {', '.join(parts)}"), params)).one()
+    bounds = ENGLAND_AND_WALES_LONLAT if edges[0] is None else tuple(float(v) for v in edges)
     _PUBLIC_BOUNDS[key] = (head, bounds)  # type: ignore[assignment]
     return bounds  # type: ignore[return-value]
 

@@ -611,8 +611,9 @@
   function readLocation() {
     const rx = $("f-geometry").value.trim(), ry = $("f-geometry-y").value.trim();
     if (rx === "" && ry === "") { return null; }
-    const num = (raw) => raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
-    return { type: "Point", coordinates: [num(rx), num(ry)] };
+    // A value that is not a number goes as typed: the register names the field it refuses.
+    const parse = (raw) => raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    return { type: "Point", coordinates: [parse(rx), parse(ry)] };
   }
   function locationEdit() {
     const v = readLocation();
