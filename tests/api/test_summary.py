@@ -98,7 +98,7 @@ def test_a_sensitive_building_is_counted_only_for_those_who_may_see_it(client, m
 
 def test_a_national_view_leaks_neither_sensitive_buildings_nor_withheld_values(
     client, owner_engine, make_org, make_key
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     org = make_org()
     key = make_key(org, "writer")
     made = {}
@@ -143,7 +143,7 @@ VIEWERS = {
 
 
 @pytest.mark.parametrize("viewer", VIEWERS.values(), ids=VIEWERS.keys())
-def test_stored_cells_give_the_totals_counting_every_row_gives(seeded, viewer) -> None:  # type: ignore[no-untyped-def]
+def test_stored_cells_give_the_totals_counting_every_row_gives(seeded, viewer) -> None:
     with seeded.connect() as conn, conn.begin() as tx:
         conn.execute(text("SELECT set_config('estate.actor', 'test-summary', true)"))
         conn.execute(  # some values withheld while marketed, one sensitive building, all inside the view
@@ -159,7 +159,7 @@ def test_stored_cells_give_the_totals_counting_every_row_gives(seeded, viewer) -
         )
         conn.execute(text("SET CONSTRAINTS tile_fold_transaction IMMEDIATE"))  # fold into the cells now
         for bbox in (NATIONAL_BBOX, "-2.5,51.9,-1.7,52.4", EVESHAM_BBOX):
-            assert whole_cells(parse_bbox(bbox)) is not None  # type: ignore[arg-type]
+            assert whole_cells(parse_bbox(bbox)) is not None
             for filters in (
                 {},
                 {"rag": "red,unrated"},
@@ -220,7 +220,7 @@ def test_wayfinding_puts_each_town_among_its_buildings_and_outlines_each_estate(
     assert all(f["geometry"]["type"] == "Polygon" for f in estates)
 
 
-def test_the_public_extent_is_exactly_that_of_the_buildings_it_may_see(client, owner_engine) -> None:  # type: ignore[no-untyped-def]
+def test_the_public_extent_is_exactly_that_of_the_buildings_it_may_see(client, owner_engine) -> None:
     # Framed by the stored cells, measured on the rows of the outermost ones: the same as a full scan.
     with owner_engine.connect() as conn:
         scanned = conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -148,7 +149,7 @@ def test_search_opens_a_record_and_its_link_reopens_it(offline_page, live_server
     assert page.errors == []
 
 
-def _square(lon: float, lat: float, half_deg: float = 0.0002) -> dict:  # type: ignore[type-arg]
+def _square(lon: float, lat: float, half_deg: float = 0.0002) -> dict[str, Any]:
     ring = [
         [lon - half_deg, lat - half_deg],
         [lon + half_deg, lat - half_deg],
