@@ -82,14 +82,14 @@ def _projection(viewer: visibility.Viewer) -> str:
                ({gia})::float8 AS gia_m2, ({value})::bigint AS value_gbp"""
 
 
-def _row_totals(where: str) -> str:
-    """SQL of the totals of the rows matching ``where`` (alias f over the projection)."""
+def _row_totals(projection: str, where: str) -> str:
+    """SQL of the totals of the rows matching ``where``, as the viewer sees them (``projection``)."""
     return f"""
         SELECT count(*) AS count, count(f.gia_m2) AS gia_known, coalesce(sum(f.gia_m2), 0)::float8 AS gia_m2,
                count(f.value_gbp) AS value_known, coalesce(sum(f.value_gbp), 0)::numeric AS value_gbp,
                count(*) FILTER (WHERE f.rag = 'red') AS red, count(*) FILTER (WHERE f.rag = 'amber') AS amber,
                count(*) FILTER (WHERE f.rag = 'green') AS green, count(*) FILTER (WHERE f.rag IS NULL) AS unrated
-        FROM (SELECT {{projection}} FROM property p WHERE {where}) f"""
+        FROM (SELECT {projection} FROM property p WHERE {where}) f"""
 
 
 def _cell_totals(flt: PropertyFilter, viewer: visibility.Viewer) -> tuple[str, dict[str, Any]]:
@@ -126,7 +126,7 @@ def totals(
     cells = whole_cells(bbox) if bbox is not None and usable else None
     if bbox is None or cells is None:
         where, params = flt.where(viewer)
-        sql = _row_totals(where).replace("{projection}", projection)
+        sql = _row_totals(projection, where)
         return dict(conn.execute(text(sql), params).mappings().one())
     stored_sql, params = _cell_totals(without_box, viewer)
     where, row_params = without_box.where(viewer)
@@ -153,7 +153,7 @@ def totals(
         AND ST_X(p.geom) BETWEEN :b_w AND :b_e AND ST_Y(p.geom) BETWEEN :b_s AND :b_n
         AND NOT (tile_cell(ST_X(p.geom_3857), :c_level) BETWEEN :c_cx0 AND :c_cx1
                  AND tile_cell(-ST_Y(p.geom_3857), :c_level) BETWEEN :c_cy0 AND :c_cy1)"""
-    rim_sql = _row_totals(rim_where).replace("{projection}", projection)
+    rim_sql = _row_totals(projection, rim_where)
     sums = ", ".join(f"s.{k} + r.{k} AS {k}" for k in _TOTALS)
     sql = f"SELECT {sums} FROM ({stored_sql}) s, ({rim_sql}) r"
     return dict(conn.execute(text(sql), params).mappings().one())
