@@ -11,7 +11,7 @@ from gis import visibility
 ESTATE_POINT_BUFFER_M = 300  # a body with one building (or a line of them) still gets an area to see
 
 
-# Per what a viewer may see: (change feed head and the bodies' names, the collection).
+# Per what a viewer may see: (the register's state — database, change feed head, bodies' names —, the collection).
 _WAYFINDING: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
@@ -20,8 +20,10 @@ def wayfinding(conn: Connection, viewer: visibility.Viewer) -> dict[str, Any]:
     (it groups every building: about a second at a million)."""
     head = conn.execute(
         text(
-            "SELECT (SELECT coalesce(max(seq), 0) FROM feed_tx)::text || ':' || "
-            "(SELECT md5(coalesce(string_agg(code || '=' || name, ',' ORDER BY code), '')) FROM organisation)"
+            # The database is part of the key: one process may serve (or test) several registers.
+            "SELECT concat_ws(':', current_database(), inet_server_addr(), inet_server_port(), "
+            "(SELECT coalesce(max(seq), 0) FROM feed_tx), "
+            "(SELECT md5(coalesce(string_agg(code || '=' || name, ',' ORDER BY code), '')) FROM organisation))"
         )
     ).scalar_one()
     key = f"{viewer.tier}:{viewer.org}:{viewer.admin}"

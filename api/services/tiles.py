@@ -300,7 +300,7 @@ async def cached_tile(
     return tile
 
 
-_PUBLIC_BOUNDS: dict[str, tuple[int, tuple[float, float, float, float]]] = {}
+_PUBLIC_BOUNDS: dict[str, tuple[str, tuple[float, float, float, float]]] = {}
 BOUNDS_LEVEL = 6  # stored cells of zoom 12 (~6 km across in England) frame a restricted viewer's extent
 ENGLAND_AND_WALES_LONLAT = (-8.75, 49.8, 1.85, 60.95)
 
@@ -326,7 +326,15 @@ async def register_bounds(
         ).one()
         if row[0] is not None:
             return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-    head = int((await conn.execute(text("SELECT coalesce(max(seq), 0) FROM feed_tx"))).scalar_one())
+    # The database is part of the key: one process may serve (or test) several registers.
+    head = (
+        await conn.execute(
+            text(
+                "SELECT concat_ws(':', current_database(), inet_server_addr(), inet_server_port(), "
+                "(SELECT coalesce(max(seq), 0) FROM feed_tx))"
+            )
+        )
+    ).scalar_one()
     key = f"{viewer.tier}:{viewer.org}"
     cached = _PUBLIC_BOUNDS.get(key)
     if cached and cached[0] == head:

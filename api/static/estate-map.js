@@ -553,7 +553,7 @@
   };
   function displayValue(name, v) {
     if (v === null || v === undefined || (Array.isArray(v) && !v.length)) { return "—"; }
-    if (name === "geometry") { return v.coordinates.map((c) => c.toFixed(5)).join(", "); }
+    if (name === "geometry") { return v.coordinates.map((c) => typeof c === "number" ? c.toFixed(5) : c).join(", "); }
     if (name === "footprint") { return "outline recorded"; }
     if (name === "owner") { return ownerName(v); }
     if (/_gbp(_pa)?$/.test(name)) { return "£" + num(v); }
