@@ -6,10 +6,10 @@ grid cells the database keeps (migrations 0003 and 0010) for the block of whole 
 view, and count from rows only the rim between that block and the view's edge. Both parts are exact
 and read in one statement, so the answer equals the row-by-row count. Any other filter is summed from
 the rows. The page, when the view holds many buildings and a good share of the register, walks an
-index in the list's order and stops after the page: name, owner and use in theirs; floor area and
-value in theirs over the values the viewer sees, then the rest by id; ratings run by run, by id.
-The totals say where each run or group starts. With fewer buildings in view it sorts just those;
-the town sort always does (5 s at a national view).
+index in the list's order and stops after the page: name, owner and use in theirs; floor area,
+value and town in theirs over the values the viewer sees, then the rest by id; ratings run by run,
+by id. The totals say where each part starts (the towns' part ends where its rows run out). With
+fewer buildings in view it sorts just those.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class SortKey:
     # A nullable field with a partial index (field, id) over its known values (migration 0010): the
     # buildings whose value the viewer sees are walked in the index, the rest follow by id.
     field: str | None = None
-    known: str | None = None  # the totals' count of buildings whose value the viewer sees
+    known: str | None = None  # the totals' count of buildings whose value the viewer sees, if kept
     # Ranked values, each a run walked by id in the index (field, id): the totals count each run.
     runs: tuple[str, ...] = ()
 
@@ -44,7 +44,7 @@ RAGS = tuple(values(Rag))  # the list's order of ratings
 SORT_KEYS: dict[str, SortKey] = {
     "name": SortKey("f.name", indexed=True),
     "owner": SortKey("f.owner", indexed=True),
-    "post_town": SortKey("f.post_town"),
+    "post_town": SortKey("f.post_town", field="post_town"),
     "use_category": SortKey("f.use_category", indexed=True),
     "gia_m2": SortKey("f.gia_m2", field="gia_m2", known="gia_known"),
     "value_gbp": SortKey("f.value_gbp", field="value_gbp", known="value_known"),
@@ -236,6 +236,7 @@ def page(
         return rows("", order, limit, offset, fence)
     shown = visibility.sql_column(sort_key.field, viewer, "p")
     direction = "DESC" if descending else "ASC"
+    parts: list[tuple[int | None, str, str, str]]  # size (None: not counted), filter, order, extra column
     if sort_key.runs:
         # One run per rating, each in the index (rag, id) by id, then the unrated (or hidden) by id.
         parts = [
@@ -248,7 +249,7 @@ def page(
     else:
         # The values the viewer sees, walked in the field's index (the stored value orders them as
         # the shown one does: the two are equal there), then the unknown or hidden ones by id.
-        known = int(totals[sort_key.known or ""])
+        known = int(totals[sort_key.known]) if sort_key.known else None
         parts = [
             (
                 known,
@@ -256,16 +257,31 @@ def page(
                 f"f.sort_raw {direction}, f.id {direction}",
                 f", p.{sort_key.field} AS sort_raw",
             ),
-            (count - known, f"AND ({shown}) IS NULL", "f.id", ""),
+            (None if known is None else count - known, f"AND ({shown}) IS NULL", "f.id", ""),
         ]
     found: list[dict[str, Any]] = []
     start = 0  # where the part begins in the whole list
     for size, extra, part_order, raw in parts:
+        if len(found) == limit:
+            break
         skip = max(0, offset + len(found) - start)
-        if len(found) < limit and skip < size:
+        if size is None:  # not counted in the totals: a part ends where its rows run out
+            take = limit - len(found)
+            got = rows(extra, part_order, take, skip, raw=raw)
+            found += got
+            if len(got) < take:
+                size = skip + len(got) if got or skip == 0 else _count(conn, where, extra, params)
+        elif skip < size:
             found += rows(extra, part_order, min(limit - len(found), size - skip), skip, raw=raw)
-        start += size
+        start += size or 0
     return found
+
+
+def _count(conn: Connection, where: str, extra: str, params: dict[str, Any]) -> int:
+    """How many records match (a page past a part the totals do not count)."""
+    return int(
+        conn.execute(text(f"SELECT count(*) FROM property p WHERE {where} {extra}"), params).scalar_one()
+    )
 
 
 def summarise(

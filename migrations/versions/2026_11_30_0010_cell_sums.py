@@ -195,9 +195,9 @@ def upgrade() -> None:
     # The page of an "In view" list sorted by name walks this index at national scale instead of
     # sorting a million rows; the id breaks ties, as the list does (owner and use have theirs).
     op.execute("CREATE INDEX property_name_idx ON property (name, id) WHERE deleted_at IS NULL")
-    # Sorted by floor area or value, the list walks the known values (both directions) and takes
-    # the unknown ones after, by id.
-    for column in ("gia_m2", "value_gbp"):
+    # Sorted by floor area, value or town, the list walks the known values (both directions) and
+    # takes the unknown ones after, by id.
+    for column in ("gia_m2", "value_gbp", "post_town"):
         op.execute(
             f"CREATE INDEX property_{column}_idx ON property ({column}, id) "
             f"WHERE deleted_at IS NULL AND {column} IS NOT NULL"
@@ -206,7 +206,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX IF EXISTS property_name_idx, property_gia_m2_idx, property_value_gbp_idx")
+    op.execute(
+        "DROP INDEX IF EXISTS property_name_idx, property_gia_m2_idx, property_value_gbp_idx, property_post_town_idx"
+    )
     op.execute(_functions(sums=False))
     for table in ("tile_aggregate", "tile_aggregate_total"):
         op.execute(f"ALTER TABLE {table} " + ", ".join(f"DROP COLUMN {c}" for c, _ in SUM_COLUMNS))
