@@ -39,7 +39,10 @@ RENDERED = """() => window.ESTATE_MAP && ESTATE_MAP.ready() && ESTATE_MAP.map().
 
 
 def serve(url: str, port: int) -> uvicorn.Server:
-    settings = Settings(database_url=url, online_basemap=False, rate_limit_per_minute=1_000_000)
+    # No disposal worker: it polls the database beside the page being timed, and outlives the cluster.
+    settings = Settings(
+        database_url=url, online_basemap=False, rate_limit_per_minute=1_000_000, background_worker=False
+    )
     app = create_app(settings, get_engine(url))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
