@@ -1,9 +1,10 @@
 """Who sees which fields (DESIGN §3): public, partner, owner.
 
-One table decides it, and two functions apply it: :func:`project` for records
-already in Python (items, history, the change feed, error messages) and
-:func:`sql_columns` for outputs built in the database (tiles, exports), so no
-output can apply a different rule.
+One table decides it, and it is applied by :func:`project` for records already
+in Python (items, history, the change feed, error messages), by
+:func:`sql_column` for outputs built in the database (tiles, exports), and by
+:func:`sql_cell_sum` for sums read from the stored map cells (the In view
+totals), so no output can apply a different rule.
 """
 
 from __future__ import annotations
