@@ -6,9 +6,9 @@ import hmac
 from dataclasses import dataclass, fields
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import (
@@ -17,10 +17,11 @@ from api.auth import (
     SESSION_COOKIE,
     Principal,
     anonymous,
-    principal_for_key,
     principal_for_key_async,
 )
+from api.clients import client_address, rate_key
 from api.limits import route_cost
+from api.ratelimit import RateLimiter
 from api.services.filters import PropertyFilter, build_filter
 from api.services.properties import ExpectedVersion
 from api.settings import Settings
@@ -57,26 +58,41 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def identify(request: Request, settings: Settings, engine: Engine) -> Principal:
-    """Who is calling, on the sync engine (the sign-in pages): key, else session cookie, else anonymous."""
-    presented = presented_key(request)
-    if presented:
-        return principal_for_key(engine, presented)
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        from api.services.people import principal_for_session
-
-        person = principal_for_session(engine, settings, token)
-        if person is not None:
-            return person
-    return anonymous(settings.anonymous_tier, settings.public_rag)
+# A presented key first takes a token from this bucket of its client address (see identify_caller).
+KEY_ATTEMPTS = "key-attempts:"
 
 
-async def identify_async(request: Request, settings: Settings, conn: AsyncConnection) -> Principal:
-    """As :func:`identify`, with the key looked up on the serving path's async pool."""
-    presented = presented_key(request)
-    if presented:
-        return await principal_for_key_async(conn, presented)
+async def identify_caller(request: Request, settings: SettingsDep, pool: AsyncEngineDep) -> Principal:
+    """Who is calling, charged to the rate limit: the first dependency of every route (api/main.py).
+
+    Every route runs it, whether or not it needs to know the caller, so no page, sign-in step or
+    document answers uncharged; FastAPI caches it per request, so a route that also asks for
+    :func:`get_principal` is identified and charged once. The charge is the route's cost
+    (api.limits.route_cost) to the key, the person, or the client's address.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    async with pool.connect() as conn:
+        presented = presented_key(request)
+        if presented:
+            # Limit, then look up: the key takes a token from its address's key-attempt bucket
+            # first, and a key that proves good gives it back, while a made-up, revoked or expired
+            # one leaves it spent. So an address spraying made-up keys is refused (429) before any
+            # lookup once that allowance is gone; charging only after a failed lookup would still
+            # look up (and so confirm or deny) every key sent. Good keys never draw on their
+            # address, so partner systems behind one address do not share an allowance.
+            attempts = KEY_ATTEMPTS + rate_key(client_address(request.scope, settings))
+            await limiter.check(conn, attempts)
+            principal = await principal_for_key_async(conn, presented)
+            await limiter.give_back(conn, attempts)
+        else:
+            principal = await _session_or_anonymous(request, settings)
+        await limiter.check(conn, caller_id(request, principal), cost=route_cost(request.scope.get("route")))
+    return principal
+
+
+async def _session_or_anonymous(request: Request, settings: Settings) -> Principal:
+    # A made-up or expired session cookie is no credential: the request is anonymous and is charged
+    # to its address like any other anonymous request, so a cookie never buys a fresh allowance.
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         from api.services.people import principal_for_session
@@ -87,6 +103,9 @@ async def identify_async(request: Request, settings: Settings, conn: AsyncConnec
         if person is not None:
             return person
     return anonymous(settings.anonymous_tier, settings.public_rag)
+
+
+CallerDep = Annotated[Principal, Depends(identify_caller)]
 
 
 def check_csrf(request: Request, principal: Principal, sent: str | None = None) -> None:
@@ -100,23 +119,11 @@ def check_csrf(request: Request, principal: Principal, sent: str | None = None) 
         )
 
 
-async def get_principal(
-    request: Request,
-    settings: SettingsDep,
-    pool: AsyncEngineDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
-    """The one place callers are identified and cookie writes are checked for CSRF."""
-    async with pool.connect() as conn:
-        principal = await identify_async(request, settings, conn)
-        check_csrf(request, principal)
-        if principal.must_change_password and request.url.path not in PENDING_PASSWORD_PATHS:
-            raise PasswordChangeRequired("change your one-time password first (POST /me/password)")
-        # An expensive route costs more tokens than a cheap one (api.limits.WORK).
-        await request.app.state.rate_limiter.check(
-            conn, caller_id(request, principal), cost=route_cost(request.scope.get("route"))
-        )
+async def get_principal(request: Request, principal: CallerDep) -> Principal:
+    """The caller of a route that reads or changes the register: identified, CSRF-checked for cookie writes."""
+    check_csrf(request, principal)
+    if principal.must_change_password and request.url.path not in PENDING_PASSWORD_PATHS:
+        raise PasswordChangeRequired("change your one-time password first (POST /me/password)")
     return principal
 
 
@@ -125,7 +132,9 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def caller_id(request: Request, principal: Principal) -> str:
     """Whom the rate limit and the concurrency limit count: the key, the person, or the client address."""
-    return principal.key_id or principal.user_id or (request.client.host if request.client else "anonymous")
+    if principal.key_id or principal.user_id:
+        return principal.key_id or principal.user_id or ""
+    return rate_key(client_address(request.scope, request.app.state.settings))
 
 
 def parse_if_match(value: str | None) -> ExpectedVersion | None:

@@ -41,6 +41,7 @@ STATUS: dict[type[e.RegisterError], int] = {
     e.Gone: 410,
     e.PayloadTooLarge: 413,
     e.UriTooLong: 414,
+    e.UnknownHost: 400,
     e.RateLimited: 429,
     e.TimedOut: 503,
 }

@@ -1,4 +1,5 @@
-"""Refusals made before routing: an over-long URL (414) and NUL in the path or query (422).
+"""Refusals made before routing: an over-long URL (414), NUL in the path or query (422), and a Host
+that is not ours (400).
 
 Pure ASGI, outermost, so a hostile URL costs no dependency, no database
 round trip and no parsing of a body. Each answer is problem+json naming the
@@ -14,8 +15,10 @@ from fastapi import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.clients import host_allowed, request_host
 from api.errors import error_response
-from gis.errors import FieldError, UriTooLong, ValidationFailed
+from api.settings import Settings
+from gis.errors import FieldError, UnknownHost, UriTooLong, ValidationFailed
 
 
 def _path_templates(app: Any) -> list[Any]:
@@ -46,12 +49,21 @@ def _nul_parameter(app: Any, scope: Scope) -> tuple[str, str] | None:
 
 
 class RequestGuards:
-    """ASGI middleware: 414 past ``max_url_bytes``; 422 for NUL, which PostgreSQL text cannot hold."""
+    """ASGI middleware: 414 past ``max_url_bytes``; 422 for NUL, which PostgreSQL text cannot hold;
+    400 for a Host outside ESTATE_ALLOWED_HOSTS."""
 
-    def __init__(self, app: ASGIApp, *, max_url_bytes: int, routes_app: Any = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_url_bytes: int, routes_app: Any = None, settings: Settings | None = None
+    ) -> None:
         self.app = app
         self.max_url_bytes = max_url_bytes
         self.routes_app = routes_app  # the FastAPI app whose routes name the path parameters
+        # Links are built from the Host header when no public base URL is set (api/urls.py), so a
+        # request naming another host would be answered with links to it, and a shared cache would
+        # keep that answer for everyone (Host header poisoning). As Django's ALLOWED_HOSTS and
+        # Starlette's TrustedHostMiddleware do, such a request is refused (RFC 9110 §7.2: 400).
+        # A request without Host (HTTP/1.0) is answered: its links use the address it reached.
+        self.hosts = settings.answered_hosts if settings is not None else ("*",)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,6 +78,14 @@ class RequestGuards:
                 "(send long selections as fewer, broader filters)"
             )
             await error_response(Request(scope), too_long)(scope, receive, send)
+            return
+        host = request_host(scope)
+        if host is not None and not host_allowed(host, self.hosts):
+            unknown = UnknownHost(
+                "this service does not answer for the host named in the Host header; "
+                "its operator lists the hosts it answers for in ESTATE_ALLOWED_HOSTS"
+            )
+            await error_response(Request(scope), unknown)(scope, receive, send)
             return
         found = _nul_parameter(self.routes_app, scope)
         if found is not None:

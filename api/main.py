@@ -6,12 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api.db import AsyncPool, get_engine
+from api.deps import identify_caller
 from api.errors import register_error_handlers
 from api.guards import RequestGuards
 from api.limits import ConcurrencyLimiter
@@ -87,6 +88,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
         docs_url=None,  # served by api/routes/docs.py from local assets
         redoc_url=None,
+        openapi_url=None,  # served by api/routes/docs.py, as a route like any other (so it is rate limited)
+        # Every route identifies its caller and charges the rate limit, pages and sign-in included.
+        # Not charged: static files (served from disk by StaticFiles, cheaper than the database round
+        # trip a charge costs) and refusals made before routing (404, 405, 413, 414, 400 host).
+        dependencies=[Depends(identify_caller)],
     )
     app.state.settings = settings
     if engine is None:
@@ -116,8 +122,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Bodies are bounded by the bytes read, before auth or parsing; each request gets its
     # statement timeout and is cancelled in PostgreSQL when its client goes.
     app.add_middleware(RequestGuard, settings=settings)
-    # Outermost: a hostile URL (too long, NUL in path or query) is refused before anything else.
-    app.add_middleware(RequestGuards, max_url_bytes=settings.max_url_bytes, routes_app=app)
+    # Outermost: a hostile URL (too long, NUL in path or query) or an unknown Host is refused first.
+    app.add_middleware(RequestGuards, max_url_bytes=settings.max_url_bytes, routes_app=app, settings=settings)
     for module in (
         docs,
         health,

@@ -41,3 +41,11 @@ class RateLimiter:
         if wait_s > 0:
             wait = max(1, math.ceil(wait_s))
             raise RateLimited(f"rate limit reached; retry after {wait} s", retry_after=wait)
+
+    async def give_back(self, conn: AsyncConnection, caller: str, cost: float = 1.0) -> None:
+        """Return ``cost`` tokens taken by :meth:`check` (a full bucket stays full: the next take caps it)."""
+        await conn.execute(
+            text("SELECT rate_take(:caller, :capacity, :per_s, :cost)"),
+            {"caller": caller, "capacity": self.capacity, "per_s": self.rate_per_s, "cost": -float(cost)},
+        )
+        await conn.commit()

@@ -6,10 +6,13 @@ serves a wrong answer.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from estate_infra.settings import DatabaseSettings
 from gis.layers import MAX_ZOOM, TILE_EXTENT, TileRules
@@ -21,7 +24,25 @@ class Settings(DatabaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    public_base_url: str | None = Field(default=None, description="base URL for links behind a proxy")
+    public_base_url: str | None = Field(
+        default=None, description="base URL for links (https://estate.example.gov.uk); behind a proxy, set it"
+    )
+    # Comma-separated in the environment (ESTATE_ALLOWED_HOSTS=estate.example.gov.uk,localhost).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["localhost", "127.0.0.1", "::1"],
+        description=(
+            "Host header values answered (a port is ignored; '*.example.gov.uk' a subdomain, '*' any host, only "
+            "with public_base_url); any other Host is a 400. The host of public_base_url and the served "
+            "host are always allowed. Links follow the Host only when public_base_url is unset"
+        ),
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description=(
+            "addresses or CIDR networks of the reverse proxies in front of the service; X-Forwarded-For is "
+            "read only from these (the right-most address not in this list is the client)"
+        ),
+    )
 
     anonymous_tier: Literal["public", "partner"] = Field(
         default="public",
@@ -138,8 +159,61 @@ class Settings(DatabaseSettings):
         description=f"aggregation grid cells per tile side; divides the tile extent ({TILE_EXTENT})",
     )
 
+    @field_validator("allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        cleaned = [host.strip().lower().strip("[]") for host in hosts]
+        for host in cleaned:
+            name = host[2:] if host.startswith("*.") else host
+            if host != "*" and (not name or any(c in name for c in "*/?#@ ")):
+                raise ValueError(
+                    f"ESTATE_ALLOWED_HOSTS: {host!r} is not a host, an address, '*.domain' or '*'"
+                )
+        return cleaned
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(p.strip(), strict=False)) for p in proxies]
+        except ValueError as exc:
+            raise ValueError(f"ESTATE_TRUSTED_PROXIES: {exc} (give addresses or CIDR networks)") from None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                "ESTATE_PUBLIC_BASE_URL must be an http(s) URL with no query, e.g. https://estate.example"
+            )
+        return url.rstrip("/")
+
+    @property
+    def answered_hosts(self) -> tuple[str, ...]:
+        """Host patterns a request may name: the allowed list, public_base_url's host and the served host."""
+        extra = [urlsplit(self.public_base_url).hostname or ""] if self.public_base_url else []
+        # A wildcard bind address (0.0.0.0, ::) is no host anyone browses to.
+        if self.host not in ("0.0.0.0", "::", ""):
+            extra.append(self.host.lower().strip("[]"))
+        return tuple(dict.fromkeys([*self.allowed_hosts, *extra]))
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if "*" in self.allowed_hosts and not self.public_base_url:
+            # Links follow the Host header when no public base URL is set: any host would write any link.
+            raise ValueError(
+                "ESTATE_ALLOWED_HOSTS='*' needs ESTATE_PUBLIC_BASE_URL, which links are then built from"
+            )
         if self.page_limit_default > self.page_limit_max:
             raise ValueError("page_limit_default must not exceed page_limit_max")
         if TILE_EXTENT % self.tile_grid_cells_per_side:

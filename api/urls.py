@@ -17,6 +17,8 @@ PAGE_LIMIT_HELP = (
 
 
 def base_url(request: Request, settings: Settings) -> str:
+    """ESTATE_PUBLIC_BASE_URL, else the request's own scheme and Host, which api/guards.py has already
+    checked against ESTATE_ALLOWED_HOSTS (a Host outside it never reaches a route)."""
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
     return str(request.base_url).rstrip("/")

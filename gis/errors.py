@@ -90,6 +90,12 @@ class UriTooLong(RegisterError):
     title = "URI too long"
 
 
+class UnknownHost(RegisterError):
+    """The request names a host (the Host header) the service is not configured to answer for."""
+
+    title = "Unknown host"
+
+
 class PayloadTooLarge(RegisterError):
     title = "Payload too large"
 

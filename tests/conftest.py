@@ -28,6 +28,8 @@ os.environ.setdefault("ESTATE_PASSWORD_HASH_TIME_COST", "1")
 # no terminal: one width for every console, whichever process the test runs in, so output is stable.
 os.environ["COLUMNS"] = "200"
 os.environ["LINES"] = "50"
+# Starlette's TestClient sends Host: testserver; the service answers only the hosts it is told to.
+os.environ.setdefault("ESTATE_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1,::1")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 router = APIRouter(include_in_schema=False)
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
@@ -20,6 +20,7 @@ ASSET_DIRS = {
     "/static/vendor/redoc": NODE_MODULES / "redoc" / "bundles",
 }
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+OPENAPI_URL = "/openapi.json"
 
 
 def _root(request: Request) -> str:
@@ -27,11 +28,21 @@ def _root(request: Request) -> str:
     return root_path.rstrip("/")
 
 
+@router.get(OPENAPI_URL)
+def openapi_document(request: Request) -> Response:
+    """The OpenAPI document (built once by api/openapi.py; served here so it is charged like any route)."""
+    cached: bytes | None = getattr(request.app.state, "openapi_bytes", None)
+    if cached is None:
+        cached = JSONResponse(request.app.openapi()).body
+        request.app.state.openapi_bytes = cached
+    return Response(cached, media_type="application/json")
+
+
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     root = _root(request)
     return get_swagger_ui_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
+        openapi_url=f"{root}{OPENAPI_URL}",
         title=f"{request.app.title} – API",
         swagger_js_url=f"{root}/static/vendor/swagger-ui/swagger-ui-bundle.js",
         swagger_css_url=f"{root}/static/vendor/swagger-ui/swagger-ui.css",
@@ -51,7 +62,7 @@ def swagger_ui_redirect() -> HTMLResponse:
 def redoc(request: Request) -> HTMLResponse:
     root = _root(request)
     return get_redoc_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
+        openapi_url=f"{root}{OPENAPI_URL}",
         title=f"{request.app.title} – API reference",
         redoc_js_url=f"{root}/static/vendor/redoc/redoc.standalone.js",
         redoc_favicon_url=f"{root}/static/vendor/swagger-ui/favicon-32x32.png",

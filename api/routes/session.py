@@ -21,8 +21,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CSRF_HEADER, SESSION_COOKIE, Principal
+from api.clients import client_address
 from api.db import write_transaction
-from api.deps import EngineDep, PrincipalDep, SettingsDep, check_csrf, identify
+from api.deps import CallerDep, EngineDep, PrincipalDep, SettingsDep, check_csrf
 from api.services import people, sso
 from api.settings import Settings
 from api.urls import base_url
@@ -162,12 +163,11 @@ def _signed_in(principal: Principal, error: str | None) -> str:
 @router.get("/login", response_class=HTMLResponse, summary="The sign-in page (HTML)")
 def login_page(
     request: Request,
-    engine: EngineDep,
     settings: SettingsDep,
+    principal: CallerDep,
     next: str | None = None,
     error: str | None = None,
 ) -> HTMLResponse:
-    principal = identify(request, settings, engine)
     if principal.via == "session":
         return HTMLResponse(
             _PAGE.format(content=_signed_in(principal, error)), headers={"Cache-Control": "no-store"}
@@ -229,7 +229,7 @@ async def login(request: Request, engine: EngineDep, settings: SettingsDep) -> R
             raise CsrfRefused("the sign-in form expired: reload /login and try again")
     try:
         email, password = _str(data, "email", 254), _str(data, "password", 1000)
-        client_ip = request.client.host if request.client else None
+        client_ip = client_address(request.scope, settings)
         user_id = await run_in_threadpool(people.check_password, engine, settings, email, password, client_ip)
     except (SignInRefused, SignInLocked, ValidationFailed) as exc:
         if is_json:
@@ -281,9 +281,10 @@ def _session_body(session: people.NewSession) -> dict[str, Any]:
         303: {"description": "signed out; the browser goes to /login"},
     },
 )
-async def logout(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+async def logout(
+    request: Request, engine: EngineDep, settings: SettingsDep, principal: CallerDep
+) -> Response:
     data, is_json = await _body(request)
-    principal = await run_in_threadpool(identify, request, settings, engine)
     token = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and token:
         sent = request.headers.get(CSRF_HEADER) or str(data.get("csrf_token") or "")
@@ -315,9 +316,8 @@ def session_alias(principal: PrincipalDep) -> dict[str, Any]:
 
 
 @router.post("/me/password", summary="Change your own password (needs the current one and the CSRF token)")
-async def change_password(request: Request, engine: EngineDep, settings: SettingsDep) -> Response:
+async def change_password(request: Request, engine: EngineDep, principal: CallerDep) -> Response:
     data, is_json = await _body(request)
-    principal = await run_in_threadpool(identify, request, settings, engine)
     if principal.via != "session" or not principal.user_id:
         raise Unauthenticated("sign in first (/login)")
     check_csrf(request, principal, request.headers.get(CSRF_HEADER) or str(data.get("csrf_token") or ""))

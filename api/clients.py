@@ -1,0 +1,111 @@
+"""Who is at the other end of a request: the client's address, and the host it asked for.
+
+Both come from headers a client can write, so each is believed only as far as
+a setting says: ``X-Forwarded-For`` only when the immediate peer is one of
+``ESTATE_TRUSTED_PROXIES``, and the ``Host`` header only when it is one of
+``ESTATE_ALLOWED_HOSTS`` (Django's ALLOWED_HOSTS, Starlette's
+TrustedHostMiddleware). The rate limiter, the concurrency limiter and the
+sign-in throttle count callers by :func:`client_address`; links are built from
+the Host only after :func:`host_allowed` has passed it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from api.settings import Settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# An IPv6 subscriber is handed a /64 (RFC 6177): counting single addresses would give one a
+# fresh allowance per address out of 2^64, so addresses are counted by their /64.
+IPV6_CLIENT_PREFIX = 64
+
+
+@lru_cache(maxsize=16)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _address(text: str) -> IPAddress | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # 192.0.2.1:443
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[str, ...]) -> str:
+    """The client's address: the peer, or, when the peer is a trusted proxy, the right-most untrusted
+    address of X-Forwarded-For.
+
+    Each proxy appends the address it was called from, so reading from the right, every entry up
+    to and including the first untrusted one was written by a proxy we trust; anything to its
+    left was written by the client and is ignored.
+    """
+    networks = _networks(trusted)
+    peer_address = _address(peer)
+    if not networks or peer_address is None or not any(peer_address in n for n in networks):
+        return str(peer_address) if peer_address is not None else peer
+    hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    client = peer_address
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            # A trusted proxy wrote something that is not an address ("unknown"): the proxy is the
+            # nearest client we know.
+            break
+        client = address
+        if not any(address in n for n in networks):
+            break
+    return str(client)
+
+
+def client_address(scope: Mapping[str, Any], settings: Settings) -> str:
+    """The address a request came from, believing X-Forwarded-For only from ESTATE_TRUSTED_PROXIES."""
+    peer = scope.get("client")
+    if not peer:
+        return "unknown"
+    forwarded = [
+        value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
+    ]
+    return forwarded_client(str(peer[0]), forwarded, tuple(settings.trusted_proxies))
+
+
+def rate_key(address: str) -> str:
+    """The limiter's name for a client address: the address, or an IPv6 address's /64."""
+    parsed = _address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return f"ip:{ipaddress.ip_network(f'{parsed}/{IPV6_CLIENT_PREFIX}', strict=False)}"
+    return f"ip:{parsed if parsed is not None else address}"
+
+
+def request_host(scope: Mapping[str, Any]) -> str | None:
+    """The host a request names in its Host header, lower case, without port or brackets; None if absent."""
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host = value.decode("latin-1").strip().lower()
+            if host.startswith("["):
+                return host[1 : host.index("]")] if "]" in host else host
+            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return None
+
+
+def host_allowed(host: str, patterns: Iterable[str]) -> bool:
+    """Whether ``host`` matches one of ``patterns`` (``name``, ``*.domain`` or ``*``)."""
+    for pattern in patterns:
+        if pattern == "*" or host == pattern:
+            return True
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+    return False
