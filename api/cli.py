@@ -169,8 +169,11 @@ def serve(
     # The command decides the database; the app is handed its URL and never starts one.
     settings = get_settings().model_copy(update={"database_url": database_url()})
     host, port = host or settings.host, port or settings.port
-    # Workers read settings from the environment: hand them the URL (starting the embedded cluster once).
+    # Workers read settings from the environment: hand them the URL (starting the embedded cluster once),
+    # and the host served, which a request's Host header may name (ESTATE_ALLOWED_HOSTS).
     os.environ["DATABASE_URL"] = settings.database_url or ""
+    os.environ["ESTATE_HOST"] = host
+    get_settings.cache_clear()
     console.print(f"Shared Estate on http://{host}:{port}/  (map: http://{host}:{port}/map, API docs: /docs)")
     uvicorn.run(
         "api.main:create_app",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
@@ -22,10 +24,12 @@ from api.auth import (
 from api.clients import client_address, rate_key
 from api.limits import route_cost
 from api.ratelimit import RateLimiter
-from api.services.filters import PropertyFilter, build_filter
+from api.services.filters import RAG_FILTER_VALUES, PropertyFilter, build_filter
 from api.services.properties import ExpectedVersion
 from api.settings import Settings
+from gis.crs import SUPPORTED_CRS, Crs, crs_names
 from gis.errors import CsrfRefused, PasswordChangeRequired
+from gis.vocab import UseCategory, values
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -159,6 +163,30 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def one_or_more(allowed: Iterable[str], *, at_least_one: bool = False) -> str:
+    """The pattern of a query value naming ``allowed`` words, comma-separated (as split_values reads it:
+    blanks between commas are dropped)."""
+    word = "|".join(re.escape(a) for a in allowed)
+    if at_least_one:
+        return rf"^(\s*,)*\s*({word})\s*(,\s*(({word})\s*)?)*$"
+    return rf"^\s*(({word})\s*)?(,\s*(({word})\s*)?)*$"
+
+
+def crs_query(description: str, among: tuple[Crs, ...] = SUPPORTED_CRS) -> Any:
+    """A CRS query parameter, documented with every name gis.crs accepts for ``among``."""
+    return Query(description=description, json_schema_extra={"enum": crs_names(among)})
+
+
+def between(minimum: float, maximum: float) -> dict[str, Any]:
+    """OpenAPI bounds of a parameter the domain validates itself (so its own message names the rule)."""
+    return {"json_schema_extra": {"minimum": minimum, "maximum": maximum}}
+
+
+# Four (or six: with heights) comma-separated numbers, as parse_bbox reads them.
+_NUMBER = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
+BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}((,{_NUMBER}){{2}})?$"
+
+
 @dataclass
 class FilterParams:
     """The register's filters as query parameters, shared by every listing, tile and export."""
@@ -166,15 +194,35 @@ class FilterParams:
     owner: Annotated[
         list[str] | None, Query(description="organisation code(s); repeat or comma-separate")
     ] = None
-    rag: Annotated[list[str] | None, Query(description="red, amber, green or unrated")] = None
-    use: Annotated[list[str] | None, Query(description="use category slug(s)")] = None
+    rag: Annotated[
+        list[str] | None,
+        Query(
+            description="red, amber, green or unrated; repeat or comma-separate",
+            json_schema_extra={"items": {"type": "string", "pattern": one_or_more(RAG_FILTER_VALUES)}},
+        ),
+    ] = None
+    use: Annotated[
+        list[str] | None,
+        Query(
+            description="use category slug(s); repeat or comma-separate",
+            json_schema_extra={"items": {"type": "string", "pattern": one_or_more(values(UseCategory))}},
+        ),
+    ] = None
     town: Annotated[str | None, Query(max_length=100, description="post town")] = None
     postcode: Annotated[str | None, Query(max_length=10, description="postcode prefix")] = None
     q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (default lon/lat)")] = None
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS84, EPSG:4326 or EPSG:27700")] = (
-        None
-    )
+    bbox: Annotated[
+        str | None,
+        Query(description="minx,miny,maxx,maxy in bbox-crs (default lon/lat)", pattern=BBOX_PATTERN),
+    ] = None
+    bbox_crs: Annotated[
+        str | None,
+        Query(
+            alias="bbox-crs",
+            description="CRS84, EPSG:4326 or EPSG:27700",
+            json_schema_extra={"enum": crs_names()},
+        ),
+    ] = None
     min_value_gbp: Annotated[int | None, Query(ge=0)] = None
     max_value_gbp: Annotated[int | None, Query(ge=0)] = None
 

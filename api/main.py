@@ -88,10 +88,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
         docs_url=None,  # served by api/routes/docs.py from local assets
         redoc_url=None,
-        openapi_url=None,  # served by api/routes/docs.py, as a route like any other (so it is rate limited)
-        # Every route identifies its caller and charges the rate limit, pages and sign-in included.
-        # Not charged: static files (served from disk by StaticFiles, cheaper than the database round
-        # trip a charge costs) and refusals made before routing (404, 405, 413, 414, 400 host).
+        openapi_url=None,  # served by api/routes/docs.py, serialised once
+        # Every FastAPI route identifies its caller and charges the rate limit, pages and sign-in
+        # included. Not charged, as each costs less than the database round trip of a charge: static
+        # files (StaticFiles, from disk), the OpenAPI document (bytes kept in memory) and refusals
+        # made before routing (404, 405, 413, 414, 400 for an unknown host).
         dependencies=[Depends(identify_caller)],
     )
     app.state.settings = settings

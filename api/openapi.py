@@ -67,6 +67,30 @@ WRITE_ERRORS: dict[int, str] = {
     428: "If-Match is required to change a record",
 }
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+# What the server accepts, said in the document. PostgreSQL text cannot hold NUL, so no text
+# field or parameter takes one (api/guards.py for the URL, gis/register.py and the routes for
+# bodies): every string a request carries gets this pattern unless it already has a stricter one.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+# Rules a JSON Schema cannot state, because they relate two values or need the register or a map,
+# by the field a refusal names. Each operation that takes the field lists them under
+# RULES_KEY, as routes do for their own (``openapi_extra={RULES_KEY: {...}}``); a client (and the
+# fuzz test) can tell a refusal under one of these from a schema that says too little.
+RULES_KEY = "x-rules-beyond-schema"
+RULES_BEYOND_SCHEMA: dict[str, str] = {
+    "bbox": "minx ≤ maxx and miny ≤ maxy, in degrees unless bbox-crs is EPSG:27700",
+    "min_value_gbp": "at most max_value_gbp",
+    "owner": "an organisation in the register (for a writer, its own)",
+    "geometry": "a point in Great Britain, in the CRS the crs parameter names",
+    "footprint": (
+        "a valid 2-D outline with closed rings, within the vertex and byte ceilings, containing the "
+        "record's point or near it (ESTATE_FOOTPRINT_MAX_*)"
+    ),
+    "rag_reason": "given whenever rag is",
+    "cursor": "a cursor from a page's next or prev link, as issued",
+    "since": "the next cursor of a previous call, as issued",
+    "expected_version": "the stored version of an existing record",
+}
 SECURITY_SCHEMES: dict[str, Any] = {
     "bearerAuth": {
         "type": "http",
@@ -103,6 +127,71 @@ def _complete_operation(method: str, operation: dict[str, Any], has_html: bool) 
     operation.setdefault("security", SECURITY)
 
 
+def _strings_refuse_nul(node: Any, components: dict[str, Any], seen: set[str]) -> None:
+    """Give every string schema under ``node`` (following $refs once) the NUL-free pattern."""
+    if isinstance(node, list):
+        for item in node:
+            _strings_refuse_nul(item, components, seen)
+        return
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in seen:
+            seen.add(name)
+            _strings_refuse_nul(components.get(name), components, seen)
+        return
+    if node.get("type") == "string" and not {"enum", "const", "pattern", "format"} & node.keys():
+        node["pattern"] = NO_NUL_PATTERN
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "$defs"):
+            for child in value.values():
+                _strings_refuse_nul(child, components, seen)
+        elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "schema"):
+            _strings_refuse_nul(value, components, seen)
+
+
+def _field_names(node: Any, components: dict[str, Any], seen: set[str]) -> set[str]:
+    """Property names a request body schema can carry (following $refs once)."""
+    names: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            names |= _field_names(item, components, seen)
+        return names
+    if not isinstance(node, dict):
+        return names
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen:
+            return names
+        seen.add(name)
+        return _field_names(components.get(name), components, seen)
+    names |= set(node.get("properties", {}))
+    for key in ("properties",):
+        for child in node.get(key, {}).values():
+            names |= _field_names(child, components, seen)
+    for key in ("items", "anyOf", "oneOf", "allOf", "schema"):
+        if key in node:
+            names |= _field_names(node[key], components, seen)
+    return names
+
+
+def _declare_inputs(operation: dict[str, Any], components: dict[str, Any]) -> None:
+    """Say what the operation's inputs accept: no NUL in text, and the rules beyond JSON Schema."""
+    body = [media.get("schema") for media in operation.get("requestBody", {}).get("content", {}).values()]
+    for parameter in operation.get("parameters", []):
+        _strings_refuse_nul(parameter.get("schema"), components, set())
+    for schema in body:
+        _strings_refuse_nul(schema, components, set())
+    fields = {p["name"] for p in operation.get("parameters", [])} | _field_names(body, components, set())
+    rules = {name: rule for name, rule in RULES_BEYOND_SCHEMA.items() if name in fields}
+    rules.update(operation.get(RULES_KEY, {}))
+    if rules:
+        operation[RULES_KEY] = dict(sorted(rules.items()))
+
+
 def complete_openapi(app: FastAPI) -> None:
     """Make ``app.openapi()`` return the completed document (built once, on first request)."""
 
@@ -132,6 +221,7 @@ def complete_openapi(app: FastAPI) -> None:
                     for p in operation.get("parameters", [])
                 )
                 _complete_operation(method, operation, has_html)
+                _declare_inputs(operation, schemas)
         app.openapi_schema = doc
         return doc
 

@@ -36,16 +36,24 @@ EPSG4326 = Crs("http://www.opengis.net/def/crs/EPSG/0/4326", WGS84_SRID, True, "
 EPSG27700 = Crs("http://www.opengis.net/def/crs/EPSG/0/27700", BNG_SRID, False, "EPSG:27700")
 SUPPORTED_CRS: tuple[Crs, ...] = (CRS84, EPSG4326, EPSG27700)
 
-_ALIASES: dict[str, Crs] = {}
+# Every name a CRS parameter accepts, as written (matched without regard to case or brackets).
+CRS_NAMES: dict[str, Crs] = {}
 for _crs in SUPPORTED_CRS:
     for _alias in (_crs.uri, _crs.label, _crs.uri.replace("http://", "https://")):
-        _ALIASES[_alias.lower()] = _crs
-_ALIASES["ogc:crs84"] = CRS84
-_ALIASES["urn:ogc:def:crs:ogc:1.3:crs84"] = CRS84
-_ALIASES["urn:ogc:def:crs:epsg::4326"] = EPSG4326
-_ALIASES["urn:ogc:def:crs:epsg::27700"] = EPSG27700
-_ALIASES["4326"] = EPSG4326
-_ALIASES["27700"] = EPSG27700
+        CRS_NAMES[_alias] = _crs
+CRS_NAMES["OGC:CRS84"] = CRS84
+CRS_NAMES["urn:ogc:def:crs:OGC:1.3:CRS84"] = CRS84
+CRS_NAMES["urn:ogc:def:crs:EPSG::4326"] = EPSG4326
+CRS_NAMES["urn:ogc:def:crs:EPSG::27700"] = EPSG27700
+CRS_NAMES["4326"] = EPSG4326
+CRS_NAMES["27700"] = EPSG27700
+_ALIASES: dict[str, Crs] = {name.lower(): crs for name, crs in CRS_NAMES.items()}
+
+
+def crs_names(among: tuple[Crs, ...] = SUPPORTED_CRS) -> list[str]:
+    """The names a CRS parameter accepts for the CRSs ``among`` (an OpenAPI enum)."""
+    return [name for name, crs in CRS_NAMES.items() if crs in among]
+
 
 # Great Britain with a small margin, in WGS84 degrees and in BNG metres. A
 # bounding box, not a coastline: it catches the mix-ups that matter (metres as

@@ -35,6 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gis.vocab import DisposalStage, Rag, values
 
+# Each has a first and a last year in which a building so rated, or at that stage, may sell.
+SALE_WINDOWS = ("green", "amber", "red", "under_offer", "marketed", "declared_surplus")
+
 __all__ = [
     "GREEN_BOOK_LONG_RATE_FROM_YEAR",
     "Contributor",
@@ -183,7 +186,7 @@ class ReceiptsScenario(BaseModel):
 
     @model_validator(mode="after")
     def _windows_in_order(self) -> ReceiptsScenario:
-        for name in ("green", "amber", "red", "under_offer", "marketed", "declared_surplus"):
+        for name in SALE_WINDOWS:
             first = getattr(self, f"{name}_first_year")
             last = getattr(self, f"{name}_last_year")
             if first > last:

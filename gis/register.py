@@ -8,6 +8,7 @@ problem with its field name before anything is written.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,34 @@ def _record_model(
     return create_model(name, __base__=base, __doc__=doc, **definitions)
 
 
+REQUIRED_ON_CREATE = ("owner", "asset_ref", "name")
+# A record always has these: a write may leave them out (a PATCH) but never set them to null.
+NEVER_NULL = REQUIRED_ON_CREATE
+# Null means "the default" for these.
+NULL_IS_DEFAULT = ("use_category", "disposal_stage", "sensitive")
+
+
+def requiring(*names: str, required: bool = True) -> Callable[[dict[str, Any]], None]:
+    """A model's JSON Schema edit: ``names`` are not null and, with ``required``, required (the record's
+    validation says "is required" itself, so the model keeps them optional and names every missing one)."""
+
+    def edit(model_schema: dict[str, Any]) -> None:
+        if required:
+            model_schema["required"] = sorted({*model_schema.get("required", ()), *names})
+        for name in names:
+            if name not in model_schema["properties"]:
+                continue
+            prop = model_schema["properties"][name]
+            prop.pop("default", None)
+            kept = [s for s in prop.pop("anyOf", [prop.copy()]) if s.get("type") != "null"]
+            if len(kept) == 1:
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+
+    return edit
+
+
 # Built from gis.schema, so a field added there is writable everywhere at once.
 _WRITABLE = [f for f in schema.FIELDS if f.writable]
 if TYPE_CHECKING:
@@ -52,12 +81,25 @@ else:
         "PropertyFields",
         [f for f in _WRITABLE if f.name != "owner"],
         "Every writable field of a property; all optional so the same model serves PATCH.",
+        base=type(
+            "_Fields",
+            (BaseModel,),
+            {
+                "model_config": ConfigDict(
+                    **_RECORD_CONFIG, json_schema_extra=requiring(*NEVER_NULL, required=False)
+                )
+            },
+        ),
     )
     PropertyCreate = _record_model(
         "PropertyCreate",
         [schema.BY_NAME["owner"]],
         "A new property: its fields and the organisation that owns it.",
-        base=PropertyFields,
+        base=type(
+            "_Created",
+            (PropertyFields,),
+            {"model_config": ConfigDict(json_schema_extra=requiring(*REQUIRED_ON_CREATE))},
+        ),
     )
 
 
@@ -86,7 +128,6 @@ class FootprintLimits:
 
 
 DEFAULT_FOOTPRINT_LIMITS = FootprintLimits()
-REQUIRED_ON_CREATE = ("owner", "asset_ref", "name")
 # Columns written to the database besides the geometry, in schema order.
 SCALAR_COLUMNS: tuple[str, ...] = tuple(f.name for f in schema.SCALAR_WRITABLE)
 
@@ -241,9 +282,9 @@ def validate_property(
         for name in REQUIRED_ON_CREATE:
             if values.get(name) in (None, ""):
                 errors.append(FieldError(name, "is required", index))
-    for name in ("owner", "asset_ref", "name", "use_category", "disposal_stage", "sensitive"):
+    for name in (*NEVER_NULL, *NULL_IS_DEFAULT):
         if name in values and values[name] is None and (creating or name != "owner"):
-            if name in ("use_category", "disposal_stage", "sensitive"):
+            if name in NULL_IS_DEFAULT:
                 values.pop(name)  # null means "the default"
             elif name not in [e.field for e in errors]:
                 errors.append(FieldError(name, "cannot be null", index))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic import Field as Rule
 
 from gis import vocab
@@ -37,10 +37,24 @@ class Tier(IntEnum):
 # ---- input rules shared by several fields (each mirrors a CHECK in the migrations)
 
 
+DATE_MIN, DATE_MAX = dt.date(1800, 1, 1), dt.date(2200, 12, 31)
+
+
 def _plausible_date(value: dt.date) -> dt.date:
-    if not (dt.date(1800, 1, 1) <= value <= dt.date(2200, 12, 31)):
-        raise ValueError("date must fall between 1800 and 2200")
+    if not (DATE_MIN <= value <= DATE_MAX):
+        raise ValueError(f"date must fall between {DATE_MIN.year} and {DATE_MAX.year}")
     return value
+
+
+def _year_pattern(first: int, last: int) -> str:
+    """A regular expression of the four-digit years from ``first`` (a century's start) to ``last``."""
+    centuries = "|".join(str(c) for c in range(first // 100, (last + 1) // 100))
+    tail = f"|{last // 100}(" + "|".join(f"{y % 100:02d}" for y in range(last // 100 * 100, last + 1)) + ")"
+    return f"(({centuries})[0-9]{{2}}" + (tail if (last + 1) % 100 else "") + ")"
+
+
+# What a plausible date looks like in JSON (a date's own format says the rest).
+DATE_PATTERN = f"^{_year_pattern(DATE_MIN.year, DATE_MAX.year)}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 def _normalise_postcode(value: str) -> str:
@@ -48,20 +62,42 @@ def _normalise_postcode(value: str) -> str:
     return f"{compact[:-3]} {compact[-3:]}"
 
 
+# Records strip surrounding whitespace before a length is checked (pydantic's str_strip_whitespace:
+# Unicode's White_Space, which is not Python's str.isspace), and PostgreSQL text cannot hold NUL:
+# a required text needs one character that is neither.
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_SPACE = "".join(f"\\u{ord(c):04x}" for c in _WHITE_SPACE)
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
+
+
 def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - reads as a type
-    return Annotated[str, Rule(min_length=min_length, max_length=max_length)]
+    # The pattern is for the document; the record's validation says "contains a NUL" itself.
+    pattern = NOT_BLANK if min_length else NO_NUL
+    return Annotated[
+        str, Rule(min_length=min_length, max_length=max_length, json_schema_extra={"pattern": pattern})
+    ]
 
 
-Money = Annotated[int, Rule(ge=0, le=10**13, strict=True)]
+def json_integer(value: Any) -> Any:
+    # JSON has one kind of number: 53056.0 is the integer 53056, as JSON Schema's "integer" says.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Money = Annotated[int, Rule(ge=0, le=10**13, strict=True), BeforeValidator(json_integer)]
 NonNegative = Annotated[float, Rule(ge=0, lt=1e12, strict=True)]
 Percent = Annotated[float, Rule(ge=0, le=100, strict=True)]
-PlausibleDate = Annotated[dt.date, AfterValidator(_plausible_date)]
+PlausibleDate = Annotated[
+    dt.date, AfterValidator(_plausible_date), Rule(json_schema_extra={"pattern": DATE_PATTERN})
+]
 Postcode = Annotated[
     str,
     Rule(max_length=10, pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}$"),
     AfterValidator(_normalise_postcode),
 ]
-Uprn = Annotated[int, Rule(ge=1, le=999_999_999_999, strict=True)]
+Uprn = Annotated[int, Rule(ge=1, le=999_999_999_999, strict=True), BeforeValidator(json_integer)]
 # A record's version is a PostgreSQL integer.
 VERSION_MAX = 2**31 - 1
 
@@ -72,7 +108,11 @@ class PointGeometry(BaseModel):
     coordinates: list[Annotated[float, Rule(strict=True)]] = Rule(min_length=2, max_length=3)
 
 
-Position = Annotated[list[Annotated[float, Rule(strict=True)]], Rule(min_length=2, max_length=3)]
+# A height is refused with its own message (gis/register.py): the document says what is accepted.
+Position = Annotated[
+    list[Annotated[float, Rule(strict=True)]],
+    Rule(min_length=2, max_length=3, json_schema_extra={"maxItems": 2}),
+]
 Ring = Annotated[list[Position], Rule(min_length=4, max_length=100_000)]
 
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import BBOX_PATTERN, EngineDep, PrincipalDep, SettingsDep, between, one_or_more
 from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
 from api.services import colocation as svc
 from gis import colocation as domain
 from gis.errors import FieldError, ValidationFailed
+from gis.vocab import UseCategory, values
 
 router = APIRouter(prefix="/colocation", tags=["analysis"])
 
@@ -32,18 +33,23 @@ def list_candidates(
     distance_m: Annotated[
         float,
         Query(
-            description="walking distance from the host, metres (10-5000; at most "
-            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})"
+            description="walking distance from the host, metres (at most "
+            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})",
+            **between(domain.DISTANCE_M_MIN, domain.DISTANCE_M_MAX),
         ),
     ] = (domain.DEFAULT_DISTANCE_M),
-    min_owners: Annotated[int, Query(description="distinct bodies a hub needs (at least 2)")] = (
-        domain.DEFAULT_MIN_OWNERS
-    ),
+    min_owners: Annotated[
+        int,
+        Query(description="distinct bodies a hub needs (at least 2)", **between(2, domain.MIN_OWNERS_MAX)),
+    ] = (domain.DEFAULT_MIN_OWNERS),
     uses: Annotated[
         list[str] | None,
         Query(
             description="use categories that may share; repeat or comma-separate; "
-            f"default {', '.join(domain.SHAREABLE_USES)}; at most {CEILINGS.colocation_uses} for {CEILING_NOTE}"
+            f"default {', '.join(domain.SHAREABLE_USES)}; at most {CEILINGS.colocation_uses} for {CEILING_NOTE}",
+            json_schema_extra={
+                "items": {"type": "string", "pattern": one_or_more(values(UseCategory), at_least_one=True)}
+            },
         ),
     ] = None,
     town: Annotated[str | None, Query(max_length=100, description="only buildings in this post town")] = None,
@@ -51,14 +57,25 @@ def list_candidates(
         list[str] | None, Query(description="only hubs in which one of these bodies takes part")
     ] = None,
     bbox: Annotated[
-        str | None, Query(description="only buildings inside minLon,minLat,maxLon,maxLat")
+        str | None,
+        Query(description="only buildings inside minLon,minLat,maxLon,maxLat", pattern=BBOX_PATTERN),
     ] = None,
-    limit: Annotated[int, Query(description=f"at most this many candidates (1-{svc.LIMIT_MAX})")] = 20,
-    m2_per_fte: Annotated[float, Query(description="workspace per FTE, m²")] = domain.DEFAULT_M2_PER_FTE,
-    relocation_gbp_per_m2: Annotated[float, Query(description="one-off moving cost per m² moved, £")] = (
-        domain.DEFAULT_RELOCATION_GBP_PER_M2
-    ),
-    f: Annotated[str | None, Query(description="json (default) or geojson")] = None,
+    limit: Annotated[
+        int, Query(description="at most this many candidates", **between(1, svc.LIMIT_MAX))
+    ] = 20,
+    m2_per_fte: Annotated[
+        float,
+        Query(description="workspace per FTE, m²", **between(domain.M2_PER_FTE_MIN, domain.M2_PER_FTE_MAX)),
+    ] = domain.DEFAULT_M2_PER_FTE,
+    relocation_gbp_per_m2: Annotated[
+        float,
+        Query(
+            description="one-off moving cost per m² moved, £", **between(0, domain.RELOCATION_GBP_PER_M2_MAX)
+        ),
+    ] = (domain.DEFAULT_RELOCATION_GBP_PER_M2),
+    f: Annotated[
+        str | None, Query(description="json (default) or geojson", json_schema_extra={"enum": list(FORMATS)})
+    ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Any:
     if f is not None and f not in FORMATS:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.db import write_transaction
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.openapi import RULES_KEY
 from api.services import disposal as svc
 from gis.disposal import BuyerType
 from gis.errors import FieldError, ValidationFailed
@@ -121,19 +122,29 @@ def post_interest(
         )
 
 
+SALE_FIELDS = ("completed_on", "gross_receipt_gbp", "disposal_costs_gbp", "buyer_type")
+WITHDRAWAL_FIELDS = ("to_stage", "effective_on")
+# Which fields go with which outcome: a rule between two fields, said beside the schema (api/openapi.py).
+OUTCOME_RULES = {
+    **{f: "required for a sale; not part of a withdrawal" for f in SALE_FIELDS},
+    "to_stage": "required for a withdrawal; not part of a sale",
+    "effective_on": "a withdrawal's only; not part of a sale",
+}
+
+
 @router.post(
-    "/outcome", summary="Record a sale (price, costs, buyer) or a withdrawal (an editor of its owner)"
+    "/outcome",
+    summary="Record a sale (price, costs, buyer) or a withdrawal (an editor of its owner)",
+    openapi_extra={RULES_KEY: OUTCOME_RULES},
 )
 def post_outcome(
     property_id: str, body: OutcomeCreate, engine: EngineDep, settings: SettingsDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     principal.require_writer()
-    sale_fields = ("completed_on", "gross_receipt_gbp", "disposal_costs_gbp", "buyer_type")
+    sale_fields = SALE_FIELDS
     if body.outcome == "sale":
         errors = [FieldError(f, "required for a sale") for f in sale_fields if getattr(body, f) is None]
-        errors += [
-            FieldError(f, "not part of a sale") for f in ("to_stage", "effective_on") if getattr(body, f)
-        ]
+        errors += [FieldError(f, "not part of a sale") for f in WITHDRAWAL_FIELDS if getattr(body, f)]
     else:
         errors = [FieldError("to_stage", "required for a withdrawal")] if body.to_stage is None else []
         errors += [

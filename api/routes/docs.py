@@ -28,14 +28,20 @@ def _root(request: Request) -> str:
     return root_path.rstrip("/")
 
 
-@router.get(OPENAPI_URL)
 def openapi_document(request: Request) -> Response:
-    """The OpenAPI document (built once by api/openapi.py; served here so it is charged like any route)."""
+    """The OpenAPI document, serialised once (api/openapi.py builds it) and served from memory.
+
+    A plain route, not a FastAPI one, so it is not rate limited: like a static file it touches no
+    database and renders nothing after the first request, for less than a charge would cost.
+    """
     cached: bytes | None = getattr(request.app.state, "openapi_bytes", None)
     if cached is None:
-        cached = JSONResponse(request.app.openapi()).body
+        cached = bytes(JSONResponse(request.app.openapi()).body)
         request.app.state.openapi_bytes = cached
     return Response(cached, media_type="application/json")
+
+
+router.add_route(OPENAPI_URL, openapi_document, include_in_schema=False)
 
 
 @router.get("/docs")

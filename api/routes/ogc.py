@@ -8,7 +8,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.deps import AsyncEngineDep, EngineDep, FilterDep, PrincipalDep, SettingsDep, etag
+from api.deps import (
+    BBOX_PATTERN,
+    AsyncEngineDep,
+    EngineDep,
+    FilterDep,
+    PrincipalDep,
+    SettingsDep,
+    between,
+    crs_query,
+    etag,
+)
 from api.guards import reject_unknown_query
 from api.html import render_document
 from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
@@ -17,6 +27,7 @@ from api.services import features as ogc
 from api.services import properties as svc
 from api.services import tiles as tile_svc
 from api.urls import PAGE_LIMIT_HELP, base_url, page_url
+from gis import colocation as colocation_domain
 from gis import crs as crs_mod
 from gis import layers, visibility
 from gis.errors import FieldError, NotFound, ValidationFailed
@@ -33,12 +44,16 @@ EXTRA_COLLECTIONS = {
 GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {ogc.GEOJSON: {"schema": {"type": "object"}}}}
 }
-FQ = Annotated[str | None, Query(description="json (default) or html")]
+# f=geojson is the items' JSON by its other name (what some clients ask for).
+FORMATS = ("json", "html", "geojson")
+FQ = Annotated[
+    str | None, Query(description="json (default) or html", json_schema_extra={"enum": list(FORMATS)})
+]
 
 
 def _wants_html(request: Request, f: str | None) -> bool:
     if f is not None:
-        if f not in ("json", "html", "geojson"):
+        if f not in FORMATS:
             raise ValidationFailed(
                 [FieldError("f", f"unsupported format {f!r}; use json or html", where="query")]
             )
@@ -143,7 +158,7 @@ async def items(
     settings: SettingsDep,
     principal: PrincipalDep,
     filters: FilterDep,
-    crs: Annotated[str | None, Query(description="CRS84 (default), EPSG:4326 or EPSG:27700")] = None,
+    crs: Annotated[str | None, crs_query("CRS84 (default), EPSG:4326 or EPSG:27700")] = None,
     limit: Annotated[int | None, Query(ge=1, description=PAGE_LIMIT_HELP)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     f: FQ = None,
@@ -207,7 +222,7 @@ async def item(
     pool: AsyncEngineDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    crs: Annotated[str | None, Query()] = None,
+    crs: Annotated[str | None, crs_query("CRS84 (default), EPSG:4326 or EPSG:27700")] = None,
     f: FQ = None,
 ) -> Response:
     out_crs = _parse_crs(crs, "crs")
@@ -329,13 +344,16 @@ def colocation_items(
         float,
         Query(
             description="walking distance between partners, metres (at most "
-            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})"
+            f"{CEILINGS.colocation_distance_m:,.0f} for {CEILING_NOTE})",
+            **between(colocation_domain.DISTANCE_M_MIN, colocation_domain.DISTANCE_M_MAX),
         ),
-    ] = 800,
+    ] = colocation_domain.DEFAULT_DISTANCE_M,
     town: Annotated[str | None, Query(max_length=100)] = None,
     owner: Annotated[str | None, Query(max_length=63)] = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
-    crs: Annotated[str | None, Query(description="CRS84 only for this collection")] = None,
+    bbox: Annotated[
+        str | None, Query(description="minLon,minLat,maxLon,maxLat", pattern=BBOX_PATTERN)
+    ] = None,
+    crs: Annotated[str | None, crs_query("CRS84 only for this collection", (crs_mod.CRS84,))] = None,
     f: FQ = None,
 ) -> Response:
     if _parse_crs(crs, "crs") != crs_mod.CRS84:

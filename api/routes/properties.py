@@ -8,7 +8,16 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.db import write_transaction
-from api.deps import AsyncEngineDep, EngineDep, FilterDep, PrincipalDep, SettingsDep, etag, parse_if_match
+from api.deps import (
+    AsyncEngineDep,
+    EngineDep,
+    FilterDep,
+    PrincipalDep,
+    SettingsDep,
+    crs_query,
+    etag,
+    parse_if_match,
+)
 from api.responses import FastJSONResponse
 from api.schemas import PropertyHistory, PropertyPage, PropertyPublic, PropertySummary
 from api.services import properties as svc
@@ -20,7 +29,7 @@ from gis.register import PropertyCreate, PropertyFields, validate_property
 
 router = APIRouter(prefix="/properties", tags=["register"])
 
-CrsQ = Annotated[str | None, Query(description="CRS of geometry in the body: CRS84 (default) or EPSG:27700")]
+CrsQ = Annotated[str | None, crs_query("CRS of geometry in the body: CRS84 (default) or EPSG:27700")]
 
 
 @router.get(
@@ -64,6 +73,7 @@ def property_summary(
         Query(
             max_length=20,
             description=f"one of {', '.join(summary_svc.SORT_KEYS)}; a leading '-' sorts descending",
+            json_schema_extra={"enum": [*summary_svc.SORT_KEYS, *(f"-{k}" for k in summary_svc.SORT_KEYS)]},
         ),
     ] = "name",
     limit: Annotated[int, Query(ge=1, le=500)] = 25,

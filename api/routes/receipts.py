@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 from api.auth import Principal
 from api.deps import EngineDep, PrincipalDep
 from api.limits import CEILING_NOTE, CEILINGS, RECEIPTS, check_receipts, expensive
+from api.openapi import RULES_KEY
 from api.services import receipts as svc
-from gis.receipts import ReceiptsScenario, comparison_to_dict
+from gis.receipts import SALE_WINDOWS, ReceiptsScenario, comparison_to_dict
 
 router = APIRouter(prefix="/receipts", tags=["capital receipts"])
 SCENARIO_NOTE = f"`runs` is at most {CEILINGS.receipts_runs:,} for {CEILING_NOTE}; writer keys may ask up to the model's limit."
@@ -29,6 +30,12 @@ CalibrateQ = Annotated[
         )
     ),
 ]
+
+
+# A rule between two fields, said beside the schema (api/openapi.py); pydantic names the body for it.
+SCENARIO_RULES = {
+    RULES_KEY: {"body": f"each window's first year is at most its last year ({', '.join(SALE_WINDOWS)})"}
+}
 
 
 def _as_json(result: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +78,7 @@ def estimate_default(
     "/estimate",
     summary="Receipts under your scenario (every assumption validated)",
     description=SCENARIO_NOTE,
-    **expensive(RECEIPTS),
+    **expensive(RECEIPTS, openapi_extra=SCENARIO_RULES),
 )
 def estimate_scenario(
     scenario: ReceiptsScenario,
@@ -108,7 +115,7 @@ def chart_default(
     summary="The chart under your scenario",
     description=SCENARIO_NOTE,
     response_class=Response,
-    **expensive(RECEIPTS),
+    **expensive(RECEIPTS, openapi_extra=SCENARIO_RULES),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
 def chart_scenario(

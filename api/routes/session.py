@@ -24,6 +24,7 @@ from api.auth import CSRF_HEADER, SESSION_COOKIE, Principal
 from api.clients import client_address
 from api.db import write_transaction
 from api.deps import CallerDep, EngineDep, PrincipalDep, SettingsDep, check_csrf
+from api.openapi import NO_NUL_PATTERN, RULES_KEY
 from api.services import people, sso
 from api.settings import Settings
 from api.urls import base_url
@@ -107,7 +108,10 @@ async def _body(request: Request) -> tuple[dict[str, Any], bool]:
     return {k: v for k, v in form.items() if isinstance(v, str)}, False
 
 
-def _str(data: dict[str, Any], name: str, max_len: int = 1000) -> str:
+EMAIL_MAX, PASSWORD_MAX = 254, 1000  # RFC 5321's longest address; a passphrase, not a payload
+
+
+def _str(data: dict[str, Any], name: str, max_len: int = PASSWORD_MAX) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value or len(value) > max_len:
         raise ValidationFailed([FieldError(name, f"required, at most {max_len} characters")])
@@ -182,6 +186,7 @@ def login_page(
 # --- password sign-in ----------------------------------------------------------------------------
 
 
+_TEXT = {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}
 _LOGIN_BODY = {
     "requestBody": {
         "required": True,
@@ -190,7 +195,10 @@ _LOGIN_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["email", "password"],
-                    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+                    "properties": {
+                        "email": {**_TEXT, "maxLength": EMAIL_MAX},
+                        "password": {**_TEXT, "maxLength": PASSWORD_MAX},
+                    },
                 }
             },
             "application/x-www-form-urlencoded": {
@@ -198,8 +206,8 @@ _LOGIN_BODY = {
                     "type": "object",
                     "required": ["email", "password", "csrf_token"],
                     "properties": {
-                        "email": {"type": "string"},
-                        "password": {"type": "string"},
+                        "email": {**_TEXT, "maxLength": EMAIL_MAX},
+                        "password": {**_TEXT, "maxLength": PASSWORD_MAX},
                         "csrf_token": {"type": "string"},
                         "next": {"type": "string"},
                     },
@@ -228,7 +236,7 @@ async def login(request: Request, engine: EngineDep, settings: SettingsDep) -> R
         if not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
             raise CsrfRefused("the sign-in form expired: reload /login and try again")
     try:
-        email, password = _str(data, "email", 254), _str(data, "password", 1000)
+        email, password = _str(data, "email", EMAIL_MAX), _str(data, "password", PASSWORD_MAX)
         client_ip = client_address(request.scope, settings)
         user_id = await run_in_threadpool(people.check_password, engine, settings, email, password, client_ip)
     except (SignInRefused, SignInLocked, ValidationFailed) as exc:
@@ -342,7 +350,11 @@ async def change_password(request: Request, engine: EngineDep, principal: Caller
 # --- single sign-on ------------------------------------------------------------------------------
 
 
-@router.get("/login/sso", summary="Start signing in with your organisation's provider (by org code or email)")
+@router.get(
+    "/login/sso",
+    summary="Start signing in with your organisation's provider (by org code or email)",
+    openapi_extra={RULES_KEY: {"org": "give org, or your work email (email), or both"}},
+)
 def sso_start(
     request: Request,
     engine: EngineDep,

@@ -5,22 +5,64 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, create_model
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import EngineDep, PrincipalDep, SettingsDep, crs_query
 from api.schemas import ChangesPage, SyncResult
 from api.services import feed as feed_svc
-from api.services.sync import sync_properties
+from api.services.sync import IDEMPOTENCY_KEY_MAX, sync_properties
+from gis.register import PropertyFields, requiring
+from gis.schema import BY_NAME, VERSION_MAX
+
+OWNER, ASSET_REF = BY_NAME["owner"], BY_NAME["asset_ref"]
 
 router = APIRouter(tags=["partner sync"])
 
 
-class SyncBatch(BaseModel):
-    """A batch of whole records. Each record is a property (see POST /properties) plus optionally
-    ``expected_version`` (applied only if the stored version matches) or ``deleted: true`` with its
-    ``asset_ref`` (a tombstone). ``owner`` defaults to the key's organisation."""
+ExpectedVersion: Any = (
+    int | None,
+    Field(None, ge=1, le=VERSION_MAX, description="applied only if the stored version is this one"),
+)
 
-    records: list[dict[str, Any]] = Field(description="up to 10,000 records")
+
+# Built from the register's own fields (gis.schema), so the document says what validation does.
+SyncRecord: Any = create_model(
+    "SyncRecord",
+    __base__=type(
+        "_Record",
+        (PropertyFields,),
+        {"model_config": ConfigDict(json_schema_extra=requiring("asset_ref", "name"))},
+    ),
+    __doc__="A record of the batch: a property (see POST /properties); owner defaults to the key's body.",
+    owner=(OWNER.input_type | None, Field(None, description=OWNER.description)),
+    expected_version=ExpectedVersion,
+    deleted=(Literal[False] | None, Field(None, description="false, or leave it out: a record to keep")),
+)
+SyncTombstone: Any = create_model(
+    "SyncTombstone",
+    __config__=ConfigDict(extra="allow"),
+    __doc__="A tombstone: the record with this asset_ref is deleted (its other fields are not read).",
+    owner=(OWNER.input_type | None, Field(None, description=OWNER.description)),
+    asset_ref=(ASSET_REF.input_type, Field(description=ASSET_REF.description)),
+    deleted=(Literal[True], ...),
+    expected_version=ExpectedVersion,
+)
+
+
+def _objects(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("a list of JSON objects")
+    return value
+
+
+class SyncBatch(BaseModel):
+    """A batch of whole records, each a record or a tombstone."""
+
+    # Documented as records and tombstones, validated record by record by the sync service, which
+    # names each problem with its record's index and writes nothing unless every record is good.
+    records: Annotated[SkipValidation[list[SyncRecord | SyncTombstone]], BeforeValidator(_objects)] = Field(
+        description="up to ESTATE_SYNC_BATCH_MAX (10,000) records"
+    )
 
 
 @router.post(
@@ -38,9 +80,15 @@ def sync(
     ] = "upsert",
     owner: Annotated[str | None, Query(description="with mode=full and an admin key: whose estate")] = None,
     crs: Annotated[
-        str | None, Query(description="CRS of the records' geometry: CRS84 (default) or EPSG:27700")
+        str | None, crs_query("CRS of the records' geometry: CRS84 (default) or EPSG:27700")
     ] = None,
-    idempotency_key: Annotated[str | None, Header(description="retries with the same key apply once")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="retries with the same key apply once",
+            json_schema_extra={"minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
+        ),
+    ] = None,
 ) -> Response:
     result = sync_properties(
         engine,

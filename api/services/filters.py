@@ -13,6 +13,7 @@ from gis.errors import FieldError, ValidationFailed
 from gis.vocab import Rag, UseCategory, values
 
 UNRATED = "unrated"  # rag filter value for buildings with no rating (or one the caller may not see)
+RAG_FILTER_VALUES = (*values(Rag), UNRATED)
 
 
 @dataclass
@@ -173,7 +174,7 @@ def build_filter(
     """Validate query parameters into a PropertyFilter, naming any bad parameter."""
     errors: list[FieldError] = []
     rags, uses = split_values(rag), split_values(use)
-    bad_rag = [r for r in rags if r not in (*values(Rag), UNRATED)]
+    bad_rag = [r for r in rags if r not in RAG_FILTER_VALUES]
     if bad_rag:
         errors.append(
             FieldError("rag", f"unknown RAG {bad_rag[0]!r}; one of {', '.join(values(Rag))}, {UNRATED}")

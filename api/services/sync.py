@@ -22,9 +22,10 @@ from api.services.properties import check_organisations
 from gis import crs as crs_mod
 from gis.errors import Conflict, FieldError, Forbidden, PayloadTooLarge, ValidationFailed
 from gis.register import DEFAULT_FOOTPRINT_LIMITS, FootprintLimits, validate_property, validate_tombstone
-from gis.schema import VERSION_MAX
+from gis.schema import VERSION_MAX, json_integer
 
 SYNC_CONTROL_FIELDS = ("expected_version", "deleted")
+IDEMPOTENCY_KEY_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def _validate_batch(
             errors.append(FieldError("record", "expected a JSON object", index))
             continue
         data = {k: v for k, v in raw.items() if k not in SYNC_CONTROL_FIELDS}
-        data.setdefault("owner", own_org)
+        if data.get("owner") is None:  # left out or null: the key's own body
+            data["owner"] = own_org
         if not principal.viewer.admin and data.get("owner") != own_org:
             foreign.append(
                 FieldError(
@@ -65,7 +67,7 @@ def _validate_batch(
                 )
             )
             continue
-        expected = raw.get("expected_version")
+        expected = json_integer(raw.get("expected_version"))
         if expected is not None and (
             not isinstance(expected, int) or isinstance(expected, bool) or not 1 <= expected <= VERSION_MAX
         ):
@@ -73,7 +75,9 @@ def _validate_batch(
                 FieldError("expected_version", f"must be a whole number from 1 to {VERSION_MAX:,}", index)
             )
             continue
-        deleted = raw.get("deleted", False)
+        deleted = raw.get("deleted")
+        if deleted is None:  # null, like leaving it out: a record to keep
+            deleted = False
         if not isinstance(deleted, bool):
             errors.append(FieldError("deleted", "must be true or false", index))
             continue
@@ -152,8 +156,8 @@ def sync_properties(
         full_owner = owner or principal.viewer.org
         if not principal.viewer.admin and full_owner != principal.viewer.org:
             raise Forbidden("mode=full retires records of the key's own organisation only")
-    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 200):
-        raise ValidationFailed([FieldError("Idempotency-Key", "1 to 200 characters")])
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX):
+        raise ValidationFailed([FieldError("Idempotency-Key", f"1 to {IDEMPOTENCY_KEY_MAX} characters")])
     parsed_crs = crs_mod.parse_crs(crs)
     ready, errors, foreign = _validate_batch(records, principal, parsed_crs, footprint_limits)
     if foreign:

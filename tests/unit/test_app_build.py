@@ -48,7 +48,8 @@ def test_create_app_with_an_unreachable_url_returns_an_app_and_spawns_nothing(tm
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        # The test client names the host "testserver", which the service answers only when told to.
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "ESTATE_ALLOWED_HOSTS": "testserver"},
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
