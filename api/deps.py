@@ -136,9 +136,11 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def caller_id(request: Request, principal: Principal) -> str:
     """Whom the rate limit and the concurrency limit count: the key, the person, or the client address."""
-    if principal.key_id or principal.user_id:
-        return principal.key_id or principal.user_id or ""
-    return rate_key(client_address(request.scope, request.app.state.settings))
+    return (
+        principal.key_id
+        or principal.user_id
+        or rate_key(client_address(request.scope, request.app.state.settings))
+    )
 
 
 def parse_if_match(value: str | None) -> ExpectedVersion | None:
@@ -187,6 +189,11 @@ _NUMBER = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
 BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}((,{_NUMBER}){{2}})?$"
 
 
+def bbox_pattern() -> dict[str, Any]:
+    """A bbox's shape for the document; parse_bbox refuses any other, naming what it expects."""
+    return {"json_schema_extra": {"pattern": BBOX_PATTERN}}
+
+
 @dataclass
 class FilterParams:
     """The register's filters as query parameters, shared by every listing, tile and export."""
@@ -213,7 +220,7 @@ class FilterParams:
     q: Annotated[str | None, Query(max_length=100, description="name or postcode contains")] = None
     bbox: Annotated[
         str | None,
-        Query(description="minx,miny,maxx,maxy in bbox-crs (default lon/lat)", pattern=BBOX_PATTERN),
+        Query(description="minx,miny,maxx,maxy in bbox-crs (default lon/lat)", **bbox_pattern()),
     ] = None
     bbox_crs: Annotated[
         str | None,

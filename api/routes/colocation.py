@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import BBOX_PATTERN, EngineDep, PrincipalDep, SettingsDep, between, one_or_more
+from api.deps import EngineDep, PrincipalDep, SettingsDep, bbox_pattern, between, one_or_more
 from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
 from api.services import colocation as svc
 from gis import colocation as domain
@@ -58,7 +58,7 @@ def list_candidates(
     ] = None,
     bbox: Annotated[
         str | None,
-        Query(description="only buildings inside minLon,minLat,maxLon,maxLat", pattern=BBOX_PATTERN),
+        Query(description="only buildings inside minLon,minLat,maxLon,maxLat", **bbox_pattern()),
     ] = None,
     limit: Annotated[
         int, Query(description="at most this many candidates", **between(1, svc.LIMIT_MAX))

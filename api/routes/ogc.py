@@ -9,12 +9,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.deps import (
-    BBOX_PATTERN,
     AsyncEngineDep,
     EngineDep,
     FilterDep,
     PrincipalDep,
     SettingsDep,
+    bbox_pattern,
     between,
     crs_query,
     etag,
@@ -350,9 +350,7 @@ def colocation_items(
     ] = colocation_domain.DEFAULT_DISTANCE_M,
     town: Annotated[str | None, Query(max_length=100)] = None,
     owner: Annotated[str | None, Query(max_length=63)] = None,
-    bbox: Annotated[
-        str | None, Query(description="minLon,minLat,maxLon,maxLat", pattern=BBOX_PATTERN)
-    ] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat", **bbox_pattern())] = None,
     crs: Annotated[str | None, crs_query("CRS84 only for this collection", (crs_mod.CRS84,))] = None,
     f: FQ = None,
 ) -> Response:

@@ -16,7 +16,7 @@ from gis.register import PropertyCreate, PropertyFields
 
 
 @pytest.fixture(scope="module")
-def doc(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def doc(app) -> dict[str, Any]:
     return app.openapi()
 
 
@@ -25,7 +25,7 @@ def _parameter(doc: dict[str, Any], path: str, name: str, method: str = "get") -
     return found["schema"]
 
 
-def test_every_crs_name_the_document_lists_is_accepted(doc, client) -> None:  # type: ignore[no-untyped-def]
+def test_every_crs_name_the_document_lists_is_accepted(doc, client) -> None:
     names = _parameter(doc, "/collections/properties/items", "crs")["enum"]
     assert set(names) == set(crs_mod.CRS_NAMES)
     for name in names:
@@ -48,7 +48,7 @@ def test_every_crs_name_the_document_lists_is_accepted(doc, client) -> None:  # 
         ("/properties/summary", "sort", "value", False),
     ],
 )
-def test_declared_patterns_and_enums_agree_with_the_server(doc, client, path, name, value, accepted) -> None:  # type: ignore[no-untyped-def]
+def test_declared_patterns_and_enums_agree_with_the_server(doc, client, path, name, value, accepted) -> None:
     schema = _parameter(doc, path, name)
     declared = schema.get("items", schema)
     enum = schema.get("enum")
@@ -90,7 +90,7 @@ def test_a_required_texts_pattern_is_what_survives_stripping() -> None:
         assert (pattern.search(value) is not None) is survives, repr(value)
 
 
-def test_a_whole_number_written_with_a_decimal_point_is_an_integer(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_whole_number_written_with_a_decimal_point_is_an_integer(client, make_org, make_key) -> None:
     # JSON has one kind of number, and JSON Schema's "integer" admits 1250000.0.
     org = make_org()
     key = make_key(org, "writer")
@@ -104,7 +104,7 @@ def test_a_whole_number_written_with_a_decimal_point_is_an_integer(client, make_
     )
 
 
-def test_a_sync_record_with_deleted_null_is_kept(client, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_sync_record_with_deleted_null_is_kept(client, make_org, make_key) -> None:
     org = make_org()
     record = {k: v for k, v in new_property(org).items() if k != "owner"}
     response = client.post(
@@ -116,7 +116,7 @@ def test_a_sync_record_with_deleted_null_is_kept(client, make_org, make_key) -> 
     assert response.json()["summary"]["inserted"] == 1
 
 
-def test_rules_a_schema_cannot_state_are_listed_beside_it(doc) -> None:  # type: ignore[no-untyped-def]
+def test_rules_a_schema_cannot_state_are_listed_beside_it(doc) -> None:
     assert {"bbox", "cursor", "owner", "min_value_gbp"} <= set(doc["paths"]["/properties"]["get"][RULES_KEY])
     assert {"geometry", "footprint", "rag_reason", "owner"} <= set(
         doc["paths"]["/properties"]["post"][RULES_KEY]

@@ -63,7 +63,7 @@ def _field(error: dict[str, Any]) -> str:
     return re.split(r"[.\[]", str(error.get("field", "")), maxsplit=1)[0]
 
 
-def positive_data_acceptance(ctx, response, case):  # type: ignore[no-untyped-def]
+def positive_data_acceptance(ctx, response, case):
     """schemathesis's check that a schema-valid request is accepted, but for rules the document states
     beside the schema (x-rules-beyond-schema: a relation between two fields, or something only the
     register or a map can tell). A refusal passes only when every field it names has such a rule;
@@ -87,7 +87,7 @@ def _checks():
     return [*builtin, positive_data_acceptance]
 
 
-def _only_path_parameters(operation) -> bool:  # type: ignore[no-untyped-def]
+def _only_path_parameters(operation) -> bool:
     raw = operation.definition.raw
     return "requestBody" not in raw and all(p.get("in") == "path" for p in raw.get("parameters", []))
 

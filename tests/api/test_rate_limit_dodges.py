@@ -33,18 +33,18 @@ def _made_up_key() -> str:
 
 
 @pytest.fixture()
-def tight_app(settings, seeded):  # type: ignore[no-untyped-def]
+def tight_app(settings, seeded):
     """The app with an allowance of 5 requests a minute per caller (a token every 12 s)."""
     from api.main import create_app
 
     return create_app(settings.model_copy(update={"rate_limit_per_minute": 5}), seeded)
 
 
-def _client(app, address: str) -> TestClient:  # type: ignore[no-untyped-def]
+def _client(app, address: str) -> TestClient:
     return TestClient(app, client=(address, 50000))
 
 
-def _assert_limited(response) -> None:  # type: ignore[no-untyped-def]
+def _assert_limited(response) -> None:
     assert response.status_code == 429, (response.request.method, response.request.url, response.text[:300])
     assert response.headers["content-type"].startswith(PROBLEM)
     assert int(response.headers["Retry-After"]) >= 1
@@ -53,7 +53,7 @@ def _assert_limited(response) -> None:  # type: ignore[no-untyped-def]
 # --- invalid keys ---------------------------------------------------------------------------------
 
 
-def test_a_client_spraying_made_up_keys_is_limited_and_others_are_not(tight_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_client_spraying_made_up_keys_is_limited_and_others_are_not(tight_app) -> None:
     sprayer, neighbour = _address(), _address()
     with _client(tight_app, sprayer) as client:
         codes = [
@@ -70,7 +70,7 @@ def test_a_client_spraying_made_up_keys_is_limited_and_others_are_not(tight_app)
         assert client.get("/properties?limit=1", headers=auth_header(_made_up_key())).status_code == 401
 
 
-def test_once_over_no_key_is_even_looked_up(tight_app, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_once_over_no_key_is_even_looked_up(tight_app, make_org, make_key) -> None:
     # Limit, then look up: over its allowance, an address learns nothing of any key it sends,
     # not even whether a real one is good.
     good = make_key(make_org(), "viewer")
@@ -80,7 +80,7 @@ def test_once_over_no_key_is_even_looked_up(tight_app, make_org, make_key) -> No
         _assert_limited(client.get("/properties?limit=1", headers=auth_header(good)))
 
 
-def test_a_revoked_key_is_charged_to_its_address(tight_app, make_org, make_key, client) -> None:  # type: ignore[no-untyped-def]
+def test_a_revoked_key_is_charged_to_its_address(tight_app, make_org, make_key, client) -> None:
     org = make_org()
     admin, revoked = make_key(org, "org-admin"), make_key(org, "viewer")
     prefix = revoked.split("_")[1]
@@ -90,7 +90,7 @@ def test_a_revoked_key_is_charged_to_its_address(tight_app, make_org, make_key, 
     assert codes[:5] == [401] * 5 and codes[5] == 429
 
 
-def test_good_keys_do_not_draw_on_their_address(tight_app, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_good_keys_do_not_draw_on_their_address(tight_app, make_org, make_key) -> None:
     # Partner systems behind one address (a council's NAT) each have their key's own allowance.
     org = make_org()
     first, second = make_key(org, "viewer"), make_key(org, "viewer")
@@ -111,7 +111,7 @@ def test_good_keys_do_not_draw_on_their_address(tight_app, make_org, make_key) -
 EXEMPT_ROUTES = {"/openapi.json": openapi_document}
 
 
-def _api_routes(app) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _api_routes(app) -> Iterator[tuple[str, str]]:
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if isinstance(route, Mount):
@@ -128,7 +128,7 @@ def _api_routes(app) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-de
             yield method, path
 
 
-def test_every_route_answers_429_once_the_callers_bucket_is_empty(settings, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_every_route_answers_429_once_the_callers_bucket_is_empty(settings, seeded) -> None:
     from api.main import create_app
 
     # One token a minute: the first request empties the bucket and the test ends long before a refill.
@@ -146,7 +146,7 @@ def test_every_route_answers_429_once_the_callers_bucket_is_empty(settings, seed
         assert client.get("/openapi.json").status_code == 200
 
 
-def test_a_routes_cost_is_charged_once(settings, seeded, make_org, make_key) -> None:  # type: ignore[no-untyped-def]
+def test_a_routes_cost_is_charged_once(settings, seeded, make_org, make_key) -> None:
     # The route table's own dependency and the route's get_principal are one identification.
     from api.main import create_app
 
@@ -159,7 +159,7 @@ def test_a_routes_cost_is_charged_once(settings, seeded, make_org, make_key) -> 
 # --- X-Forwarded-For ------------------------------------------------------------------------------
 
 
-def test_a_made_up_forwarded_for_from_an_untrusted_peer_buys_no_fresh_allowance(tight_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_made_up_forwarded_for_from_an_untrusted_peer_buys_no_fresh_allowance(tight_app) -> None:
     with _client(tight_app, _address()) as client:
         for _ in range(5):
             client.get("/collections")
@@ -169,7 +169,7 @@ def test_a_made_up_forwarded_for_from_an_untrusted_peer_buys_no_fresh_allowance(
         )
 
 
-def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(settings, seeded) -> None:  # type: ignore[no-untyped-def]
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(settings, seeded) -> None:
     from api.main import create_app
 
     proxy = _address()
@@ -216,7 +216,7 @@ def test_ipv6_clients_are_counted_by_their_64() -> None:
 
 def test_sign_in_throttles_the_forwarded_client_not_the_proxy(
     settings, seeded, make_org, make_person
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from api.main import create_app
 
     proxy = _address()
@@ -258,7 +258,7 @@ LINKING_PAGES = [
 
 
 @pytest.mark.parametrize("path", LINKING_PAGES)
-def test_a_forged_host_is_refused_and_never_linked(client, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_host_is_refused_and_never_linked(client, path: str) -> None:
     for host in (FORGED, f"{FORGED}:8000", f"testserver.{FORGED}"):
         response = client.get(path, headers={"Host": host}, follow_redirects=False)
         assert response.status_code == 400, (host, response.text[:200])
@@ -267,14 +267,14 @@ def test_a_forged_host_is_refused_and_never_linked(client, path: str) -> None:  
 
 
 @pytest.mark.parametrize("path", LINKING_PAGES[:-1])
-def test_links_follow_an_allowed_host(client, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_links_follow_an_allowed_host(client, path: str) -> None:
     response = client.get(path, headers={"Host": "localhost:8730"})
     assert response.status_code == 200, response.text[:300]
     assert "http://localhost:8730/" in response.text and "testserver" not in response.text
 
 
 @pytest.mark.parametrize("path", LINKING_PAGES[:-1])
-def test_with_a_public_base_url_links_never_follow_the_host(settings, seeded, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_with_a_public_base_url_links_never_follow_the_host(settings, seeded, path: str) -> None:
     from api.main import create_app
 
     base = "https://estate.example.gov.uk/register"
