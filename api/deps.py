@@ -175,8 +175,9 @@ def one_or_more(allowed: Iterable[str], *, at_least_one: bool = False) -> str:
 
 
 def crs_query(description: str, among: tuple[Crs, ...] = SUPPORTED_CRS) -> Any:
-    """A CRS query parameter, documented with every name gis.crs accepts for ``among``."""
-    return Query(description=description, json_schema_extra={"enum": crs_names(among)})
+    """A CRS query parameter, documented with every name gis.crs accepts for ``among`` (and the empty
+    value, which parse_crs reads as the default)."""
+    return Query(description=description, json_schema_extra={"enum": ["", *crs_names(among)]})
 
 
 def between(minimum: float, maximum: float) -> dict[str, Any]:
@@ -186,7 +187,7 @@ def between(minimum: float, maximum: float) -> dict[str, Any]:
 
 # Four (or six: with heights) comma-separated numbers, as parse_bbox reads them.
 _NUMBER = r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
-BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}((,{_NUMBER}){{2}})?$"
+BBOX_PATTERN = rf"^({_NUMBER}(,{_NUMBER}){{3}}((,{_NUMBER}){{2}})?)?$"  # empty: no bbox
 
 
 def bbox_pattern() -> dict[str, Any]:
@@ -227,7 +228,7 @@ class FilterParams:
         Query(
             alias="bbox-crs",
             description="CRS84, EPSG:4326 or EPSG:27700",
-            json_schema_extra={"enum": crs_names()},
+            json_schema_extra={"enum": ["", *crs_names()]},
         ),
     ] = None
     min_value_gbp: Annotated[int | None, Query(ge=0)] = None
