@@ -58,7 +58,7 @@ DATE_PATTERN = f"^{_year_pattern(DATE_MIN.year, DATE_MAX.year)}-(0[1-9]|1[0-2])-
 
 
 def _normalise_postcode(value: str) -> str:
-    compact = value.replace(" ", "").upper()
+    compact = "".join(value.split()).upper()  # any whitespace the pattern lets between the halves
     return f"{compact[:-3]} {compact[-3:]}"
 
 

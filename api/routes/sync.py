@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SkipValidation, create_model
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep, crs_query
+from api.openapi import RULES_KEY
 from api.schemas import ChangesPage, SyncResult
 from api.services import feed as feed_svc
 from api.services.sync import IDEMPOTENCY_KEY_MAX, sync_properties
@@ -69,6 +70,13 @@ class SyncBatch(BaseModel):
     "/sync/properties",
     summary="Upsert a batch of records, all or nothing",
     responses={200: {"model": SyncResult}},
+    openapi_extra={
+        RULES_KEY: {
+            "asset_ref": "once per owner in a batch",
+            # The Idempotency-Key draft (IETF httpapi): a key reused for another request is a 422.
+            "Idempotency-Key": "not one already used for a different request",
+        }
+    },
 )
 def sync(
     batch: SyncBatch,

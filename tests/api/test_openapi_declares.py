@@ -128,3 +128,10 @@ def test_rules_a_schema_cannot_state_are_listed_beside_it(doc) -> None:
     assert "to_stage" in doc["paths"]["/properties/{property_id}/disposal/outcome"]["post"][RULES_KEY]
     # An operation without such rules lists none.
     assert RULES_KEY not in doc["paths"]["/healthz"]["get"]
+
+
+@pytest.mark.parametrize("written", ["WR1 2AB", "wr12ab", "WR1\t\t2AB", "WR1\u00a0 2AB"])
+def test_a_postcode_is_stored_with_one_space_whatever_whitespace_it_was_written_with(written: str) -> None:
+    # The postcode pattern lets any whitespace between the halves; all of it goes (the fuzz found a tab
+    # kept, making an 11-character postcode that a later check refused).
+    assert PropertyFields.model_validate({"postcode": written}).postcode == "WR1 2AB"
