@@ -38,6 +38,8 @@ class RequestWork:
 
     statement_timeout_ms: int
     connections: set[Any] = field(default_factory=set)
+    # Set in a worker process (api/offload.py): the serving process cancels the work by this name.
+    application_name: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def cancel(self) -> None:
@@ -77,6 +79,18 @@ def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             cursor.close()
         dbapi_connection.commit()
         record.info["statement_timeout_ms"] = wanted
+    if (
+        work is not None
+        and work.application_name
+        and record.info.get("application_name") != work.application_name
+    ):
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT set_config('application_name', %s, false)", (work.application_name,))
+        finally:
+            cursor.close()
+        dbapi_connection.commit()
+        record.info["application_name"] = work.application_name
     if work is not None:
         with work.lock:
             work.connections.add(record.driver_connection)
@@ -105,9 +119,10 @@ class AsyncPool:
     Test clients start a loop each, and get a fresh pool each.
     """
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, max_overflow: int = 10) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.max_overflow = max_overflow
         self._engines: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
@@ -124,7 +139,7 @@ class AsyncPool:
                 engine = create_async_engine(
                     self.url,
                     pool_size=self.pool_size,
-                    max_overflow=10,
+                    max_overflow=self.max_overflow,
                     connect_args={"options": "-c jit=off"},
                 )
                 _instrument(engine.sync_engine, app_role=True)

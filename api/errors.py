@@ -42,7 +42,8 @@ STATUS: dict[type[e.RegisterError], int] = {
     e.PayloadTooLarge: 413,
     e.UriTooLong: 414,
     e.UnknownHost: 400,
-    e.RateLimited: 429,
+    e.RateLimited: 429,  # this caller asks too often or runs too much at once
+    e.Overloaded: 503,  # every caller together: the service's room for expensive work is full
     e.TimedOut: 503,
 }
 
@@ -91,7 +92,7 @@ def error_response(request: Request, exc: e.RegisterError) -> JSONResponse:
     headers = {}
     if isinstance(exc, e.ValidationFailed):
         extra["errors"] = [err.to_dict() for err in exc.errors]
-    if isinstance(exc, e.RateLimited | e.TimedOut) and "retry_after" in extra:
+    if isinstance(exc, e.RateLimited | e.Overloaded | e.TimedOut) and "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
     if isinstance(exc, e.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="shared-estate"'

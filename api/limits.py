@@ -7,22 +7,33 @@ caller may have running at once. A route opts in with one dependency,
 (:func:`api.deps.get_principal`) reads the cost back from the route, so a
 route's cost is declared once, where the route is, and OpenAPI shows it.
 
+The slots (:class:`SlotLimiter`) are PostgreSQL advisory locks, so they hold
+across every worker process: per caller (:data:`EXPENSIVE_PER_CALLER` in all,
+``Work.per_caller`` of a kind; 429 over it) and for all callers together
+(``Settings.expensive_at_once``; 503 over it, since the caller did nothing
+wrong). The work itself runs in worker processes (api/offload.py).
+
 Callers that are not partner systems (anonymous callers and viewers: read-only keys and people) also
 get ceilings on the knobs that multiply work: co-location distance and use
 classes, receipts runs (:data:`CEILINGS`). They are documented on each
 operation in OpenAPI from this module.
 """
 
+import asyncio
+import hashlib
 import math
-import threading
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import cookie_parser
 
-from api.auth import Principal
-from gis.errors import FieldError, RateLimited, ValidationFailed
+from api.auth import SESSION_COOKIE, Principal
+from gis.errors import FieldError, Overloaded, RateLimited, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -94,40 +105,183 @@ def check_receipts(principal: Principal, runs: int) -> None:
         )
 
 
-class ConcurrencyLimiter:
-    """How many requests of each kind of work each caller has running, in this process."""
+def slot_key(*parts: str) -> int:
+    """The advisory-lock key (bigint) of one slot; a namespace keeps it apart from the register's other locks."""
+    digest = hashlib.blake2b("\x1f".join(("estate-slot", *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
-    def __init__(self) -> None:
-        self._running: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()
 
-    def acquire(self, caller: str, work: Work) -> None:
-        key = (caller, work.name)
-        with self._lock:
-            running = self._running.get(key, 0)
-            total = sum(n for (who, _), n in self._running.items() if who == caller)
-            if running >= work.per_caller or total >= EXPENSIVE_PER_CALLER:
-                wait_s = max(1, math.ceil(work.typical_s))
-                raise RateLimited(
-                    f"{total} expensive request(s) of yours ({running} {work.name}) are still running; "
-                    f"at most {work.per_caller} {work.name} and {EXPENSIVE_PER_CALLER} in all at once. "
-                    f"Retry after {wait_s} s",
-                    retry_after=wait_s,
+def caller_slots(caller: str, work: Work) -> tuple[list[int], list[int]]:
+    """The caller's slots for ``work``, and its slots for expensive work of every kind."""
+    return (
+        [slot_key("caller", caller, work.name, str(i)) for i in range(work.per_caller)],
+        [slot_key("caller", caller, str(i)) for i in range(EXPENSIVE_PER_CALLER)],
+    )
+
+
+def everyone_slots(count: int) -> list[int]:
+    """The slots all callers share (Settings.expensive_at_once)."""
+    return [slot_key("everyone", str(i)) for i in range(count)]
+
+
+class SlotLimiter:
+    """Slots for expensive work, held as PostgreSQL session advisory locks on a connection of their own.
+
+    Every worker of every API node takes from the same slots, so ``estate serve
+    --workers N`` does not multiply a caller's concurrency by N. A slot is held
+    for the request's life and let go when it ends, answered or abandoned; if
+    a worker dies, PostgreSQL ends its sessions and their locks with them, so
+    no slot outlives its holder. Connections come from a pool of their own:
+    holding slots never takes a connection from the serving path.
+    """
+
+    def __init__(self, url: str, everyone: int) -> None:
+        from api.db import AsyncPool
+
+        self.everyone = everyone
+        self._pool = AsyncPool(url, pool_size=everyone + 2, max_overflow=2 * everyone + 8)
+
+    async def acquire(self, caller: str, work: Work) -> AsyncConnection:
+        """Take one of ``caller``'s slots for ``work`` and one of everyone's, or raise.
+
+        RateLimited (429) when the caller has its fill running; Overloaded (503)
+        when all callers together have every shared slot.
+        """
+        conn = await self._pool.engine().connect()
+        try:
+            own_kind, own_all = caller_slots(caller, work)
+            if not (await _take_one(conn, own_kind) and await _take_one(conn, own_all)):
+                raise _over_own_limit(work)
+            if not await _take_one(conn, everyone_slots(self.everyone)):
+                raise Overloaded(
+                    f"the service is running as many exports and analyses as it can "
+                    f"({self.everyone} at once, for all callers). Retry after {_wait_s(work)} s",
+                    retry_after=_wait_s(work),
                 )
-            self._running[key] = running + 1
+            await conn.commit()  # the locks are the session's; no transaction stays open
+        except BaseException:
+            await self.release(conn)
+            raise
+        return conn
 
-    def release(self, caller: str, work: Work) -> None:
-        key = (caller, work.name)
-        with self._lock:
-            left = self._running.get(key, 1) - 1
-            if left > 0:
-                self._running[key] = left
-            else:
-                self._running.pop(key, None)
+    async def release(self, conn: AsyncConnection) -> None:
+        """Let go of every slot ``conn`` holds; a broken connection is closed (PostgreSQL frees its locks)."""
+        try:
+            await conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            await conn.commit()
+        except Exception:  # noqa: BLE001 - closing the session is what frees its locks, whatever went wrong
+            await conn.invalidate()
+        finally:
+            await conn.close()
 
-    def running(self, caller: str, work: Work) -> int:
-        with self._lock:
-            return self._running.get((caller, work.name), 0)
+    async def dispose(self) -> None:
+        await self._pool.dispose()
+
+
+def _wait_s(work: Work) -> int:
+    return max(1, math.ceil(work.typical_s))
+
+
+def _over_own_limit(work: Work) -> RateLimited:
+    return RateLimited(
+        f"expensive requests of yours are still running: at most {work.per_caller} "
+        f"{work.name} and {EXPENSIVE_PER_CALLER} in all at once. Retry after {_wait_s(work)} s",
+        retry_after=_wait_s(work),
+    )
+
+
+class Admissions:
+    """Expensive requests inside this process, counted by the credential they carry.
+
+    Checked at the ASGI edge (api.middleware.QuickRefusal), before a body is
+    read, a key looked up or a slot tried. A request over its caller's limit
+    waits up to ``wait_s`` for one of that caller's requests here to finish,
+    then gets 429: a second export starts as soon as the first is done, and a
+    caller retrying refused exports in a tight loop is slowed to one refusal
+    per ``wait_s`` per connection instead of costing the serving loop a key
+    lookup, a rate-limit update and a round of slot locks at every retry.
+    What it refuses, the shared slots would refuse too (every request it
+    admits takes the same caller's slots); the slots remain the limit across
+    processes.
+    """
+
+    def __init__(self, wait_s: float = 0.0) -> None:
+        self.wait_s = wait_s
+        self._inside: dict[str, dict[str, int]] = {}  # credential -> kind of work -> requests
+        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+
+    def _full(self, credential: str, work: Work) -> bool:
+        inside = self._inside.get(credential, {})
+        return inside.get(work.name, 0) >= work.per_caller or sum(inside.values()) >= EXPENSIVE_PER_CALLER
+
+    async def enter(self, credential: str, work: Work) -> RateLimited | None:
+        """Count the request in, or return the 429 for a credential still at its limit after ``wait_s``."""
+        deadline = asyncio.get_running_loop().time() + self.wait_s
+        while self._full(credential, work):
+            left_s = deadline - asyncio.get_running_loop().time()
+            if left_s <= 0:
+                return _over_own_limit(work)
+            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(credential, set()).add(woken)
+            try:
+                await asyncio.wait_for(woken, left_s)
+            except TimeoutError:
+                pass
+            finally:
+                waiters = self._waiting.get(credential, set())
+                waiters.discard(woken)
+                if not waiters:
+                    self._waiting.pop(credential, None)
+        inside = self._inside.setdefault(credential, {})
+        inside[work.name] = inside.get(work.name, 0) + 1
+        return None
+
+    def leave(self, credential: str, work: Work) -> None:
+        inside = self._inside.get(credential, {})
+        left = inside.get(work.name, 1) - 1
+        if left > 0:
+            inside[work.name] = left
+        else:
+            inside.pop(work.name, None)
+        if not inside:
+            self._inside.pop(credential, None)
+        for woken in self._waiting.get(credential, set()):
+            if not woken.done():
+                woken.get_loop().call_soon_threadsafe(_wake, woken)
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
+
+
+def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """A digest of the key or session cookie a request carries (None without one), read from raw headers.
+
+    The same credential is always the same caller, so the quick refusal can
+    count by it before the caller is looked up. Callers without one are
+    known by address, which a proxy may rewrite: they always take the full path.
+    """
+    key = cookie = None
+    for name, value in headers:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            key = value[7:].strip()
+        elif name == b"x-api-key" and key is None:
+            key = value.strip()
+        elif name == b"cookie":
+            cookie = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE)
+    if key:
+        return "key:" + hashlib.blake2b(key, digest_size=16).hexdigest()
+    if cookie:
+        return "session:" + hashlib.blake2b(cookie.encode(), digest_size=16).hexdigest()
+    return None
+
+
+async def _take_one(conn: AsyncConnection, keys: list[int]) -> bool:
+    for key in keys:
+        if (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar_one():
+            return True
+    return False
 
 
 def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -143,24 +297,40 @@ def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dic
     async def hold_slot(
         request: Request, principal: Annotated[Principal, Depends(get_principal)]
     ) -> AsyncIterator[None]:
-        limiter: ConcurrencyLimiter = request.app.state.concurrency
-        caller = caller_id(request, principal)
-        limiter.acquire(caller, work)
+        slots: SlotLimiter = request.app.state.slots
+        held = await slots.acquire(caller_id(request, principal), work)
         try:
             yield
         finally:
-            limiter.release(caller, work)
+            # Shielded: a client that went away cancels the handler, and the slot must still be let go.
+            await asyncio.shield(slots.release(held))
 
     extra = {
         **(openapi_extra or {}),
         COST_KEY: work.cost,
+        WORK_KEY: work.name,
         "x-concurrent-per-caller": work.per_caller,
+        "x-concurrent-per-caller-all-kinds": EXPENSIVE_PER_CALLER,
     }
     # scope="request": the slot is held until the response has been sent, not only computed.
     return {"dependencies": [Depends(hold_slot, scope="request")], "openapi_extra": extra}
 
 
 COST_KEY = "x-rate-limit-cost"
+WORK_KEY = "x-expensive-work"  # the kind (WORK), so the quick refusal knows a route's limits
+
+
+def expensive_operations(app: Any) -> list[tuple[re.Pattern[str], str, Work]]:
+    """(path regex, method, kind of work) of every operation declared with :func:`expensive`, from OpenAPI."""
+    from starlette.routing import compile_path
+
+    found = []
+    for path, operations in app.openapi().get("paths", {}).items():
+        for method, operation in operations.items():
+            work = WORK.get(operation.get(WORK_KEY, "") if isinstance(operation, dict) else "")
+            if work is not None:
+                found.append((compile_path(path)[0], method.upper(), work))
+    return found
 
 
 def route_cost(route: Any) -> int:

@@ -15,8 +15,9 @@ from api.db import AsyncPool, get_engine
 from api.deps import identify_caller
 from api.errors import register_error_handlers
 from api.guards import RequestGuards
-from api.limits import ConcurrencyLimiter
-from api.middleware import RequestGuard
+from api.limits import SlotLimiter
+from api.middleware import QuickRefusal, RequestGuard
+from api.offload import WorkPool
 from api.openapi import complete_openapi
 from api.ratelimit import RateLimiter
 from api.routes import (
@@ -67,6 +68,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Webhook deliveries and the closing of interest windows run beside request handling,
         # never inside it; building the app starts nothing, serving it does.
+        if settings.work_prestart:
+            # Each worker process loads pandas, pyogrio and numpy (~1.5 s of CPU) before serving,
+            # not under the first caller's export.
+            await app.state.work_pool.start()
         worker = None
         if settings.background_worker:
             from api.services.webhooks import DisposalWorker
@@ -80,6 +85,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             if worker is not None:
                 worker.stop()
             await app.state.async_pool.dispose()
+            await app.state.slots.dispose()
+            # The work pool outlives a lifespan (a test client's): its processes end with this one.
 
     app = FastAPI(
         title="Shared Estate",
@@ -105,11 +112,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine = get_engine(settings.database_url)  # connects lazily, on the first request
     app.state.engine = engine
     # Reads on the serving path (tiles, features, one record, callers) use an asyncio pool.
-    app.state.async_pool = AsyncPool(
-        engine.url.render_as_string(hide_password=False), settings.async_pool_size
-    )
+    url = engine.url.render_as_string(hide_password=False)
+    app.state.async_pool = AsyncPool(url, settings.async_pool_size)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.concurrency = ConcurrencyLimiter()
+    # Expensive work: slots shared by every worker through PostgreSQL, run in worker processes.
+    app.state.slots = SlotLimiter(url, settings.expensive_at_once)
+    app.state.work_pool = WorkPool(url, settings.work_processes)
     register_error_handlers(app)
 
     # Other web maps may use our tiles and features (read-only, no credentials).
@@ -123,6 +131,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Bodies are bounded by the bytes read, before auth or parsing; each request gets its
     # statement timeout and is cancelled in PostgreSQL when its client goes.
     app.add_middleware(RequestGuard, settings=settings)
+    # A caller at its limit of expensive work here is refused before its body is read or its key looked up.
+    app.add_middleware(QuickRefusal, routes_app=app, wait_s=settings.expensive_wait_s)
     # Outermost: a hostile URL (too long, NUL in path or query) or an unknown Host is refused first.
     app.add_middleware(RequestGuards, max_url_bytes=settings.max_url_bytes, routes_app=app, settings=settings)
     for module in (

@@ -12,6 +12,7 @@ beyond the disconnect watch).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.requests import Request
 
 from api.db import CURRENT_WORK, RequestWork
 from api.errors import error_response
+from api.limits import Admissions, Work, credential_of, expensive_operations
 from api.settings import Settings
 from gis.errors import PayloadTooLarge
 
@@ -127,6 +129,48 @@ class RequestGuard:
             await handler
         finally:
             watcher.cancel()
+
+
+class QuickRefusal:
+    """An expensive request from a credential already at its limit in this process: 429 before anything else.
+
+    Measured: a caller retrying refused exports every 50 ms from 14 threads took
+    other callers' p95 from ~20 ms to ~400 ms when each retry went through
+    identification, the rate limiter and the slot locks. Counted here
+    (api.limits.Admissions), a request over its limit waits a moment for the
+    caller's own request to finish, then costs the serving loop a header scan
+    and a small problem+json. The shared slots still decide every request admitted.
+    """
+
+    def __init__(self, app: ASGIApp, routes_app: Any, wait_s: float = 0.0) -> None:
+        self.app = app
+        self.routes_app = routes_app
+        self.admissions = Admissions(wait_s)
+        self._operations: list[tuple[re.Pattern[str], str, Work]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        credential = credential_of(scope.get("headers", ())) if scope["type"] == "http" else None
+        work = self._work_for(scope) if credential is not None else None
+        if credential is None or work is None:
+            await self.app(scope, receive, send)
+            return
+        refusal = await self.admissions.enter(credential, work)
+        if refusal is not None:
+            await error_response(Request(scope), refusal)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.admissions.leave(credential, work)
+
+    def _work_for(self, scope: Scope) -> Work | None:
+        if self._operations is None:
+            self._operations = expensive_operations(self.routes_app)
+        method, path = scope.get("method", ""), scope.get("path", "")
+        for regex, operation_method, work in self._operations:
+            if operation_method == method and regex.match(path):
+                return work
+        return None
 
 
 def _content_length(scope: Scope) -> int | None:

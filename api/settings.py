@@ -83,6 +83,31 @@ class Settings(DatabaseSettings):
         default=0, ge=0, description="browser/proxy freshness of a tile; 0 = revalidate by ETag each time"
     )
     async_pool_size: int = Field(default=10, ge=1, le=200, description="async connections per worker")
+    work_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="processes per API worker that run exports, analyses and imports "
+        "(away from the serving loop; 1 leaves a 2-core machine a core for everyone else)",
+    )
+    work_prestart: bool = Field(
+        default=True,
+        description="start the work processes with the server, not on the first expensive request",
+    )
+    expensive_wait_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="an expensive request over its caller's concurrency waits this long for the caller's "
+        "own running one to finish before 429",
+    )
+    expensive_at_once: int = Field(
+        default=2,
+        ge=1,
+        le=1_000,
+        description="expensive requests (exports, analyses, imports) running at once from all callers, "
+        "across every worker; more get 503 with Retry-After",
+    )
     feed_retention_days: int = Field(
         default=90, ge=1, description="estate feed prune forgets feed positions older than this by default"
     )

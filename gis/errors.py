@@ -35,6 +35,18 @@ class RegisterError(Exception):
         self.detail = detail or self.title
         self.extra = extra
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Analyses run in worker processes (api/offload.py) and their errors come back pickled;
+        # subclasses take other constructor arguments, so rebuild from the state, not the args.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(cls: type[RegisterError], args: tuple[Any, ...], state: dict[str, Any]) -> RegisterError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationFailed(RegisterError):
     title = "Invalid input"
@@ -108,6 +120,12 @@ class TimedOut(RegisterError):
 
 class RateLimited(RegisterError):
     title = "Too many requests"
+
+
+class Overloaded(RegisterError):
+    """All the service's room for expensive work is taken, by every caller together (not this one's fault)."""
+
+    title = "Busy with other work"
 
 
 class SignInRefused(Unauthenticated):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep, bbox_pattern, between, one_or_more
+from api.deps import PrincipalDep, bbox_pattern, between, one_or_more
 from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
+from api.offload import WorkPoolDep
 from api.services import colocation as svc
 from gis import colocation as domain
 from gis.errors import FieldError, ValidationFailed
@@ -26,9 +26,8 @@ FORMATS = ("json", "geojson")
     **expensive(COLOCATION),
     responses={200: {"content": {GEOJSON: {}}, "description": "JSON list, or GeoJSON with f=geojson"}},
 )
-def list_candidates(
-    engine: EngineDep,
-    settings: SettingsDep,
+async def list_candidates(
+    pool: WorkPoolDep,
     principal: PrincipalDep,
     distance_m: Annotated[
         float,
@@ -77,25 +76,23 @@ def list_candidates(
         str | None, Query(description="json (default) or geojson", json_schema_extra={"enum": list(FORMATS)})
     ] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Any:
+) -> Response:
     if f is not None and f not in FORMATS:
         raise ValidationFailed([FieldError("f", f"one of {', '.join(FORMATS)}")])
     check_colocation(principal, distance_m, uses)
     as_geojson = f == "geojson" or (f is None and accept is not None and GEOJSON in accept)
-    with engine.connect() as conn:
-        query = svc.build_query(
-            conn,
-            distance_m=distance_m,
-            min_owners=min_owners,
-            uses=uses,
-            town=town,
-            owner=owner,
-            bbox=bbox,
-            limit=limit,
-            m2_per_fte=m2_per_fte,
-            relocation_gbp_per_m2=relocation_gbp_per_m2,
-        )
-        if as_geojson:
-            body = svc.candidates_feature_collection(conn, principal.viewer, query)
-            return JSONResponse(body, media_type=GEOJSON)
-        return svc.candidates_json(conn, principal.viewer, query)
+    body = await pool.run_json(
+        svc.candidates_answer,
+        principal.viewer,
+        as_geojson=as_geojson,
+        distance_m=distance_m,
+        min_owners=min_owners,
+        uses=uses,
+        town=town,
+        owner=owner,
+        bbox=bbox,
+        limit=limit,
+        m2_per_fte=m2_per_fte,
+        relocation_gbp_per_m2=relocation_gbp_per_m2,
+    )
+    return Response(body, media_type=GEOJSON if as_geojson else "application/json")

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
-from api.deps import EngineDep, FilterDep, PrincipalDep, SettingsDep
+from api.deps import FilterDep, PrincipalDep
 from api.limits import EXPORT, expensive
+from api.offload import WorkPoolDep
 from api.services import exports as svc
 from gis import exports as writer
 from gis.errors import FieldError, NotFound, ValidationFailed
@@ -59,10 +60,9 @@ class TemporaryFileResponse(FileResponse):
         }
     },
 )
-def export_properties(
+async def export_properties(
     extension: str,
-    engine: EngineDep,
-    settings: SettingsDep,
+    pool: WorkPoolDep,
     principal: PrincipalDep,
     filters: FilterDep,
     crs: CrsQ = None,
@@ -86,9 +86,10 @@ def export_properties(
         raise ValidationFailed(errors)
     folder = Path(tempfile.mkdtemp(prefix="estate-export-"))
     try:
-        path = folder / fmt.filename
-        with engine.connect() as conn:
-            result = svc.export_properties(conn, path, fmt, out_crs, flt, principal.viewer)
+        # Written in a worker process (api/offload.py); this process only streams the file.
+        result = await pool.run(
+            svc.export_to_path, folder / fmt.filename, fmt, out_crs, flt, principal.viewer
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

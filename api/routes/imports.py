@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import PrincipalDep, SettingsDep
 from api.limits import IMPORT, expensive
+from api.offload import WorkPoolDep
 from api.services import imports as svc
 from api.services.properties import require_owner
 from gis.errors import FieldError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -57,7 +57,7 @@ _REQUEST_BODY: dict[str, Any] = {
 )
 async def import_transparency(
     request: Request,
-    engine: EngineDep,
+    pool: WorkPoolDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     owner: Annotated[str, Query(min_length=2, max_length=63, description="organisation code of the file")],
@@ -73,9 +73,9 @@ async def import_transparency(
     principal.require_writer()
     require_owner(principal.viewer, owner)
     data = await _csv_bytes(request, settings.max_body_bytes)
-    outcome = await run_in_threadpool(
+    # Parsed, matched and written in a worker process (api/offload.py).
+    outcome = await pool.run(
         svc.import_transparency,
-        engine,
         data,
         owner,
         actor=principal.actor,

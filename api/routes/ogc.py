@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.auth import Principal
 from api.deps import (
     AsyncEngineDep,
-    EngineDep,
     FilterDep,
     PrincipalDep,
     SettingsDep,
@@ -22,6 +22,7 @@ from api.deps import (
 from api.guards import reject_unknown_query
 from api.html import render_document
 from api.limits import CEILING_NOTE, CEILINGS, COLOCATION, check_colocation, expensive
+from api.offload import WorkPool, WorkPoolDep
 from api.responses import FastJSONResponse
 from api.services import features as ogc
 from api.services import properties as svc
@@ -321,11 +322,11 @@ async def colocation_collection(
     return _respond(request, f, doc, doc["title"])
 
 
-def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from api.services.colocation import candidates_feature_collection
+async def _hubs(pool: WorkPool, principal: Principal, **params: Any) -> dict[str, Any]:
+    from api.services.colocation import candidates_answer
 
-    with engine.connect() as conn:
-        return candidates_feature_collection(conn, principal.viewer, **params)
+    # In a worker process, like every analysis (api/offload.py).
+    return await pool.run(candidates_answer, principal.viewer, as_geojson=True, **params)
 
 
 @router.get(
@@ -334,9 +335,9 @@ def _hubs(engine, principal, settings, **params: Any) -> dict[str, Any]:  # type
     responses=GEOJSON_RESPONSE,
     **expensive(COLOCATION),
 )
-def colocation_items(
+async def colocation_items(
     request: Request,
-    engine: EngineDep,
+    work_pool: WorkPoolDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -359,8 +360,8 @@ def colocation_items(
             [FieldError("crs", "the colocation-candidates collection is served in CRS84 only", where="query")]
         )
     check_colocation(principal, distance_m, None)
-    doc = _hubs(
-        engine, principal, settings, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox
+    doc = await _hubs(
+        work_pool, principal, limit=limit, distance_m=distance_m, town=town, owner=owner, bbox=bbox
     )
     base = base_url(request, settings)
     doc = ogc.items_document(
@@ -392,15 +393,14 @@ def colocation_items(
     responses=GEOJSON_RESPONSE,
     **expensive(COLOCATION),
 )
-def colocation_item(
+async def colocation_item(
     hub_id: str,
     request: Request,
-    engine: EngineDep,
-    settings: SettingsDep,
+    work_pool: WorkPoolDep,
     principal: PrincipalDep,
     f: FQ = None,
 ) -> Response:
-    doc = _hubs(engine, principal, settings, limit=1000)
+    doc = await _hubs(work_pool, principal, limit=1000)
     feature = next((ft for ft in doc["features"] if ft["id"] == hub_id), None)
     if feature is None:
         raise NotFound(f"no co-location candidate {hub_id!r} under the default rules")

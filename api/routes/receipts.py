@@ -1,18 +1,17 @@
-"""Capital receipts: the estimate as JSON and as a chart."""
+"""Capital receipts: the estimate as JSON and as a chart, computed in a worker process (api/offload.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import Engine
 
-from api.auth import Principal
-from api.deps import EngineDep, PrincipalDep
+from api.deps import PrincipalDep
 from api.limits import CEILING_NOTE, CEILINGS, RECEIPTS, check_receipts, expensive
+from api.offload import WorkPoolDep
 from api.openapi import RULES_KEY
 from api.services import receipts as svc
-from gis.receipts import SALE_WINDOWS, ReceiptsScenario, comparison_to_dict
+from gis.receipts import SALE_WINDOWS, ReceiptsScenario
 
 router = APIRouter(prefix="/receipts", tags=["capital receipts"])
 SCENARIO_NOTE = f"`runs` is at most {CEILINGS.receipts_runs:,} for {CEILING_NOTE}; writer keys may ask up to the model's limit."
@@ -38,58 +37,45 @@ SCENARIO_RULES = {
 }
 
 
-def _as_json(result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **comparison_to_dict(result),
-        "excluded_unrated": result["excluded_unrated"],
-        "actual": result["actual"],
-        "calibration": result["calibration"],
-    }
-
-
-def _run(
-    engine: Engine,
-    principal: Principal,
-    scenario: ReceiptsScenario,
-    owner: str | None,
-    town: str | None,
-    calibrate: bool = False,
-) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return svc.estimate(conn, principal.viewer, scenario, owner=owner, town=town, calibrate=calibrate)
-
-
 @router.get(
     "/estimate",
     summary="Receipts under the default scenario: single estate vs silo, beside those recorded",
+    response_model=dict[str, Any],
     **expensive(RECEIPTS),
 )
-def estimate_default(
-    engine: EngineDep,
+async def estimate_default(
+    pool: WorkPoolDep,
     principal: PrincipalDep,
     owner: OwnerQ = None,
     town: TownQ = None,
     calibrate: CalibrateQ = False,
-) -> dict[str, Any]:
-    return _as_json(_run(engine, principal, ReceiptsScenario(), owner, town, calibrate))
+) -> Response:
+    body = await pool.run_json(
+        svc.estimate_answer, principal.viewer, ReceiptsScenario(), owner=owner, town=town, calibrate=calibrate
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.post(
     "/estimate",
     summary="Receipts under your scenario (every assumption validated)",
     description=SCENARIO_NOTE,
+    response_model=dict[str, Any],
     **expensive(RECEIPTS, openapi_extra=SCENARIO_RULES),
 )
-def estimate_scenario(
+async def estimate_scenario(
     scenario: ReceiptsScenario,
-    engine: EngineDep,
+    pool: WorkPoolDep,
     principal: PrincipalDep,
     owner: OwnerQ = None,
     town: TownQ = None,
     calibrate: CalibrateQ = False,
-) -> dict[str, Any]:
+) -> Response:
     check_receipts(principal, scenario.runs)
-    return _as_json(_run(engine, principal, scenario, owner, town, calibrate))
+    body = await pool.run_json(
+        svc.estimate_answer, principal.viewer, scenario, owner=owner, town=town, calibrate=calibrate
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -99,15 +85,17 @@ def estimate_scenario(
     **expensive(RECEIPTS),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
-def chart_default(
+async def chart_default(
     fmt: Literal["svg", "png"],
-    engine: EngineDep,
+    pool: WorkPoolDep,
     principal: PrincipalDep,
     owner: OwnerQ = None,
     town: TownQ = None,
 ) -> Response:
-    result = _run(engine, principal, ReceiptsScenario(), owner, town)
-    return Response(_chart(result, fmt), media_type=MEDIA[fmt])
+    chart = await pool.run(
+        svc.estimate_chart, principal.viewer, ReceiptsScenario(), fmt, owner=owner, town=town
+    )
+    return Response(chart, media_type=MEDIA[fmt])
 
 
 @router.post(
@@ -118,20 +106,14 @@ def chart_default(
     **expensive(RECEIPTS, openapi_extra=SCENARIO_RULES),
     responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}},
 )
-def chart_scenario(
+async def chart_scenario(
     fmt: Literal["svg", "png"],
     scenario: ReceiptsScenario,
-    engine: EngineDep,
+    pool: WorkPoolDep,
     principal: PrincipalDep,
     owner: OwnerQ = None,
     town: TownQ = None,
 ) -> Response:
     check_receipts(principal, scenario.runs)
-    result = _run(engine, principal, scenario, owner, town)
-    return Response(_chart(result, fmt), media_type=MEDIA[fmt])
-
-
-def _chart(result: dict[str, Any], fmt: Literal["svg", "png"]) -> bytes:
-    from gis.charts import render_receipts_chart  # matplotlib loads on the first chart, not at start-up
-
-    return render_receipts_chart(result["single_estate"], fmt, silo=result["silo"])
+    chart = await pool.run(svc.estimate_chart, principal.viewer, scenario, fmt, owner=owner, town=town)
+    return Response(chart, media_type=MEDIA[fmt])

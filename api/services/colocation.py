@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from api.services.filters import PropertyFilter, parse_bbox, split_values
 from api.services.properties import check_organisations
@@ -424,6 +424,16 @@ def candidates_feature_collection(
         "numberReturned": len(candidates),
         "parameters": parameters(query),
     }
+
+
+def candidates_answer(engine: Engine, viewer: Viewer, *, as_geojson: bool, **params: Any) -> dict[str, Any]:
+    """Validate ``params`` (as :func:`build_query`) and answer as JSON or GeoJSON
+    (a task for api/offload.py's worker processes)."""
+    with engine.connect() as conn:
+        query = build_query(conn, **params)
+        if as_geojson:
+            return candidates_feature_collection(conn, viewer, query)
+        return candidates_json(conn, viewer, query)
 
 
 def host_flags(

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from api.services.filters import PropertyFilter
 from api.services.properties import check_organisations
@@ -150,6 +150,19 @@ def export_properties(
     )
     organisations = organisations_for_export(conn) if transparency else None
     return writer.write_batches(batches, path, fmt, crs, fields=fields, organisations=organisations)
+
+
+def export_to_path(
+    engine: Engine,
+    path: Path,
+    fmt: writer.ExportFormat,
+    crs: crs_mod.Crs,
+    flt: PropertyFilter,
+    viewer: visibility.Viewer,
+) -> writer.ExportResult:
+    """:func:`export_properties` on a connection of its own (a task for api/offload.py's worker processes)."""
+    with engine.connect() as conn:
+        return export_properties(conn, path, fmt, crs, flt, viewer)
 
 
 def organisations_for_export(conn: Connection) -> dict[str, writer.Organisation]:

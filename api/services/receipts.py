@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from api.services.colocation import host_flags
 from gis import visibility
@@ -15,6 +15,7 @@ from gis.receipts import (
     RecordedOutcome,
     calibrate_scenario,
     compare_single_estate_with_silo,
+    comparison_to_dict,
 )
 
 
@@ -87,6 +88,43 @@ def estimate(
         {**visibility.sql_params(viewer), "owner": owner, "town": town},
     ).scalar_one()
     return result
+
+
+def estimate_answer(
+    engine: Engine,
+    viewer: visibility.Viewer,
+    scenario: ReceiptsScenario,
+    *,
+    owner: str | None = None,
+    town: str | None = None,
+    calibrate: bool = False,
+) -> dict[str, Any]:
+    """The estimate as the API answers it (a task for api/offload.py's worker processes)."""
+    with engine.connect() as conn:
+        result = estimate(conn, viewer, scenario, owner=owner, town=town, calibrate=calibrate)
+    return {
+        **comparison_to_dict(result),
+        "excluded_unrated": result["excluded_unrated"],
+        "actual": result["actual"],
+        "calibration": result["calibration"],
+    }
+
+
+def estimate_chart(
+    engine: Engine,
+    viewer: visibility.Viewer,
+    scenario: ReceiptsScenario,
+    fmt: Literal["svg", "png"],
+    *,
+    owner: str | None = None,
+    town: str | None = None,
+) -> bytes:
+    """Yearly net receipts with the P10-P90 band, as SVG or PNG (a task for the worker processes)."""
+    from gis.charts import render_receipts_chart  # matplotlib loads on the first chart, not at start-up
+
+    with engine.connect() as conn:
+        result = estimate(conn, viewer, scenario, owner=owner, town=town)
+    return render_receipts_chart(result["single_estate"], fmt, silo=result["silo"])
 
 
 def actual_receipts(

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from support import auth_header
 
-PORT = 8163  # this worktree's live-server range is 8160-8169
+PORT = 8723  # this worktree's live-server range is 8720-8729
 CHEAP = ["/organisations/redditch", "/collections/properties/items?limit=5&owner=wychavon", "/conformance"]
 EXPENSIVE = [
     ("GET", "/exports/properties.gpkg", None),
@@ -55,7 +55,8 @@ def server(db_url, seeded):
         "import uvicorn\n"
         "from api.main import create_app\n"
         "from api.settings import Settings\n"
-        f"app = create_app(Settings(database_url={db_url!r}, rate_limit_per_minute=100_000))\n"
+        # work_prestart as in production (the suite's apps start their work processes lazily).
+        f"app = create_app(Settings(database_url={db_url!r}, rate_limit_per_minute=100_000, work_prestart=True))\n"
         f"uvicorn.run(app, host='127.0.0.1', port={PORT}, log_level='warning')\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
