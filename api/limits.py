@@ -4,7 +4,7 @@ One table (:data:`WORK`) says, for each kind of expensive request, its cost in
 the rate limiter (a cheap request costs 1 token) and how many of them one
 caller may have running at once. A route opts in with one dependency,
 ``@router.get(path, **expensive(EXPORT))``; the caller's identification
-(:func:`api.deps.get_principal`) reads the cost back from the route, so a
+(:func:`api.deps.identify_caller`, a dependency of every route) reads the cost back from the route, so a
 route's cost is declared once, where the route is, and OpenAPI shows it.
 
 The slots (:class:`SlotLimiter`) are PostgreSQL advisory locks, so they hold
