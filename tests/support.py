@@ -2,11 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def estate_serve(db_url: str, workers: int, **env: str) -> Iterator[str]:
+    """`estate serve --workers N` on a free loopback port, as an operator starts it; yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--workers", str(workers)],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url, "ESTATE_PORT": str(port), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
 
 
 def words(output: str) -> str:

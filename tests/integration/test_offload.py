@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine, text
-from support import auth_header
+from support import auth_header, estate_serve
 
 from api import auth
 from api.limits import EXPORT, RECEIPTS, caller_slots
@@ -110,36 +109,8 @@ def test_a_client_that_goes_away_frees_its_slot_and_its_query_is_cancelled(
 
 @pytest.fixture(scope="module")
 def two_workers(db_url: str, seeded) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "ESTATE_RATE_LIMIT_PER_MINUTE": "100000",
-        "ESTATE_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with estate_serve(db_url, 2, ESTATE_RATE_LIMIT_PER_MINUTE="100000") as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def test_a_callers_running_analysis_holds_its_slot_in_every_worker(

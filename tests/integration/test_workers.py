@@ -2,55 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from support import auth_header
+from support import auth_header, estate_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 PER_MINUTE = 20
 
 
 @pytest.fixture(scope="module")
 def two_workers(db_url: str, seeded) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "ESTATE_RATE_LIMIT_PER_MINUTE": str(PER_MINUTE),
-        "ESTATE_PORT": str(port),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with estate_serve(db_url, 2, ESTATE_RATE_LIMIT_PER_MINUTE=str(PER_MINUTE)) as base:
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def test_the_rate_limit_is_one_allowance_across_two_workers(two_workers: str, make_org, make_key) -> None:
