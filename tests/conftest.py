@@ -114,6 +114,23 @@ def client(app) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture()
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
+    """Run an `estate` command against the test cluster, as `cli("keys", "list")`; ``input=`` feeds stdin."""
+    from typer.testing import CliRunner
+
+    from api import db, settings
+    from api.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    runner = CliRunner()
+    yield lambda *args, input=None: runner.invoke(app, list(args), input=input, catch_exceptions=False)
+    settings.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def make_org(owner_engine: Engine) -> Callable[..., str]:
     """Create a fresh organisation for a test to write into; returns its code."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from api.services.revision import REGISTER_REVISION_SQL
 from gis import visibility
 
 ESTATE_POINT_BUFFER_M = 300  # a body with one building (or a line of them) still gets an area to see
@@ -20,9 +21,8 @@ def wayfinding(conn: Connection, viewer: visibility.Viewer) -> dict[str, Any]:
     (it groups every building: about a second at a million)."""
     head = conn.execute(
         text(
-            # The database is part of the key: one process may serve (or test) several registers.
-            "SELECT concat_ws(':', current_database(), inet_server_addr(), inet_server_port(), "
-            "(SELECT coalesce(max(seq), 0) FROM feed_tx), "
+            # Organisation names are drawn too, and renaming one is no change to the register.
+            f"SELECT concat_ws(':', {REGISTER_REVISION_SQL}, "
             "(SELECT md5(coalesce(string_agg(code || '=' || name, ',' ORDER BY code), '')) FROM organisation))"
         )
     ).scalar_one()

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.services.filters import PropertyFilter
+from api.services.revision import REGISTER_REVISION_SQL
 from gis import visibility
 from gis.layers import (
     AGGREGATE_MAX_LEVEL,
@@ -326,15 +327,7 @@ async def register_bounds(
         ).one()
         if row[0] is not None:
             return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-    # The database is part of the key: one process may serve (or test) several registers.
-    head = (
-        await conn.execute(
-            text(
-                "SELECT concat_ws(':', current_database(), inet_server_addr(), inet_server_port(), "
-                "(SELECT coalesce(max(seq), 0) FROM feed_tx))"
-            )
-        )
-    ).scalar_one()
+    head = (await conn.execute(text(f"SELECT {REGISTER_REVISION_SQL}"))).scalar_one()
     key = f"{viewer.tier}:{viewer.org}"
     cached = _PUBLIC_BOUNDS.get(key)
     if cached and cached[0] == head:

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from support import auth_header, new_property, register_fingerprint
-from typer.testing import CliRunner
-
-
-@pytest.fixture()
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
-    from api import db, settings
-    from api.cli import app
-
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    runner = CliRunner()
-    yield lambda *args, input=None: runner.invoke(app, list(args), input=input, catch_exceptions=False)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
 
 
 def _code() -> str:

@@ -13,20 +13,6 @@ from typer.testing import CliRunner
 from estate_infra.cluster import EmbeddedCluster
 
 
-@pytest.fixture()
-def cli(db_url, monkeypatch):
-    from api import db, settings
-    from api.cli import app
-
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-
-
 def test_keys_create_list_revoke(cli, client, make_org) -> None:
     org = make_org()
     created = cli("keys", "create", "--org", org, "--role", "writer")

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from support import new_property, words
-from typer.testing import CliRunner
-
-
-@pytest.fixture()
-def cli(db_url, monkeypatch):
-    from api import db, settings
-    from api.cli import app
-
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "200"})
-    settings.get_settings.cache_clear()
-    db.get_engine.cache_clear()
 
 
 def test_rag_review_prints_the_disagreements(cli, seeded) -> None:
