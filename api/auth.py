@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,16 @@ from gis.visibility import Tier, Viewer
 
 KEY_PREFIX = "se_"
 SESSION_COOKIE = "estate_session"
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request carries (Authorization: Bearer, or X-API-Key), if any."""
+    authorization = headers.get("authorization")
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return headers.get("x-api-key")
+
+
 CSRF_HEADER = "X-CSRF-Token"  # cookie-authenticated writes must send the session's token in it
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -19,6 +19,7 @@ from api.auth import (
     SESSION_COOKIE,
     Principal,
     anonymous,
+    presented_key,
     principal_for_key_async,
 )
 from api.clients import client_address, rate_key
@@ -54,14 +55,6 @@ AsyncEngineDep = Annotated[AsyncEngine, Depends(get_async_engine_dep)]
 PENDING_PASSWORD_PATHS = frozenset({"/me", "/me/password", "/logout", "/session"})
 
 
-def presented_key(request: Request) -> str | None:
-    """The API key a request carries (Authorization: Bearer, or X-API-Key), if any."""
-    authorization = request.headers.get("authorization")
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return request.headers.get("x-api-key")
-
-
 # A presented key first takes a token from this bucket of its client address (see identify_caller).
 KEY_ATTEMPTS = "key-attempts:"
 
@@ -76,7 +69,7 @@ async def identify_caller(request: Request, settings: SettingsDep, pool: AsyncEn
     """
     limiter: RateLimiter = request.app.state.rate_limiter
     async with pool.connect() as conn:
-        presented = presented_key(request)
+        presented = presented_key(request.headers)
         if presented:
             # Limit, then look up: the key takes a token from its address's key-attempt bucket
             # first, and a key that proves good gives it back, while a made-up, revoked or expired

@@ -30,9 +30,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
-from api.auth import SESSION_COOKIE, Principal
+from api.auth import SESSION_COOKIE, Principal, presented_key
 from gis.errors import FieldError, Overloaded, RateLimited, ValidationFailed
 
 
@@ -262,16 +263,11 @@ def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     count by it before the caller is looked up. Callers without one are
     known by address, which a proxy may rewrite: they always take the full path.
     """
-    key = cookie = None
-    for name, value in headers:
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            key = value[7:].strip()
-        elif name == b"x-api-key" and key is None:
-            key = value.strip()
-        elif name == b"cookie":
-            cookie = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE)
+    read = Headers(raw=list(headers))
+    key = presented_key(read)
+    cookie = cookie_parser(read.get("cookie", "")).get(SESSION_COOKIE)
     if key:
-        return "key:" + hashlib.blake2b(key, digest_size=16).hexdigest()
+        return "key:" + hashlib.blake2b(key.encode("latin-1"), digest_size=16).hexdigest()
     if cookie:
         return "session:" + hashlib.blake2b(cookie.encode(), digest_size=16).hexdigest()
     return None
