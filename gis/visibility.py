@@ -147,6 +147,24 @@ def sql_filter(viewer: Viewer, alias: str = "p") -> str:
     return f"NOT {alias}.sensitive"
 
 
+# How one field reaches a viewer in SQL, decided once for rows (sql_column) and stored cells (sql_cell_sum).
+SHOWN_ALL = "all"  # every row's value
+SHOWN_UNLESS_WITHHELD = "unless-withheld"  # all, but a marketed value only to its owner
+SHOWN_TO_OWNER = "owner"  # only on the viewer's own body's rows
+SHOWN_NONE = "none"
+
+
+def _shown(name: str, viewer: Viewer) -> str:
+    if viewer.admin:
+        return SHOWN_ALL
+    needed = needed_tier(name, viewer)
+    if needed <= viewer.tier:
+        return SHOWN_UNLESS_WITHHELD if name in VALUE_FIELDS else SHOWN_ALL
+    if needed == Tier.owner or viewer.org:
+        return SHOWN_TO_OWNER
+    return SHOWN_NONE
+
+
 def sql_column(name: str, viewer: Viewer, alias: str = "p") -> str:
     """SQL expression for one output field: the column, or NULL where this viewer may not see it.
 
@@ -154,15 +172,15 @@ def sql_column(name: str, viewer: Viewer, alias: str = "p") -> str:
     """
     column = f"{alias}.{name}"
     is_owner = f"{alias}.owner = :viewer_org" if viewer.org else "false"
-    if viewer.admin:
+    shown = _shown(name, viewer)
+    if shown == SHOWN_ALL:
         return column
-    needed = needed_tier(name, viewer)
-    if needed <= viewer.tier:
-        if name in VALUE_FIELDS:
-            stages = ", ".join(f"'{s}'" for s in sorted(COMMERCIALLY_SENSITIVE_STAGES))
-            return f"CASE WHEN {alias}.disposal_stage IN ({stages}) AND NOT ({is_owner}) THEN NULL ELSE {column} END"
-        return column
-    if needed == Tier.owner or viewer.org:
+    if shown == SHOWN_UNLESS_WITHHELD:
+        stages = ", ".join(f"'{s}'" for s in sorted(COMMERCIALLY_SENSITIVE_STAGES))
+        return (
+            f"CASE WHEN {alias}.disposal_stage IN ({stages}) AND NOT ({is_owner}) THEN NULL ELSE {column} END"
+        )
+    if shown == SHOWN_TO_OWNER:
         return f"CASE WHEN {is_owner} THEN {column} ELSE NULL END"
     return "NULL"
 
@@ -178,25 +196,22 @@ def sql_cell_sum(
     row carries ``owner`` wherever owner rights change the answer (the caller picks such a table).
     """
     known, total = f"{alias}.{columns[0]}", f"{alias}.{columns[1]}"
-    withheld = name in VALUE_FIELDS
-    if withheld:
+    if name in VALUE_FIELDS:
         if len(columns) != 4:
             raise ValueError(f"{name} needs its withheld count and sum")
         known_all, total_all = f"({known} + {alias}.{columns[2]})", f"({total} + {alias}.{columns[3]})"
     else:
         known_all, total_all = known, total
     is_owner = f"{alias}.owner = :viewer_org" if viewer.org else "false"
-    if viewer.admin:
+    shown = _shown(name, viewer)
+    if shown == SHOWN_ALL:
         return known_all, total_all
-    needed = needed_tier(name, viewer)
-    if needed <= viewer.tier:
-        if withheld:
-            return (
-                f"CASE WHEN {is_owner} THEN {known_all} ELSE {known} END",
-                f"CASE WHEN {is_owner} THEN {total_all} ELSE {total} END",
-            )
-        return known, total
-    if needed == Tier.owner or viewer.org:
+    if shown == SHOWN_UNLESS_WITHHELD:
+        return (
+            f"CASE WHEN {is_owner} THEN {known_all} ELSE {known} END",
+            f"CASE WHEN {is_owner} THEN {total_all} ELSE {total} END",
+        )
+    if shown == SHOWN_TO_OWNER:
         return (
             f"CASE WHEN {is_owner} THEN {known_all} ELSE 0 END",
             f"CASE WHEN {is_owner} THEN {total_all} END",
