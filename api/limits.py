@@ -23,7 +23,7 @@ import asyncio
 import hashlib
 import math
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
+from starlette.types import Message, Send
 
 from api.auth import SESSION_COOKIE, Principal, presented_key
 from gis.errors import FieldError, Overloaded, RateLimited, ValidationFailed
@@ -295,11 +296,22 @@ def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dic
     ) -> AsyncIterator[None]:
         slots: SlotLimiter = request.app.state.slots
         held = await slots.acquire(caller_id(request, principal), work)
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                await slots.release(held)
+
+        # Let go as the last byte leaves (QuickRefusal sends it): a caller who has its
+        # answer and asks again at once must find its slot free, in any worker.
+        request.scope.get(BEFORE_LAST_BYTE, []).append(release)
         try:
             yield
         finally:
             # Shielded: a client that went away cancels the handler, and the slot must still be let go.
-            await asyncio.shield(slots.release(held))
+            await asyncio.shield(release())
 
     extra = {
         **(openapi_extra or {}),
@@ -310,6 +322,27 @@ def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dic
     }
     # scope="request": the slot is held until the response has been sent, not only computed.
     return {"dependencies": [Depends(hold_slot, scope="request")], "openapi_extra": extra}
+
+
+BEFORE_LAST_BYTE = "estate.before_last_byte"  # scope key: what must be done before a response's last byte
+
+
+def running_before_last_byte(scope: MutableMapping[str, Any], send: Send) -> Send:
+    """``send`` that first runs (and forgets) what was registered under BEFORE_LAST_BYTE in ``scope``.
+
+    A request-scoped dependency's teardown runs after the response has gone, so
+    a client can read its answer and be back before the teardown has run.
+    """
+    hooks: list[Callable[[], Awaitable[None]]] = []
+    scope[BEFORE_LAST_BYTE] = hooks
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            while hooks:
+                await hooks.pop()()
+        await send(message)
+
+    return sending
 
 
 COST_KEY = "x-rate-limit-cost"

@@ -20,7 +20,14 @@ from starlette.requests import Request
 
 from api.db import CURRENT_WORK, RequestWork
 from api.errors import error_response
-from api.limits import Admissions, Work, credential_of, expensive_operations
+from api.limits import (
+    BEFORE_LAST_BYTE,
+    Admissions,
+    Work,
+    credential_of,
+    expensive_operations,
+    running_before_last_byte,
+)
 from api.settings import Settings
 from gis.errors import PayloadTooLarge
 
@@ -149,19 +156,33 @@ class QuickRefusal:
         self._operations: list[tuple[re.Pattern[str], str, Work]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        credential = credential_of(scope.get("headers", ())) if scope["type"] == "http" else None
-        work = self._work_for(scope) if credential is not None else None
-        if credential is None or work is None:
+        work = self._work_for(scope) if scope["type"] == "http" else None
+        if work is None:
+            await self.app(scope, receive, send)
+            return
+        # The slot a request holds is let go before its last byte (api.limits.expensive).
+        send = running_before_last_byte(scope, send)
+        credential = credential_of(scope.get("headers", ()))
+        if credential is None:
             await self.app(scope, receive, send)
             return
         refusal = await self.admissions.enter(credential, work)
         if refusal is not None:
             await error_response(Request(scope), refusal)(scope, receive, send)
             return
+        counted = True
+
+        async def leave() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self.admissions.leave(credential, work)
+
+        scope[BEFORE_LAST_BYTE].append(leave)  # runs after the slot's release: hooks run last in, first out
         try:
             await self.app(scope, receive, send)
         finally:
-            self.admissions.leave(credential, work)
+            await leave()
 
     def _work_for(self, scope: Scope) -> Work | None:
         if self._operations is None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import Engine, text
@@ -105,6 +106,56 @@ def test_a_client_that_goes_away_frees_its_slot_and_its_query_is_cancelled(
     property_locked()
     response = httpx.get(f"{live_server}/exports/properties.csv", headers=auth_header(key), timeout=60)
     assert response.status_code == 200  # the work process is free for the next request
+
+
+def test_a_callers_slot_is_free_before_the_last_byte_of_its_answer(
+    client, owner_engine: Engine, seeded: Engine, make_org, make_key
+) -> None:
+    """A caller that reads its export and asks again at once, maybe of another worker, finds its slot free."""
+    key = make_key(make_org(), "reader")
+    own_kind, own_all = caller_slots(auth.principal_for_key(seeded, key).key_id, EXPORT)
+    statuses: list[int] = []
+    free_at_last_byte: list[bool] = []
+    path = "/exports/properties.csv"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {key}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+    answered = anyio.Event()
+    requested = False
+
+    async def receive() -> dict:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            free_at_last_byte.append(_slots_free(owner_engine, own_kind + own_all))
+            answered.set()
+
+    async def ask() -> None:
+        await client.app(scope, receive, send)
+
+    client.portal.call(ask)
+    assert statuses == [200]
+    assert free_at_last_byte == [True]
 
 
 @pytest.fixture(scope="module")
