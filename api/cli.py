@@ -165,12 +165,18 @@ def serve(
 
     from api.commands import database_url
     from api.settings import get_settings
+    from estate_infra.migrations import schema_behind
 
     # The command decides the database; the app is handed its URL and never starts one.
     settings = get_settings().model_copy(update={"database_url": database_url()})
     host, port = host or settings.host, port or settings.port
     # Workers read settings from the environment: hand them the URL (starting the embedded cluster once),
     # and the host served, which a request's Host header may name (ESTATE_ALLOWED_HOSTS).
+    # A schema behind the code answers every request with a 500: say so once, here, instead.
+    behind = schema_behind(settings.database_url or "")
+    if behind:
+        console.print(f"[red]{behind}.[/red] Run `estate migrate` first.")
+        raise typer.Exit(1)
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["ESTATE_HOST"] = host
     get_settings.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,7 +87,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 worker.stop()
             await app.state.async_pool.dispose()
             await app.state.slots.dispose()
-            # The work pool outlives a lifespan (a test client's): its processes end with this one.
+            if settings.work_prestart:
+                # Started with the server, ended with it, and waited for: a pool left to the
+                # interpreter's exit leaves its queues' semaphores to be reported as leaked.
+                # (A pool started lazily, as the test clients' are, outlives their lifespans.)
+                await asyncio.to_thread(app.state.work_pool.shutdown)
 
     app = FastAPI(
         title="Shared Estate",

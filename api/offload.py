@@ -26,6 +26,7 @@ import concurrent.futures
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,9 @@ TAG_PREFIX = "estate-work-"
 
 
 def _start_worker() -> None:
+    # Ctrl+C reaches the whole process group: the API process decides when work stops, and
+    # its pool ends the workers (a worker interrupted here would only print a traceback).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WORKER_NICENESS)
     except OSError:  # pragma: no cover - a platform without nice: run at normal priority
@@ -184,7 +188,11 @@ class WorkPool:
             executor.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self) -> None:
-        self._discard()
+        """End the worker processes and wait for them."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def cancel_tagged(url: str, tag: str) -> int:

@@ -29,6 +29,24 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def schema_behind(url: str) -> str | None:
+    """Why the database at ``url`` cannot serve this code (its schema is not at head), or None if it can."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        engine.dispose()
+    if current == heads:
+        return None
+    at = ", ".join(sorted(current)) or "no revision (never migrated)"
+    return f"the database schema is at {at}; this code needs {', '.join(sorted(heads))}"
+
+
 def property_count(url: str) -> int:
     """How many property rows (retired ones included) the database holds; 0 before the first migration."""
     engine = create_engine(url, poolclass=pool.NullPool)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from click.testing import Result
 from sqlalchemy import Engine, text
-from support import auth_header
+from support import auth_header, words
 from typer.testing import CliRunner
 
 from estate_infra.cluster import EmbeddedCluster
@@ -120,6 +120,18 @@ def _tables(engine: Engine) -> set[str]:
         return set(
             conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
         )
+
+
+def test_serve_refuses_a_database_behind_the_code_and_says_how_to_fix_it(scratch_register: Engine) -> None:
+    from api.cli import app
+
+    runner = CliRunner()
+    never = runner.invoke(app, ["serve", "--port", "9"])
+    assert never.exit_code == 1
+    assert "never migrated" in words(never.output) and "estate migrate" in never.output
+    assert runner.invoke(app, ["migrate", "0001"]).exit_code == 0
+    behind = runner.invoke(app, ["serve", "--port", "9"])
+    assert behind.exit_code == 1 and "schema is at 0001" in words(behind.output)
 
 
 def test_migrate_down_needs_a_revision_and_refuses_to_drop_data(scratch_register: Engine) -> None:

@@ -16,7 +16,7 @@ import anyio
 import httpx
 import pytest
 from sqlalchemy import Engine, text
-from support import auth_header, estate_serve
+from support import auth_header, estate_serve, free_port, wait_until_serving
 
 from api import auth
 from api.limits import EXPORT, RECEIPTS, caller_slots
@@ -248,3 +248,36 @@ def test_a_work_process_killed_mid_request_answers_503_and_the_next_request_gets
     property_locked()
     again = httpx.get(f"{live_server}/exports/properties.csv", headers=headers, timeout=60)
     assert again.status_code == 200
+
+
+def test_ctrl_c_stops_the_server_and_its_work_processes_cleanly(db_url: str, seeded: Engine) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--workers", "2"],
+        cwd=ROOT,
+        # Work processes started with the server, as in production (the suite's start lazily).
+        env={**os.environ, "DATABASE_URL": db_url, "ESTATE_PORT": str(port), "ESTATE_WORK_PRESTART": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}")
+        os.killpg(server.pid, signal.SIGINT)  # a terminal's Ctrl+C: the whole process group
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert server.returncode == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert "leaked" not in stderr, stderr
+    assert _until(lambda: not _group_alive(server.pid), timeout_s=10)  # no work process left behind
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
