@@ -1,7 +1,7 @@
 """Who is at the other end of a request: the client's address, and the host it asked for.
 
-Both come from headers a client can write, so each is believed only as far as
-a setting says: ``X-Forwarded-For`` only when the immediate peer is one of
+All come from headers a client can write, so each is believed only as far as
+a setting says: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` only when the immediate peer is one of
 ``ESTATE_TRUSTED_PROXIES``, and the ``Host`` header only when it is one of
 ``ESTATE_ALLOWED_HOSTS`` (Django's ALLOWED_HOSTS, Starlette's
 TrustedHostMiddleware). The rate limiter, the concurrency limiter and the
@@ -69,6 +69,30 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[str
         if not any(address in n for n in networks):
             break
     return str(client)
+
+
+def forwarded_scheme(peer: str, forwarded_proto: Iterable[str], trusted: tuple[str, ...]) -> str | None:
+    """The scheme the client used, when the peer is a trusted proxy that says so in X-Forwarded-Proto;
+    None keeps the connection's own. The right-most value is the nearest proxy's, the one we trust
+    (Werkzeug's ProxyFix reads it the same way)."""
+    networks = _networks(trusted)
+    peer_address = _address(peer)
+    if not networks or peer_address is None or not any(peer_address in n for n in networks):
+        return None
+    values = [v.strip().lower() for value in forwarded_proto for v in value.split(",") if v.strip()]
+    return values[-1] if values and values[-1] in ("http", "https") else None
+
+
+def client_scheme(scope: Mapping[str, Any], settings: Settings) -> str | None:
+    """The scheme a request was made with at the edge, believing X-Forwarded-Proto only from
+    ESTATE_TRUSTED_PROXIES (None: the connection's own), so links and Secure cookies follow a TLS proxy."""
+    peer = scope.get("client")
+    if not peer:
+        return None
+    forwarded = [
+        value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-forwarded-proto"
+    ]
+    return forwarded_scheme(str(peer[0]), forwarded, tuple(settings.trusted_proxies))
 
 
 def client_address(scope: Mapping[str, Any], settings: Settings) -> str:

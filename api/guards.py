@@ -15,7 +15,7 @@ from fastapi import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.clients import host_allowed, request_host
+from api.clients import client_scheme, host_allowed, request_host
 from api.errors import error_response
 from api.settings import Settings
 from gis.errors import FieldError, UnknownHost, UriTooLong, ValidationFailed
@@ -50,7 +50,7 @@ def _nul_parameter(app: Any, scope: Scope) -> tuple[str, str] | None:
 
 class RequestGuards:
     """ASGI middleware: 414 past ``max_url_bytes``; 422 for NUL, which PostgreSQL text cannot hold;
-    400 for a Host outside ESTATE_ALLOWED_HOSTS."""
+    400 for a Host outside ESTATE_ALLOWED_HOSTS; the scheme a trusted proxy forwards."""
 
     def __init__(
         self, app: ASGIApp, *, max_url_bytes: int, routes_app: Any = None, settings: Settings | None = None
@@ -64,6 +64,7 @@ class RequestGuards:
         # Starlette's TrustedHostMiddleware do, such a request is refused (RFC 9110 §7.2: 400).
         # A request without Host (HTTP/1.0) is answered: its links use the address it reached.
         self.hosts = settings.answered_hosts if settings is not None else ("*",)
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +88,10 @@ class RequestGuards:
             )
             await error_response(Request(scope), unknown)(scope, receive, send)
             return
+        scheme = client_scheme(scope, self.settings) if self.settings is not None else None
+        if scheme is not None:
+            # Behind a TLS proxy: links (api/urls.py) and Secure cookies follow the client's scheme.
+            scope["scheme"] = scheme
         found = _nul_parameter(self.routes_app, scope)
         if found is not None:
             name, where = found

@@ -40,7 +40,8 @@ class Settings(DatabaseSettings):
         default=[],
         description=(
             "addresses or CIDR networks of the reverse proxies in front of the service; X-Forwarded-For is "
-            "read only from these (the right-most address not in this list is the client)"
+            "read only from these (the right-most address not in this list is the client), and so is "
+            "X-Forwarded-Proto (links and Secure cookies follow it)"
         ),
     )
 

@@ -69,6 +69,9 @@ def tile_bounds_3857(zoom: int, row: int, col: int) -> tuple[float, float, float
 SUMMARY_CELLS_ACROSS = 128
 _MERCATOR_MAX_LAT = 85.0511287798066
 _EDGE_M = 1.0  # whole cells keep this far inside the view, so rounding never puts one of their points outside
+# The Web Mercator world, which holds every stored point (each has a geom_3857): totals asked with no
+# view are the totals of this one, read from its whole cells and a rim that holds nothing in Britain.
+MERCATOR_WORLD = (-180.0, -_MERCATOR_MAX_LAT, 180.0, _MERCATOR_MAX_LAT)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from api.services import tiles as tile_svc
 from api.services.filters import PropertyFilter
 from gis import visibility
 from gis.errors import FieldError, ValidationFailed
-from gis.layers import whole_cells
+from gis.layers import MERCATOR_WORLD, whole_cells
 from gis.vocab import Rag, values
 
 
@@ -141,6 +141,8 @@ def totals(
     projection = _projection(viewer)
     without_box = dataclasses.replace(flt, bbox=None)
     bbox = flt.bbox
+    if bbox is None and not flt.bbox_bng:
+        bbox = MERCATOR_WORLD  # no view: the whole register, which the world's cells hold
     usable = stored and bbox is not None and not flt.bbox_bng and without_box.aggregable
     cells = whole_cells(bbox) if bbox is not None and usable else None
     if bbox is None or cells is None:

@@ -207,6 +207,30 @@ def test_forwarded_client(peer: str, forwarded: list[str], trusted: tuple[str, .
     assert forwarded_client(peer, forwarded, trusted) == client
 
 
+def test_behind_a_trusted_tls_proxy_links_and_cookies_are_https(
+    settings, seeded, make_org, make_person
+) -> None:
+    from api.main import create_app
+
+    proxy = _address()
+    app = create_app(settings.model_copy(update={"trusted_proxies": [proxy]}), seeded)
+    email, password = make_person(make_org())
+    https = {"X-Forwarded-Proto": "https"}
+    with _client(app, proxy) as client:
+        links = [link["href"] for link in client.get("/collections", headers=https).json()["links"]]
+        assert links and all(href.startswith("https://testserver/") for href in links), links
+        signed_in = client.post("/login", json={"email": email, "password": password}, headers=https)
+        assert signed_in.status_code == 200, signed_in.text
+        assert "secure" in signed_in.headers["set-cookie"].lower()
+        # Only the nearest proxy's word counts: a client's own "https" to its left changes nothing.
+        plain = client.get("/collections", headers={"X-Forwarded-Proto": "https, http"}).json()["links"]
+        assert all(link["href"].startswith("http://testserver/") for link in plain)
+    # From anyone else the header is the client's own claim, and ignored.
+    with _client(app, _address()) as client:
+        links = [link["href"] for link in client.get("/collections", headers=https).json()["links"]]
+        assert all(href.startswith("http://testserver/") for href in links), links
+
+
 def test_ipv6_clients_are_counted_by_their_64() -> None:
     # One subscriber holds a /64: a fresh address from it is no fresh allowance.
     assert rate_key("2001:db8:1:2::1") == rate_key("2001:db8:1:2:ffff::9") == "ip:2001:db8:1:2::/64"
