@@ -141,8 +141,9 @@ def totals(
     projection = _projection(viewer)
     without_box = dataclasses.replace(flt, bbox=None)
     bbox = flt.bbox
-    if bbox is None and not flt.bbox_bng:
-        bbox = MERCATOR_WORLD  # no view: the whole register, which the world's cells hold
+    whole_register = bbox is None and not flt.bbox_bng
+    if whole_register:
+        bbox = MERCATOR_WORLD  # no view: the world's cells, and the rows without a location in the rim
     usable = stored and bbox is not None and not flt.bbox_bng and without_box.aggregable
     cells = whole_cells(bbox) if bbox is not None and usable else None
     if bbox is None or cells is None:
@@ -170,10 +171,13 @@ def totals(
             ":i_w, :i_n, :i_e, :b_n",
         )
     )
-    rim_where = f"""{where} AND ({strips})
+    rim_where = f"""({strips})
         AND ST_X(p.geom) BETWEEN :b_w AND :b_e AND ST_Y(p.geom) BETWEEN :b_s AND :b_n
         AND NOT (tile_cell(ST_X(p.geom_3857), :c_level) BETWEEN :c_cx0 AND :c_cx1
                  AND tile_cell(-ST_Y(p.geom_3857), :c_level) BETWEEN :c_cy0 AND :c_cy1)"""
+    if whole_register:
+        rim_where = f"p.geom IS NULL OR ({rim_where})"  # no cell holds a record without a location
+    rim_where = f"{where} AND ({rim_where})"
     rim_sql = _row_totals(projection, rim_where)
     sums = ", ".join(f"s.{k} + r.{k} AS {k}" for k in _TOTALS)
     sql = f"SELECT {sums} FROM ({stored_sql}) s, ({rim_sql}) r"

@@ -157,6 +157,12 @@ def test_stored_cells_give_the_totals_counting_every_row_gives(seeded, viewer) -
                 "UPDATE property SET sensitive = true WHERE id = (SELECT id FROM property ORDER BY id LIMIT 1)"
             )
         )
+        conn.execute(  # a record with no location yet: in the whole register, in no cell and no view
+            text(
+                "INSERT INTO property (owner, asset_ref, name, use_category) "
+                "VALUES ('wychavon', 'TEST-UNLOCATED', 'Unlocated store', 'office')"
+            )
+        )
         conn.execute(text("SET CONSTRAINTS tile_fold_transaction IMMEDIATE"))  # fold into the cells now
         for bbox in (None, NATIONAL_BBOX, "-2.5,51.9,-1.7,52.4", EVESHAM_BBOX):
             assert whole_cells(parse_bbox(bbox) if bbox else MERCATOR_WORLD) is not None
