@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 import uvicorn
 
 from api.db import get_engine
@@ -142,7 +142,7 @@ def main() -> None:
             warm = first_render(
                 base, args.screenshot
             )  # the server's tile cache (if any) and the planner are warm now
-            with httpx.Client(timeout=600) as client:
+            with httpx2.Client(timeout=600) as client:
                 start = time.perf_counter()
                 for tile_url in warm["tiles"]:
                     client.get(tile_url)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import mercantile
 from sqlalchemy import create_engine, text
 
@@ -248,9 +248,9 @@ def _start(cmd: list[str], env: dict[str, str], cwd: Path, ready_url: str) -> su
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(ready_url, timeout=2).status_code < 500:
+            if httpx2.get(ready_url, timeout=2).status_code < 500:
                 return process
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.3)
     raise RuntimeError(f"{cmd} did not start")
 
@@ -407,8 +407,8 @@ async def drive(urls: list[str], concurrency: int) -> tuple[Sample, list[bytes]]
     """Fetch every URL with at most ``concurrency`` in flight; the same client for every server."""
     sample, bodies = Sample(), [b""] * len(urls)
     queue = list(enumerate(urls))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=CLIENT_TIMEOUT_S) as client:
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(limits=limits, timeout=CLIENT_TIMEOUT_S) as client:
 
         async def worker() -> None:
             while queue:
@@ -416,7 +416,7 @@ async def drive(urls: list[str], concurrency: int) -> tuple[Sample, list[bytes]]
                 start = time.perf_counter()
                 try:
                     response = await client.get(url)
-                except httpx.HTTPError:
+                except httpx2.HTTPError:
                     sample.errors += 1  # counted, and its time too: a timeout is a very slow answer
                     sample.latencies_s.append(time.perf_counter() - start)
                     continue

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from sqlalchemy import Engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +30,9 @@ def wait_until_serving(base: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"{base}/healthz", timeout=1)
+            httpx2.get(f"{base}/healthz", timeout=1)
             return
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.2)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -139,10 +139,10 @@ _cache_lock = threading.Lock()
 
 def _get_json(url: str) -> dict[str, Any]:
     try:
-        response = httpx.get(url, timeout=HTTP_TIMEOUT_S, follow_redirects=False)
+        response = httpx2.get(url, timeout=HTTP_TIMEOUT_S, follow_redirects=False)
         response.raise_for_status()
         body = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx2.HTTPError, ValueError) as exc:
         raise SsoRefused(
             f"the organisation's identity provider could not be reached ({url}): {exc}"
         ) from None
@@ -312,7 +312,7 @@ def finish(
             code_verifier=pending.code_verifier,
             grant_type="authorization_code",
         )
-    except Exception as exc:  # authlib raises OAuthError, httpx its own: either way, no sign-in
+    except Exception as exc:  # authlib raises OAuthError, httpx2 its own: either way, no sign-in
         raise SsoRefused(f"the identity provider would not exchange the code: {exc}") from None
     finally:
         client.close()

@@ -150,10 +150,10 @@ def test_over_long_url_is_a_414_problem(client) -> None:
 
 
 def test_over_long_url_is_a_414_on_a_real_server(live_server) -> None:
-    import httpx
+    import httpx2
 
     for size in (12_000, 60_000):
-        response = httpx.get(f"{live_server}/collections/properties/items?q=" + "x" * size, timeout=30)
+        response = httpx2.get(f"{live_server}/collections/properties/items?q=" + "x" * size, timeout=30)
         assert response.status_code == 414, size
         assert response.headers["content-type"] == PROBLEM
 

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -46,9 +46,9 @@ def provider() -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{url}/.well-known/openid-configuration", timeout=1).status_code == 200:
+                if httpx2.get(f"{url}/.well-known/openid-configuration", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             assert process.poll() is None and time.monotonic() < deadline, "OpenID provider did not start"
             time.sleep(0.1)
@@ -78,7 +78,7 @@ class _RelayHandler(BaseHTTPRequestHandler):
         headers = {
             k: v for k, v in self.headers.items() if k.lower() not in ("connection", "accept-encoding")
         }
-        upstream = httpx.request(
+        upstream = httpx2.request(
             self.command,
             self.server.upstream + self.path,
             content=body,
@@ -159,11 +159,11 @@ def _person(provider: str, org: str, **claims: Any) -> str:
     """Give the provider a user (its email in the council's domain unless claims say otherwise)."""
     sub = f"user-{uuid.uuid4().hex[:8]}"
     body = {"email": f"{sub}@{org}.example.gov.uk", **claims}
-    assert httpx.put(f"{provider}/users/{quote(sub)}", json=body, timeout=5).status_code == 204
+    assert httpx2.put(f"{provider}/users/{quote(sub)}", json=body, timeout=5).status_code == 204
     return sub
 
 
-def _sign_in(browser: TestClient, org: str, sub: str) -> tuple[httpx.Response, str]:
+def _sign_in(browser: TestClient, org: str, sub: str) -> tuple[httpx2.Response, str]:
     """Drive a browser through the sign-on; return the register's answer to the callback and its URL."""
     start = browser.get(f"/login/sso?org={org}&next=/map", follow_redirects=False)
     assert start.status_code == 302, start.text
@@ -171,7 +171,7 @@ def _sign_in(browser: TestClient, org: str, sub: str) -> tuple[httpx.Response, s
     assert (
         "code_challenge=" in authorize and "code_challenge_method=S256" in authorize and "nonce=" in authorize
     )
-    consent = httpx.post(authorize, data={"sub": sub}, follow_redirects=False, timeout=10)
+    consent = httpx2.post(authorize, data={"sub": sub}, follow_redirects=False, timeout=10)
     assert consent.status_code == 302, consent.text
     back = urlsplit(consent.headers["location"])
     callback = f"{back.path}?{back.query}"
@@ -267,7 +267,7 @@ def test_sso_state_is_single_use_and_bound_to_the_browser(app: Any, councils: di
     org = councils["direct"]
     with TestClient(app) as browser:
         start = browser.get(f"/login/sso?org={org}", follow_redirects=False)
-        consent = httpx.post(
+        consent = httpx2.post(
             start.headers["location"],
             data={"sub": _person(councils["provider"], org)},
             follow_redirects=False,

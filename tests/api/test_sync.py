@@ -207,11 +207,11 @@ def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(
 ) -> None:
     import threading
 
-    import httpx
+    import httpx2
 
     orgs = [make_org(), make_org()]
     keys = {org: auth_header(make_key(org, "writer")) for org in orgs}
-    with httpx.Client(base_url=live_server, timeout=60) as http:
+    with httpx2.Client(base_url=live_server, timeout=60) as http:
         start = http.get("/changes?limit=1", headers=keys[orgs[0]]).json()
         cursor = start["next"]
         while start["has_more"]:
@@ -219,7 +219,7 @@ def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(
             cursor = start["next"]
 
     def push(org: str) -> None:
-        with httpx.Client(base_url=live_server, timeout=60) as http:
+        with httpx2.Client(base_url=live_server, timeout=60) as http:
             for night in range(3):
                 batch = {"records": [_record(f"{org[-4:]}-{i}", name=f"night {night}") for i in range(50)]}
                 response = http.post(
@@ -233,7 +233,7 @@ def test_two_partners_sync_concurrently_and_see_each_other_in_the_feed(
     for t in threads:
         t.join(timeout=120)
     # Each partner reads the other's changes through the feed, every version once.
-    with httpx.Client(base_url=live_server, timeout=60) as http:
+    with httpx2.Client(base_url=live_server, timeout=60) as http:
         page = http.get(f"/changes?since={cursor}&owner={orgs[1]}&limit=10000", headers=keys[orgs[0]]).json()
     versions = sorted((c["asset_ref"], c["version"]) for c in page["changes"])
     assert versions == sorted((f"{orgs[1][-4:]}-{i}", v) for i in range(50) for v in (1, 2, 3))

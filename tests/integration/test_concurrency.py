@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import httpx
+import httpx2
 import pytest
 from support import auth_header, new_property
 
@@ -18,14 +18,14 @@ WRITERS = 20
 def test_concurrent_if_match_updates_lose_nothing(live_server, make_org, make_key, updates_each) -> None:
     org = make_org()
     headers = auth_header(make_key(org, "writer"))
-    with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
+    with httpx2.Client(base_url=live_server, headers=headers, timeout=30) as http:
         created = http.post("/properties", json=new_property(org, fte=0.0)).json()
     url = f"/properties/{created['id']}"
     stale_answers = [0] * WRITERS
     errors: list[str] = []
 
     def editor(n: int) -> None:
-        with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
+        with httpx2.Client(base_url=live_server, headers=headers, timeout=30) as http:
             done = 0
             while done < updates_each:
                 current = http.get(url)
@@ -48,7 +48,7 @@ def test_concurrent_if_match_updates_lose_nothing(live_server, make_org, make_ke
     for t in threads:
         t.join(timeout=600)
     assert errors == []
-    with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
+    with httpx2.Client(base_url=live_server, headers=headers, timeout=30) as http:
         final = http.get(url).json()
     assert final["fte"] == WRITERS * updates_each  # e.g. 1,000 increments in the drill, none lost
     assert final["version"] == 1 + WRITERS * updates_each

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 from support import auth_header
 
@@ -38,7 +38,7 @@ def _p95(values: list[float]) -> float:
 
 def _cheap_latencies(base: str, headers_by_caller: list[dict[str, str]]) -> list[float]:
     latencies: list[float] = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx2.Client(base_url=base, timeout=60) as http:
         for i in range(SAMPLES):
             headers = headers_by_caller[i % len(headers_by_caller)]
             start = time.perf_counter()
@@ -64,9 +64,9 @@ def server(db_url, seeded):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/conformance", timeout=2).status_code == 200:
+            if httpx2.get(f"{base}/conformance", timeout=2).status_code == 200:
                 break
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.3)
     else:
         process.kill()
@@ -89,7 +89,7 @@ def test_one_caller_flooding_expensive_routes_does_not_slow_the_others(server, m
 
     def flood(worker: int) -> None:
         method, path, body = EXPENSIVE[worker % len(EXPENSIVE)]
-        with httpx.Client(base_url=server, timeout=300) as http:
+        with httpx2.Client(base_url=server, timeout=300) as http:
             while not stop.is_set():
                 response = http.request(method, path, headers=flooder, json=body)
                 with lock:

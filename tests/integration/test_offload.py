@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import Engine, text
 from support import auth_header, estate_serve, free_port, wait_until_serving
@@ -84,12 +84,12 @@ def test_a_client_that_goes_away_frees_its_slot_and_its_query_is_cancelled(
 
     def give_up() -> None:
         try:
-            httpx.get(
+            httpx2.get(
                 f"{live_server}/exports/properties.csv",
                 headers=auth_header(key),
-                timeout=httpx.Timeout(30.0, read=3.0),
+                timeout=httpx2.Timeout(30.0, read=3.0),
             )
-        except httpx.ReadTimeout as exc:
+        except httpx2.ReadTimeout as exc:
             gave_up.append(exc)
 
     client = threading.Thread(target=give_up)
@@ -104,7 +104,7 @@ def test_a_client_that_goes_away_frees_its_slot_and_its_query_is_cancelled(
     own_kind, own_all = caller_slots(key_id, EXPORT)
     assert _until(lambda: _slots_free(owner_engine, own_kind + own_all))
     property_locked()
-    response = httpx.get(f"{live_server}/exports/properties.csv", headers=auth_header(key), timeout=60)
+    response = httpx2.get(f"{live_server}/exports/properties.csv", headers=auth_header(key), timeout=60)
     assert response.status_code == 200  # the work process is free for the next request
 
 
@@ -169,19 +169,19 @@ def test_a_callers_running_analysis_holds_its_slot_in_every_worker(
 ) -> None:
     headers = auth_header(make_key(make_org(), "writer"))
     url = f"{two_workers}/receipts/estimate"
-    first: list[httpx.Response] = []
-    running = threading.Thread(target=lambda: first.append(httpx.get(url, headers=headers, timeout=120)))
+    first: list[httpx2.Response] = []
+    running = threading.Thread(target=lambda: first.append(httpx2.get(url, headers=headers, timeout=120)))
     running.start()
     assert _until(lambda: _waiting_in_workers(owner_engine) == 1)
     # A new connection each time, so the kernel hands requests to either worker; every one is refused.
     statuses = [
-        httpx.get(url, headers=headers, timeout=30).status_code for _ in range(3 * RECEIPTS.per_caller + 5)
+        httpx2.get(url, headers=headers, timeout=30).status_code for _ in range(3 * RECEIPTS.per_caller + 5)
     ]
     assert set(statuses) == {429}, statuses
     property_locked()
     running.join()
     assert first[0].status_code == 200, first[0].text
-    assert httpx.get(url, headers=headers, timeout=120).status_code == 200
+    assert httpx2.get(url, headers=headers, timeout=120).status_code == 200
 
 
 def test_the_routes_statement_timeout_holds_in_the_work_process(
@@ -231,10 +231,10 @@ def test_a_work_process_killed_mid_request_answers_503_and_the_next_request_gets
     app, live_server: str, owner_engine: Engine, make_org, make_key, property_locked
 ) -> None:
     headers = auth_header(make_key(make_org(), "reader"))
-    answers: list[httpx.Response] = []
+    answers: list[httpx2.Response] = []
     running = threading.Thread(
         target=lambda: answers.append(
-            httpx.get(f"{live_server}/exports/properties.csv", headers=headers, timeout=60)
+            httpx2.get(f"{live_server}/exports/properties.csv", headers=headers, timeout=60)
         )
     )
     running.start()
@@ -246,7 +246,7 @@ def test_a_work_process_killed_mid_request_answers_503_and_the_next_request_gets
     assert answers[0].headers["content-type"] == "application/problem+json"
     assert "Retry-After" in answers[0].headers
     property_locked()
-    again = httpx.get(f"{live_server}/exports/properties.csv", headers=headers, timeout=60)
+    again = httpx2.get(f"{live_server}/exports/properties.csv", headers=headers, timeout=60)
     assert again.status_code == 200
 
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -123,8 +123,8 @@ def test_a_client_that_goes_away_has_its_query_cancelled(
 
         def give_up() -> None:
             try:
-                httpx.get(url, timeout=httpx.Timeout(10.0, read=3.0))
-            except httpx.ReadTimeout as exc:
+                httpx2.get(url, timeout=httpx2.Timeout(10.0, read=3.0))
+            except httpx2.ReadTimeout as exc:
                 outcome.append(exc)
 
         client = threading.Thread(target=give_up)

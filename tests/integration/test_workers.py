@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 from support import auth_header, estate_serve
 
@@ -25,7 +25,7 @@ def test_the_rate_limit_is_one_allowance_across_two_workers(two_workers: str, ma
     for _ in range(3 * PER_MINUTE):
         # A new connection each time, so the kernel hands requests to either worker.
         statuses.append(
-            httpx.get(f"{two_workers}/collections/properties/items?limit=1", headers=headers).status_code
+            httpx2.get(f"{two_workers}/collections/properties/items?limit=1", headers=headers).status_code
         )
     elapsed_s = time.monotonic() - started
     allowed = statuses.count(200)
@@ -43,9 +43,9 @@ def test_a_write_through_one_worker_is_seen_by_every_worker(two_workers: str, ma
     lon, lat = -2.31, 52.05
     t = mercantile.tile(lon, lat, 14)
     url = f"{two_workers}/collections/properties/tiles/WebMercatorQuad/14/{t.y}/{t.x}?owner={org}"
-    before = {httpx.get(url, headers=headers).headers["ETag"] for _ in range(6)}
+    before = {httpx2.get(url, headers=headers).headers["ETag"] for _ in range(6)}
     assert len(before) == 1  # every worker answers the same cached tile
     body = new_property(org, geometry={"type": "Point", "coordinates": [lon, lat]})
-    assert httpx.post(f"{two_workers}/properties", json=body, headers=headers).status_code == 201
-    after = {httpx.get(url, headers=headers).headers["ETag"] for _ in range(6)}
+    assert httpx2.post(f"{two_workers}/properties", json=body, headers=headers).status_code == 201
+    after = {httpx2.get(url, headers=headers).headers["ETag"] for _ in range(6)}
     assert len(after) == 1 and after != before
