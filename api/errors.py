@@ -45,6 +45,7 @@ STATUS: dict[type[e.RegisterError], int] = {
     e.RateLimited: 429,  # this caller asks too often or runs too much at once
     e.Overloaded: 503,  # every caller together: the service's room for expensive work is full
     e.TimedOut: 503,
+    e.Unavailable: 503,  # the database is down or restarting: retry
 }
 
 
@@ -92,7 +93,7 @@ def error_response(request: Request, exc: e.RegisterError) -> JSONResponse:
     headers = {}
     if isinstance(exc, e.ValidationFailed):
         extra["errors"] = [err.to_dict() for err in exc.errors]
-    if isinstance(exc, e.RateLimited | e.Overloaded | e.TimedOut) and "retry_after" in extra:
+    if isinstance(exc, e.RateLimited | e.Overloaded | e.TimedOut | e.Unavailable) and "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
     if isinstance(exc, e.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="shared-estate"'
@@ -103,6 +104,24 @@ def _query_canceled(exc: BaseException) -> bool:
     from psycopg.errors import QueryCanceled
 
     return isinstance(getattr(exc, "orig", None), QueryCanceled) or isinstance(exc, QueryCanceled)
+
+
+def _database_unreachable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the database could not be reached or went away, not that a statement failed.
+
+    SQLAlchemy marks a lost connection (``connection_invalidated``); a refused or failed connect is a
+    psycopg OperationalError with no SQLSTATE; the server's own shutdown or start-up is class 57P
+    (admin_shutdown, cannot_connect_now) and a broken connection class 08.
+    """
+    from psycopg import OperationalError
+
+    if exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None)
+    if not isinstance(orig, OperationalError):
+        return False
+    state = orig.sqlstate or ""
+    return state == "" or state.startswith(("57P", "08"))
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -143,6 +162,12 @@ def register_error_handlers(app: FastAPI) -> None:
             return error_response(
                 request,
                 e.TimedOut("the database work for this request ran past its time limit", retry_after=30),
+            )
+        if _database_unreachable(exc):
+            log.error("database unreachable: %s", exc.orig)
+            return error_response(
+                request,
+                e.Unavailable("the register's database cannot be reached; retry shortly", retry_after=10),
             )
         log.exception("database error", exc_info=exc)
         return problem(

@@ -47,7 +47,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 # Every route: what a caller can always get (bad query, bad or unknown key, a hidden or missing
-# resource, a long URL, invalid input, too many requests, an unforeseen failure).
+# resource, a long URL, invalid input, too many requests, an unforeseen failure, a database away).
 COMMON_ERRORS: dict[int, str] = {
     400: "Bad request (a parameter the standard says is a 400, such as an unknown OGC parameter)",
     401: "The API key is malformed, unknown, revoked or expired",
@@ -58,6 +58,10 @@ COMMON_ERRORS: dict[int, str] = {
     422: "Invalid input; `errors` names each field",
     429: "Too many requests, or too many of this caller's expensive requests at once (see Retry-After)",
     500: "Unexpected error (logged; no internals in the answer)",
+    503: (
+        "Try again later (see Retry-After): the register's database cannot be reached, the request's "
+        "database work ran past its route's time limit, or the room for expensive work is full"
+    ),
 }
 WRITE_ERRORS: dict[int, str] = {
     409: "Conflict with the register's state (a duplicate key, or the same Idempotency-Key in flight)",

@@ -118,6 +118,12 @@ class TimedOut(RegisterError):
     title = "Took too long"
 
 
+class Unavailable(RegisterError):
+    """The register's database cannot be reached (stopped, restarting, or the network to it is down)."""
+
+    title = "Register unavailable"
+
+
 class RateLimited(RegisterError):
     title = "Too many requests"
 

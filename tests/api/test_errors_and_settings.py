@@ -111,3 +111,24 @@ def test_tile_rules_come_from_the_settings(client: TestClient, small_pages: Test
 def test_impossible_settings_fail_at_start_up(values: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         Settings(database_url=None, **values)
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_an_internal_error() -> None:
+    from support import free_port
+
+    # Nothing listens on the port: as while PostgreSQL restarts, or the network to it is down.
+    away = f"postgresql+psycopg://estate:x@127.0.0.1:{free_port()}/estate"
+    app = create_app(Settings(database_url=away, work_prestart=False, background_worker=False))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for method, path in (
+            ("GET", "/healthz"),
+            ("GET", "/collections/properties/items?limit=1"),
+            ("GET", _tile(12)),
+            ("GET", "/properties?limit=1"),
+            ("POST", "/sync/properties"),
+        ):
+            response = client.request(method, path, json=[] if method == "POST" else None)
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert int(response.headers["Retry-After"]) > 0
+            assert "cannot be reached" in response.json()["detail"]

@@ -51,7 +51,7 @@ def test_every_operation_documents_problems_security_and_media_types(client) -> 
     assert set(doc["components"]["securitySchemes"]) >= {"bearerAuth", "apiKeyHeader"}
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
-            for status in ("400", "401", "404", "422", "429", "500"):
+            for status in ("400", "401", "404", "422", "429", "500", "503"):
                 content = operation["responses"][status]["content"]
                 assert list(content) == ["application/problem+json"], (path, method, status)
             assert operation["security"], (path, method)
