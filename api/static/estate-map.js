@@ -634,18 +634,33 @@
     const lonlat = $("f-geometry-system").value === "lonlat" && at && at.coordinates.every(Number.isFinite)
       ? at.coordinates : record.geometry ? record.geometry.coordinates : map.getCenter().toArray();
     editMarker = new maplibregl.Marker({ draggable: true, color: "#1d70b8" }).setLngLat(lonlat).addTo(map);
-    editMarker.getElement().setAttribute("aria-label", "New location: drag to move");
-    editMarker.getElement().id = "estate-edit-marker";
+    const el = editMarker.getElement();
+    el.setAttribute("aria-label", "New location: drag, or press the arrow keys, to move (Shift: finer)");
+    el.setAttribute("role", "button");
+    el.tabIndex = 0;
+    el.id = "estate-edit-marker";
     map.easeTo({ center: lonlat, zoom: Math.max(map.getZoom(), 16) });
-    editMarker.on("dragend", () => {
+    const placed = () => {
       const ll = editMarker.getLngLat();
       const put = () => {
         $("f-geometry").value = ll.lng.toFixed(6); $("f-geometry-y").value = ll.lat.toFixed(6);
         $("f-geometry").closest(".row").classList.add("changed");
       };
       if ($("f-geometry-system").value !== "lonlat") { $("f-geometry-system").value = "lonlat"; switchSystem("lonlat").then(put); } else { put(); }
+    };
+    editMarker.on("dragend", placed);
+    // The keyboard's way to drag: arrows move the marker 10 screen pixels (Shift: 1), whatever the zoom.
+    el.addEventListener("keydown", (ev) => {
+      const step = ev.shiftKey ? 1 : 10;
+      const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[ev.key];
+      if (!d) { return; }
+      ev.preventDefault(); ev.stopPropagation();  // the marker moves, not the map under it
+      const at = map.project(editMarker.getLngLat());
+      editMarker.setLngLat(map.unproject([at.x + d[0], at.y + d[1]]));
+      placed();
     });
-    say("Drag the blue marker to the building's new place, then save.");
+    el.focus({ preventScroll: true });
+    say("Drag the blue marker to the building's new place, or move it with the arrow keys, then save.");
   }
   function stopDrag() { if (editMarker) { editMarker.remove(); editMarker = null; } }
 

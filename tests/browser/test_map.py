@@ -211,6 +211,12 @@ def test_manager_edits_fields_and_the_location_and_sees_them_in_the_history(
     page.mouse.move(box["x"] + box["width"] / 2 + 80, box["y"] + box["height"] / 2, steps=4)
     page.mouse.up()
     page.wait_for_function("() => Number(document.querySelector('#f-geometry').value) > -2.2199")
+    # The keyboard moves it too: the marker has focus, and each arrow press moves it.
+    assert page.evaluate("() => document.activeElement.id") == "estate-edit-marker"
+    dragged_lat = float(page.input_value("#f-geometry-y"))
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function(f"() => Number(document.querySelector('#f-geometry-y').value) > {dragged_lat}")
     lon, lat = float(page.input_value("#f-geometry")), float(page.input_value("#f-geometry-y"))
     page.fill("#f-footprint", json.dumps(_square(lon, lat)))
     page.click("#record-save")
