@@ -162,6 +162,7 @@ def serve(
     import os
 
     import uvicorn
+    from sqlalchemy.exc import OperationalError
 
     from api.commands import database_url
     from api.settings import get_settings
@@ -172,10 +173,18 @@ def serve(
     host, port = host or settings.host, port or settings.port
     # Workers read settings from the environment: hand them the URL (starting the embedded cluster once),
     # and the host served, which a request's Host header may name (ESTATE_ALLOWED_HOSTS).
-    # A schema behind the code answers every request with a 500: say so once, here, instead.
-    behind = schema_behind(settings.database_url or "")
-    if behind:
-        console.print(f"[red]{behind}.[/red] Run `estate migrate` first.")
+    # A schema that is not this code's answers every request with a 500: say so once, here, instead.
+    # A database that does not answer yet is served anyway: requests get 503 until it does.
+    try:
+        mismatch = schema_behind(settings.database_url or "")
+    except OperationalError as exc:
+        console.print(
+            f"[yellow]The database does not answer now ({exc.orig}); serving anyway: "
+            "requests get 503 until it does.[/yellow]"
+        )
+        mismatch = None
+    if mismatch:
+        console.print(f"[red]{mismatch}.[/red]")
         raise typer.Exit(1)
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["ESTATE_HOST"] = host

@@ -20,11 +20,41 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+
+from gis.errors import Unavailable
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 APP_ROLE = "estate_app"
+
+
+def database_unreachable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the database could not be reached or went away, not that a statement failed.
+
+    SQLAlchemy marks a lost connection (``connection_invalidated``); a refused or failed connect
+    is a psycopg OperationalError with no SQLSTATE; the server shutting down or starting up is
+    class 57P (admin_shutdown, crash_shutdown, cannot_connect_now) and a broken connection class
+    08. Left out as faults, not pauses: a protocol violation (08P01, a bug of ours) and a
+    dropped database (57P04).
+    """
+    from psycopg import OperationalError
+
+    if exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None)
+    if not isinstance(orig, OperationalError):
+        return False
+    state = orig.sqlstate or ""
+    if state in ("08P01", "57P04"):
+        return False
+    return state == "" or state.startswith(("57P", "08"))
+
+
+def unavailable() -> Unavailable:
+    """The answer while the database cannot be reached: 503, retry in a little while."""
+    return Unavailable("the register's database cannot be reached; retry shortly", retry_after=10)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.db import database_unreachable, unavailable
 from gis import errors as e
 from gis.crs import CrsError
 
@@ -106,24 +107,6 @@ def _query_canceled(exc: BaseException) -> bool:
     return isinstance(getattr(exc, "orig", None), QueryCanceled) or isinstance(exc, QueryCanceled)
 
 
-def _database_unreachable(exc: DBAPIError) -> bool:
-    """Whether ``exc`` says the database could not be reached or went away, not that a statement failed.
-
-    SQLAlchemy marks a lost connection (``connection_invalidated``); a refused or failed connect is a
-    psycopg OperationalError with no SQLSTATE; the server's own shutdown or start-up is class 57P
-    (admin_shutdown, cannot_connect_now) and a broken connection class 08.
-    """
-    from psycopg import OperationalError
-
-    if exc.connection_invalidated:
-        return True
-    orig = getattr(exc, "orig", None)
-    if not isinstance(orig, OperationalError):
-        return False
-    state = orig.sqlstate or ""
-    return state == "" or state.startswith(("57P", "08"))
-
-
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.RegisterError)
     async def _register_error(request: Request, exc: e.RegisterError) -> JSONResponse:
@@ -163,12 +146,10 @@ def register_error_handlers(app: FastAPI) -> None:
                 request,
                 e.TimedOut("the database work for this request ran past its time limit", retry_after=30),
             )
-        if _database_unreachable(exc):
-            log.error("database unreachable: %s", exc.orig)
-            return error_response(
-                request,
-                e.Unavailable("the register's database cannot be reached; retry shortly", retry_after=10),
-            )
+        if database_unreachable(exc):
+            # One line, not a traceback: during an outage every request lands here.
+            log.error("database unreachable (%s %s): %s", request.method, request.url.path, exc.orig)
+            return error_response(request, unavailable())
         log.exception("database error", exc_info=exc)
         return problem(
             500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal-error"

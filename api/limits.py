@@ -296,13 +296,15 @@ def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dic
     ) -> AsyncIterator[None]:
         slots: SlotLimiter = request.app.state.slots
         held = await slots.acquire(caller_id(request, principal), work)
-        released = False
+        releasing: asyncio.Future[None] | None = None
 
         async def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                await slots.release(held)
+            # One release, shielded wherever it is awaited from: a client that goes away while the
+            # last byte is sent cancels the sender, and the slot must still be let go.
+            nonlocal releasing
+            if releasing is None:
+                releasing = asyncio.ensure_future(slots.release(held))
+            await asyncio.shield(releasing)
 
         # Let go as the last byte leaves (QuickRefusal sends it): a caller who has its
         # answer and asks again at once must find its slot free, in any worker.
@@ -310,8 +312,7 @@ def expensive(work: Work, *, openapi_extra: dict[str, Any] | None = None) -> dic
         try:
             yield
         finally:
-            # Shielded: a client that went away cancels the handler, and the slot must still be let go.
-            await asyncio.shield(release())
+            await release()
 
     extra = {
         **(openapi_extra or {}),

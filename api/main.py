@@ -83,15 +83,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
-            await app.state.async_pool.dispose()
-            await app.state.slots.dispose()
-            if settings.work_prestart:
-                # Started with the server, ended with it, and waited for: a pool left to the
-                # interpreter's exit leaves its queues' semaphores to be reported as leaked.
-                # (A pool started lazily, as the test clients' are, outlives their lifespans.)
-                await asyncio.to_thread(app.state.work_pool.shutdown)
+            try:
+                if worker is not None:
+                    worker.stop()
+                await app.state.async_pool.dispose()
+                await app.state.slots.dispose()
+            finally:
+                if settings.work_prestart:
+                    # Started with the server, ended with it, and waited for: a pool left to the
+                    # interpreter's exit leaves its queues' semaphores to be reported as leaked.
+                    # (A pool started lazily, as the test clients' are, outlives their lifespans.)
+                    await asyncio.to_thread(app.state.work_pool.shutdown)
 
     app = FastAPI(
         title="Shared Estate",

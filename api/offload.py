@@ -36,7 +36,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import Engine, event, text
 
-from api.db import CURRENT_WORK, RequestWork, get_engine
+from api.db import CURRENT_WORK, RequestWork, database_unreachable, get_engine, unavailable
 from gis.errors import Overloaded, RegisterError, TimedOut
 
 T = TypeVar("T")
@@ -120,6 +120,8 @@ def _in_worker(
             raise TimedOut(
                 "the database work for this request ran past its time limit", retry_after=30
             ) from None
+        if database_unreachable(exc):
+            raise unavailable() from None
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None  # driver errors need not pickle
     finally:
         CURRENT_WORK.reset(token)

@@ -6,6 +6,7 @@ Every call names its database URL; nothing here chooses one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,11 +31,13 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def schema_behind(url: str) -> str | None:
-    """Why the database at ``url`` cannot serve this code (its schema is not at head), or None if it can."""
+    """Why the database at ``url`` cannot serve this code (its schema is not at this code's head),
+    with what to do about it; None if it can. Raises sqlalchemy's OperationalError if unreachable."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    script = ScriptDirectory.from_config(alembic_config(url))
+    heads = set(script.get_heads())
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
@@ -43,8 +46,21 @@ def schema_behind(url: str) -> str | None:
         engine.dispose()
     if current == heads:
         return None
-    at = ", ".join(sorted(current)) or "no revision (never migrated)"
-    return f"the database schema is at {at}; this code needs {', '.join(sorted(heads))}"
+    at, needs = ", ".join(sorted(current)) or "no revision (never migrated)", ", ".join(sorted(heads))
+    unknown = [revision for revision in current if not _known(script, revision)]
+    if unknown:
+        return (
+            f"the database schema is at {at}, newer than this code knows (it needs {needs}): serve it with "
+            "the release that migrated it, or take it down with that release's `estate migrate --down`"
+        )
+    return f"the database schema is at {at}; this code needs {needs}. Run `estate migrate` first"
+
+
+def _known(script: Any, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises its resolution errors for a revision it has no file of
+        return False
 
 
 def property_count(url: str) -> int:

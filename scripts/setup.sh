@@ -41,13 +41,12 @@ stamp=".venv/.installed$extras"
 if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   echo "installing Python packages into .venv (log: .venv/pip.log)"
   # uv (from PyPI) resolves and downloads in parallel: ~15 s from an empty cache where pip took ~70 s.
-  # pip stays the fallback, for a mirror that serves no uv wheel for this platform.
-  if .venv/bin/python -m pip install -q uv > .venv/pip.log 2>&1; then
-    .venv/bin/uv pip install -q --python .venv/bin/python -e ".$extras" >> .venv/pip.log 2>&1 \
-      || { tail -40 .venv/pip.log >&2; exit 1; }
-  else
-    .venv/bin/python -m pip install -q -e ".$extras" >> .venv/pip.log 2>&1 || { tail -40 .venv/pip.log >&2; exit 1; }
-  fi
+  # pip is the fallback whenever uv cannot do it: no uv wheel for this platform, or a package mirror
+  # configured for pip only (uv reads neither pip.conf nor PIP_INDEX_URL).
+  { .venv/bin/python -m pip install -q uv \
+      && .venv/bin/uv pip install -q --python .venv/bin/python -e ".$extras"; } > .venv/pip.log 2>&1 \
+    || .venv/bin/python -m pip install -q -e ".$extras" >> .venv/pip.log 2>&1 \
+    || { tail -40 .venv/pip.log >&2; exit 1; }
   .venv/bin/python -c "import api, gis, fastapi, geoalchemy2, pyogrio" || { echo "python install failed" >&2; exit 1; }
   touch "$stamp"
 fi

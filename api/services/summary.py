@@ -153,7 +153,9 @@ def totals(
     stored_sql, params = _cell_totals(without_box, viewer)
     where, row_params = without_box.where(viewer)
     params.update(row_params)
-    west, south, east, north = bbox
+    # With no view the rim runs to the poles: a point past Web Mercator's edge (none in Britain, which
+    # the register's validation keeps to) sits in the world's outer cells, never in the block.
+    west, south, east, north = (-180.0, -90.0, 180.0, 90.0) if whole_register else bbox
     pad = 1e-7  # degrees: the rim overlaps the whole cells a little; the cell test below decides
     params.update(
         c_level=cells.level, c_cx0=cells.cx0, c_cx1=cells.cx1, c_cy0=cells.cy0, c_cy1=cells.cy1,

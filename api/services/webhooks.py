@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from api.auth import Principal
-from api.db import write_transaction
+from api.db import database_unreachable, write_transaction
 from api.settings import Settings
 from gis import disposal as domain
 from gis.errors import FieldError, NotFound, OrganisationNotFound, ValidationFailed
@@ -324,9 +325,23 @@ class DisposalWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        away = False  # the database could not be reached on the last pass: said once, not every pass
         while not self._stop.is_set():
             try:
                 run_once(self.engine, self.settings)
+                if away:
+                    log.warning("disposal worker: the database answers again")
+                away = False
+            except DBAPIError as exc:
+                if not database_unreachable(exc):
+                    log.exception("disposal worker pass failed")
+                elif not away:
+                    log.warning(
+                        "disposal worker: the database cannot be reached (%s); trying every %s s",
+                        exc.orig,
+                        self.settings.worker_poll_s,
+                    )
+                    away = True
             except Exception:  # a bad pass must not end the loop; the next one tries again
                 log.exception("disposal worker pass failed")
             self._stop.wait(self.settings.worker_poll_s)

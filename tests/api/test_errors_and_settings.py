@@ -125,6 +125,7 @@ def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_an_internal_err
             ("GET", "/collections/properties/items?limit=1"),
             ("GET", _tile(12)),
             ("GET", "/properties?limit=1"),
+            ("GET", "/exports/properties.csv"),  # expensive work: its slot is in the database too
             ("POST", "/sync/properties"),
         ):
             response = client.request(method, path, json=[] if method == "POST" else None)

@@ -132,6 +132,34 @@ def test_serve_refuses_a_database_behind_the_code_and_says_how_to_fix_it(scratch
     assert runner.invoke(app, ["migrate", "0001"]).exit_code == 0
     behind = runner.invoke(app, ["serve", "--port", "9"])
     assert behind.exit_code == 1 and "schema is at 0001" in words(behind.output)
+    # Migrated by a newer release: migrating is not the cure, and the message does not say it is.
+    with scratch_register.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    ahead = runner.invoke(app, ["serve", "--port", "9"])
+    assert ahead.exit_code == 1 and "newer than this code knows" in words(ahead.output)
+    assert "Run `estate migrate`" not in ahead.output
+
+
+def test_serve_starts_while_the_database_does_not_answer_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a container started before its database: served, requests get 503 until it answers."""
+    import uvicorn
+    from support import free_port
+
+    from api import settings
+    from api.cli import app
+
+    served: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(kwargs))  # not a real server
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://estate:x@127.0.0.1:{free_port()}/estate")
+    monkeypatch.delenv("ESTATE_HOST", raising=False)  # serve sets it for its workers: restored after
+    settings.get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--port", "9"])
+    finally:
+        settings.get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "does not answer now" in words(result.output) and "503" in result.output
+    assert len(served) == 1 and served[0]["port"] == 9
 
 
 def test_migrate_down_needs_a_revision_and_refuses_to_drop_data(scratch_register: Engine) -> None:
