@@ -42,9 +42,11 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   echo "installing Python packages into .venv (log: .venv/pip.log)"
   # uv (from PyPI) resolves and downloads in parallel: ~15 s from an empty cache where pip took ~70 s.
   # pip is the fallback whenever uv cannot do it: no uv wheel for this platform, or a package mirror
-  # configured for pip only (uv reads neither pip.conf nor PIP_INDEX_URL).
+  # configured for pip only (uv reads neither pip.conf nor PIP_INDEX_URL). Bytecode is compiled at
+  # install, as pip does: where PYTHONDONTWRITEBYTECODE is set, every process (test workers, servers,
+  # work processes) would otherwise compile pandas, numpy and the rest anew (~70 s of a test run).
   { .venv/bin/python -m pip install -q uv \
-      && .venv/bin/uv pip install -q --python .venv/bin/python -e ".$extras"; } > .venv/pip.log 2>&1 \
+      && .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python -e ".$extras"; } > .venv/pip.log 2>&1 \
     || .venv/bin/python -m pip install -q -e ".$extras" >> .venv/pip.log 2>&1 \
     || { tail -40 .venv/pip.log >&2; exit 1; }
   .venv/bin/python -c "import api, gis, fastapi, geoalchemy2, pyogrio" || { echo "python install failed" >&2; exit 1; }
