@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,18 @@ from typing import Any
 import httpx2
 from sqlalchemy import Engine, text
 
+from estate_infra.cluster import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def slots_free(engine: Engine, keys: list[int]) -> bool:
+    """Whether none of the advisory-lock ``keys`` is held by anyone (tried, and let go at once)."""
+    with engine.connect() as conn:
+        taken = [conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": k}).scalar_one() for k in keys]
+        conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        conn.commit()
+    return all(taken)
 
 
 def wait_until_serving(base: str, timeout_s: float = 60) -> None:

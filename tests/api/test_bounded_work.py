@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from support import auth_header
+from support import auth_header, slots_free
 
 from api import auth
 from api.limits import (
@@ -37,15 +37,6 @@ def holding(engine: Engine, keys: list[int]) -> Iterator[None]:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock_all()"))
             conn.commit()
-
-
-def free(engine: Engine, keys: list[int]) -> bool:
-    """Whether none of ``keys`` is held by anyone (tried, and let go at once)."""
-    with engine.connect() as conn:
-        taken = [conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": k}).scalar_one() for k in keys]
-        conn.execute(text("SELECT pg_advisory_unlock_all()"))
-        conn.commit()
-    return all(taken)
 
 
 def test_a_caller_whose_slots_another_worker_holds_gets_429_others_do_not(
@@ -105,7 +96,7 @@ def test_slots_are_released_after_the_download(client, owner_engine, seeded, mak
             client.get("/exports/properties.csv?owner=redditch", headers=auth_header(key)).status_code == 200
         )
     own_kind, own_all = caller_slots(key_id, EXPORT)
-    assert free(owner_engine, own_kind + own_all + everyone_slots(client.app.state.slots.everyone))
+    assert slots_free(owner_engine, own_kind + own_all + everyone_slots(client.app.state.slots.everyone))
 
 
 def test_the_credential_digest_is_the_same_for_either_header_and_none_without_one() -> None:

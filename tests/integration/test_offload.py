@@ -16,7 +16,7 @@ import anyio
 import httpx2
 import pytest
 from sqlalchemy import Engine, text
-from support import auth_header, estate_serve, free_port, wait_until_serving
+from support import auth_header, estate_serve, free_port, slots_free, wait_until_serving
 
 from api import auth
 from api.limits import EXPORT, RECEIPTS, caller_slots
@@ -35,14 +35,6 @@ def _waiting_in_workers(owner_engine: Engine) -> int:
             ),
             {"tag": TAG_PREFIX + "%"},
         ).scalar_one()
-
-
-def _slots_free(owner_engine: Engine, keys: list[int]) -> bool:
-    with owner_engine.connect() as conn:
-        taken = [conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": k}).scalar_one() for k in keys]
-        conn.execute(text("SELECT pg_advisory_unlock_all()"))
-        conn.commit()
-    return all(taken)
 
 
 def _until(condition: Callable[[], bool], timeout_s: float = 60) -> bool:
@@ -96,13 +88,13 @@ def test_a_client_that_goes_away_frees_its_slot_and_its_query_is_cancelled(
     client.start()
     # The export runs in a work process, its query waiting on the lock this test holds.
     assert _until(lambda: _waiting_in_workers(owner_engine) == 1)
-    assert not _slots_free(owner_engine, caller_slots(key_id, EXPORT)[1])
+    assert not slots_free(owner_engine, caller_slots(key_id, EXPORT)[1])
     client.join()
     assert gave_up
     # Cancelled while the lock is still held: nothing else could have ended it.
     assert _until(lambda: _waiting_in_workers(owner_engine) == 0)
     own_kind, own_all = caller_slots(key_id, EXPORT)
-    assert _until(lambda: _slots_free(owner_engine, own_kind + own_all))
+    assert _until(lambda: slots_free(owner_engine, own_kind + own_all))
     property_locked()
     response = httpx2.get(f"{live_server}/exports/properties.csv", headers=auth_header(key), timeout=60)
     assert response.status_code == 200  # the work process is free for the next request
@@ -147,7 +139,7 @@ def test_a_callers_slot_is_free_before_the_last_byte_of_its_answer(
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            free_at_last_byte.append(_slots_free(owner_engine, own_kind + own_all))
+            free_at_last_byte.append(slots_free(owner_engine, own_kind + own_all))
             answered.set()
 
     async def ask() -> None:
@@ -220,12 +212,12 @@ def test_a_killed_worker_leaks_no_slot(db_url: str, owner_engine: Engine) -> Non
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         own_kind, own_all = caller_slots(caller, EXPORT)
-        assert not _slots_free(owner_engine, own_all)
+        assert not slots_free(owner_engine, own_all)
     finally:
         holder.kill()  # SIGKILL: no finally, no release
         holder.wait(timeout=30)
     # PostgreSQL ends the dead process's session, and its locks with it.
-    assert _until(lambda: _slots_free(owner_engine, own_kind + own_all))
+    assert _until(lambda: slots_free(owner_engine, own_kind + own_all))
 
 
 def test_a_work_process_killed_mid_request_answers_503_and_the_next_request_gets_a_fresh_one(

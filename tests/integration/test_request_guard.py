@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from support import free_port
 
 
 @pytest.fixture()
@@ -102,13 +103,9 @@ def _running(owner_engine: Engine, marker: str) -> int:
 def test_a_client_that_goes_away_has_its_query_cancelled(
     db_url: str, owner_engine: Engine, route: str
 ) -> None:
-    import socket
-
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(_guarded_app(db_url, timeout_s=120), host="127.0.0.1", port=port, log_level="warning")
     )
