@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
-from gis.errors import Unavailable
+from gis.errors import TimedOut, Unavailable
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -52,9 +52,17 @@ def database_unreachable(exc: DBAPIError) -> bool:
     return state == "" or state.startswith(("57P", "08"))
 
 
-def unavailable() -> Unavailable:
-    """The answer while the database cannot be reached: 503, retry in a little while."""
-    return Unavailable("the register's database cannot be reached; retry shortly", retry_after=10)
+def database_failure(exc: DBAPIError) -> TimedOut | Unavailable | None:
+    """What a database error means for the caller, when it is not a fault: the request's statement
+    timeout ran out (a cancel for a departed client has no one to answer), or the database cannot
+    be reached. Served requests and work processes (api/offload.py) both answer from this."""
+    from psycopg.errors import QueryCanceled
+
+    if isinstance(exc.orig, QueryCanceled):
+        return TimedOut("the database work for this request ran past its time limit", retry_after=30)
+    if database_unreachable(exc):
+        return Unavailable("the register's database cannot be reached; retry shortly", retry_after=10)
+    return None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.db import database_unreachable, unavailable
+from api.db import database_failure
 from gis import errors as e
 from gis.crs import CrsError
 
@@ -101,12 +101,6 @@ def error_response(request: Request, exc: e.RegisterError) -> JSONResponse:
     return problem(status, exc.title, exc.detail, slug=_slug(exc), headers=headers or None, **extra)
 
 
-def _query_canceled(exc: BaseException) -> bool:
-    from psycopg.errors import QueryCanceled
-
-    return isinstance(getattr(exc, "orig", None), QueryCanceled) or isinstance(exc, QueryCanceled)
-
-
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.RegisterError)
     async def _register_error(request: Request, exc: e.RegisterError) -> JSONResponse:
@@ -140,16 +134,12 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if _query_canceled(exc):
-            # The route's statement timeout ran out (a cancel for a departed client has no one to answer).
-            return error_response(
-                request,
-                e.TimedOut("the database work for this request ran past its time limit", retry_after=30),
-            )
-        if database_unreachable(exc):
-            # One line, not a traceback: during an outage every request lands here.
-            log.error("database unreachable (%s %s): %s", request.method, request.url.path, exc.orig)
-            return error_response(request, unavailable())
+        failure = database_failure(exc)
+        if failure is not None:
+            if isinstance(failure, e.Unavailable):
+                # One line, not a traceback: during an outage every request lands here.
+                log.error("database unreachable (%s %s): %s", request.method, request.url.path, exc.orig)
+            return error_response(request, failure)
         log.exception("database error", exc_info=exc)
         return problem(
             500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal-error"

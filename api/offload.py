@@ -36,8 +36,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import Engine, event, text
 
-from api.db import CURRENT_WORK, RequestWork, database_unreachable, get_engine, unavailable
-from gis.errors import Overloaded, RegisterError, TimedOut
+from api.db import CURRENT_WORK, RequestWork, database_failure, get_engine
+from gis.errors import Overloaded, RegisterError
 
 T = TypeVar("T")
 
@@ -106,7 +106,6 @@ def _in_worker(
     url: str, timeout_ms: int, tag: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> T:
     """Run ``fn(engine, *args, **kwargs)`` in a worker under the request's statement timeout and tag."""
-    from psycopg.errors import QueryCanceled
     from sqlalchemy.exc import DBAPIError
 
     token = CURRENT_WORK.set(RequestWork(timeout_ms, application_name=tag))
@@ -115,13 +114,9 @@ def _in_worker(
     except RegisterError:
         raise  # the domain's own errors pickle (gis.errors) and are mapped to a status by api/errors.py
     except DBAPIError as exc:
-        if isinstance(exc.orig, QueryCanceled):
-            # The statement timeout ran out (or the parent cancelled us, and nobody is left to answer).
-            raise TimedOut(
-                "the database work for this request ran past its time limit", retry_after=30
-            ) from None
-        if database_unreachable(exc):
-            raise unavailable() from None
+        failure = database_failure(exc)  # a statement timeout, or the database gone: a status, pickled
+        if failure is not None:
+            raise failure from None
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from None  # driver errors need not pickle
     finally:
         CURRENT_WORK.reset(token)
