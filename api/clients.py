@@ -45,6 +45,15 @@ def _address(text: str) -> IPAddress | None:
     return address
 
 
+def _trusted(address: IPAddress | None, networks: tuple[IPNetwork, ...]) -> bool:
+    return address is not None and any(address in n for n in networks)
+
+
+def _forwarded(scope: Mapping[str, Any], header: bytes) -> list[str]:
+    """Every value of a forwarding header, in the order the lines came."""
+    return [value.decode("latin-1") for name, value in scope.get("headers", ()) if name == header]
+
+
 def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[str, ...]) -> str:
     """The client's address: the peer, or, when the peer is a trusted proxy, the right-most untrusted
     address of X-Forwarded-For.
@@ -55,8 +64,10 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[str
     """
     networks = _networks(trusted)
     peer_address = _address(peer)
-    if not networks or peer_address is None or not any(peer_address in n for n in networks):
-        return str(peer_address) if peer_address is not None else peer
+    if peer_address is None:
+        return peer
+    if not _trusted(peer_address, networks):
+        return str(peer_address)
     hops = [hop for value in forwarded_for for hop in value.split(",") if hop.strip()]
     client = peer_address
     for hop in reversed(hops):
@@ -66,7 +77,7 @@ def forwarded_client(peer: str, forwarded_for: Iterable[str], trusted: tuple[str
             # nearest client we know.
             break
         client = address
-        if not any(address in n for n in networks):
+        if not _trusted(address, networks):
             break
     return str(client)
 
@@ -75,9 +86,7 @@ def forwarded_scheme(peer: str, forwarded_proto: Iterable[str], trusted: tuple[s
     """The scheme the client used, when the peer is a trusted proxy that says so in X-Forwarded-Proto;
     None keeps the connection's own. The right-most value is the nearest proxy's, the one we trust
     (Werkzeug's ProxyFix reads it the same way)."""
-    networks = _networks(trusted)
-    peer_address = _address(peer)
-    if not networks or peer_address is None or not any(peer_address in n for n in networks):
+    if not _trusted(_address(peer), _networks(trusted)):
         return None
     values = [v.strip().lower() for value in forwarded_proto for v in value.split(",") if v.strip()]
     return values[-1] if values and values[-1] in ("http", "https") else None
@@ -89,10 +98,9 @@ def client_scheme(scope: Mapping[str, Any], settings: Settings) -> str | None:
     peer = scope.get("client")
     if not peer:
         return None
-    forwarded = [
-        value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-forwarded-proto"
-    ]
-    return forwarded_scheme(str(peer[0]), forwarded, tuple(settings.trusted_proxies))
+    return forwarded_scheme(
+        str(peer[0]), _forwarded(scope, b"x-forwarded-proto"), tuple(settings.trusted_proxies)
+    )
 
 
 def client_address(scope: Mapping[str, Any], settings: Settings) -> str:
@@ -100,10 +108,9 @@ def client_address(scope: Mapping[str, Any], settings: Settings) -> str:
     peer = scope.get("client")
     if not peer:
         return "unknown"
-    forwarded = [
-        value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"
-    ]
-    return forwarded_client(str(peer[0]), forwarded, tuple(settings.trusted_proxies))
+    return forwarded_client(
+        str(peer[0]), _forwarded(scope, b"x-forwarded-for"), tuple(settings.trusted_proxies)
+    )
 
 
 def rate_key(address: str) -> str:
